@@ -1,0 +1,242 @@
+/*
+Copyright 2026 The Leasehold Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Bounds of the lock contract, enforced by the CRD schema below and exported
+// so that Go code validating the same fields uses the same numbers.
+const (
+	// MaxKeyBytes is the longest key, in bytes of UTF-8.
+	MaxKeyBytes = 256
+	// MaxHolderIdentityBytes is the longest holder identity, in bytes of UTF-8.
+	MaxHolderIdentityBytes = 256
+	// MinLeaseDurationSeconds is the shortest lease the API accepts.
+	MinLeaseDurationSeconds = 1
+	// MaxLeaseDurationSeconds is the longest lease the API accepts (24 h).
+	MaxLeaseDurationSeconds = 86400
+	// MaxMetadataEntries is the largest number of metadata entries.
+	MaxMetadataEntries = 64
+	// MaxMetadataBytes bounds the metadata's total size: the sum of the
+	// lengths of all keys and values.
+	MaxMetadataBytes = 16384
+)
+
+// ReapPolicy says what the controller does with a lock whose lease expired.
+// +kubebuilder:validation:Enum=Release;Delete
+type ReapPolicy string
+
+const (
+	// ReapPolicyRelease clears the holder and keeps the object, so that its
+	// fencing history (fencingToken, leaseTransitions) stays in place.
+	ReapPolicyRelease ReapPolicy = "Release"
+	// ReapPolicyDelete deletes the object. Suits short-lived keys that would
+	// otherwise pile up.
+	ReapPolicyDelete ReapPolicy = "Delete"
+)
+
+// LockPhase is the controller's summary of a lock's state.
+// +kubebuilder:validation:Enum=Free;Held;Expired
+type LockPhase string
+
+const (
+	// PhaseFree means no one holds the lock.
+	PhaseFree LockPhase = "Free"
+	// PhaseHeld means a holder has a lease that has not expired.
+	PhaseHeld LockPhase = "Held"
+	// PhaseExpired means the lock has a holder whose lease has expired and
+	// has not been reaped yet. Anyone may acquire an expired lock.
+	PhaseExpired LockPhase = "Expired"
+)
+
+// Condition types set in DistributedLockStatus.Conditions.
+const (
+	// ConditionHeld is True while a holder has an unexpired lease.
+	ConditionHeld = "Held"
+	// ConditionValid is False when the spec cannot be interpreted by the
+	// controller (something the schema cannot rule out); the reason and
+	// message say what is wrong.
+	ConditionValid = "Valid"
+)
+
+// Condition reasons set in DistributedLockStatus.Conditions.
+const (
+	// ReasonLeaseActive: the Held condition is True because the lease runs.
+	ReasonLeaseActive = "LeaseActive"
+	// ReasonLeaseExpired: the Held condition is False because the lease ran
+	// out without being renewed.
+	ReasonLeaseExpired = "LeaseExpired"
+	// ReasonNoHolder: the Held condition is False because no one holds it.
+	ReasonNoHolder = "NoHolder"
+	// ReasonSpecValid: the Valid condition is True.
+	ReasonSpecValid = "SpecValid"
+	// ReasonSpecInvalid: the Valid condition is False.
+	ReasonSpecInvalid = "SpecInvalid"
+)
+
+// DistributedLockSpec is the lock record: who holds the lock, since when, for
+// how long, and with which fencing token. Lock clients (the Kubernetes
+// backend) write it with updates guarded by resourceVersion; the controller
+// only clears the holder of expired leases.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.holderIdentity) || has(self.acquireTime)",message="a lock with a holderIdentity needs acquireTime"
+// +kubebuilder:validation:XValidation:rule="!has(self.holderIdentity) || has(self.renewTime)",message="a lock with a holderIdentity needs renewTime"
+// +kubebuilder:validation:XValidation:rule="!has(self.holderIdentity) || has(self.leaseDurationSeconds)",message="a lock with a holderIdentity needs leaseDurationSeconds"
+// +kubebuilder:validation:XValidation:rule="!has(self.holderIdentity) || (has(oldSelf.holderIdentity) && oldSelf.holderIdentity == self.holderIdentity) || self.fencingToken > oldSelf.fencingToken",message="fencingToken must increase when a new holder takes the lock"
+type DistributedLockSpec struct {
+	// key is the lock's name as the client gave it: 1 to 256 bytes of UTF-8
+	// without control characters. The object's name is derived from it, as
+	// object names cannot hold every key. It is immutable.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:XValidation:rule="size(bytes(self)) <= 256",message="key must be at most 256 bytes"
+	// +kubebuilder:validation:XValidation:rule="!self.matches(r'\\p{Cc}')",message="key must not contain control characters"
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="key is immutable"
+	Key string `json:"key"`
+
+	// holderIdentity is the identity of the current holder: 1 to 256 bytes
+	// of UTF-8 without control characters. Absent (empty in Go) means the
+	// lock is free; there is no second spelling of free, so an empty string
+	// is rejected.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:XValidation:rule="size(bytes(self)) <= 256",message="holderIdentity must be at most 256 bytes"
+	// +kubebuilder:validation:XValidation:rule="!self.matches(r'\\p{Cc}')",message="holderIdentity must not contain control characters"
+	HolderIdentity string `json:"holderIdentity,omitempty"`
+
+	// leaseDurationSeconds is how long the lease lasts after renewTime,
+	// from 1 second to 24 hours. Required while the lock has a holder.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=86400
+	LeaseDurationSeconds *int32 `json:"leaseDurationSeconds,omitempty"`
+
+	// acquireTime is when the current holder was granted the lock. Required
+	// while the lock has a holder.
+	// +optional
+	AcquireTime *metav1.MicroTime `json:"acquireTime,omitempty"`
+
+	// renewTime is when the current holder last acquired or renewed the
+	// lease, by the holder's clock. Required while the lock has a holder.
+	// +optional
+	RenewTime *metav1.MicroTime `json:"renewTime,omitempty"`
+
+	// leaseTransitions counts how many times the lock passed to a different
+	// holder. It never decreases.
+	// +optional
+	// +kubebuilder:default=0
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:XValidation:rule="self >= oldSelf",message="leaseTransitions must not decrease"
+	LeaseTransitions int32 `json:"leaseTransitions,omitempty"`
+
+	// fencingToken is the token of the current (or last) grant. Every grant
+	// of this key gets a token strictly greater than every earlier grant's;
+	// renewals keep it. It never decreases. The contract's tokens are
+	// unsigned 64-bit numbers, but JSON and OpenAPI have no unsigned 64-bit
+	// integer, so the API stores them as a non-negative int64: tokens stay
+	// below 2^63.
+	// +optional
+	// +kubebuilder:default=0
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:XValidation:rule="self >= oldSelf",message="fencingToken must not decrease"
+	FencingToken int64 `json:"fencingToken,omitempty"`
+
+	// metadata is free-form information the holder attaches to its grant
+	// (for example its host or the job it runs). At most 64 entries and 16
+	// KiB in all, counting the bytes of every key and value. A new grant
+	// replaces it; it is never inherited from the previous holder.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule="self.map(k, size(bytes(k)) + size(bytes(self[k]))).sum() <= 16384",message="metadata must be at most 16384 bytes in all (keys and values)"
+	Metadata map[string]string `json:"metadata,omitempty"`
+
+	// reapPolicy says what the controller does once the lease expired:
+	// Release clears the holder and keeps the object with its fencing
+	// history; Delete deletes the object.
+	// +optional
+	// +kubebuilder:default=Release
+	ReapPolicy ReapPolicy `json:"reapPolicy,omitempty"`
+}
+
+// DistributedLockStatus is what the controller observed about the lock.
+type DistributedLockStatus struct {
+	// phase summarises the lock's state: Free, Held or Expired.
+	// +optional
+	Phase LockPhase `json:"phase,omitempty"`
+
+	// expiresAt is when the current lease expires (renewTime +
+	// leaseDurationSeconds). Absent while the lock is free.
+	// +optional
+	ExpiresAt *metav1.MicroTime `json:"expiresAt,omitempty"`
+
+	// observedGeneration is the metadata.generation this status describes.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions are the lock's conditions, one per type (Held, Valid).
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// DistributedLock is one lock of the lock and lease contract: its key, its
+// current holder and lease, and its fencing token.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=dlock,categories=locks
+// +kubebuilder:printcolumn:name="Key",type=string,JSONPath=`.spec.key`
+// +kubebuilder:printcolumn:name="Holder",type=string,JSONPath=`.spec.holderIdentity`
+// +kubebuilder:printcolumn:name="Token",type=integer,JSONPath=`.spec.fencingToken`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.status.expiresAt`,description="When the current lease expires"
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type DistributedLock struct {
+	metav1.TypeMeta `json:",inline"`
+
+	// metadata is the standard object metadata.
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitzero"`
+
+	// spec is the lock record.
+	// +required
+	Spec DistributedLockSpec `json:"spec"`
+
+	// status is what the controller observed about the lock.
+	// +optional
+	Status DistributedLockStatus `json:"status,omitzero"`
+}
+
+// +kubebuilder:object:root=true
+
+// DistributedLockList contains a list of DistributedLock.
+type DistributedLockList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitzero"`
+	Items           []DistributedLock `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&DistributedLock{}, &DistributedLockList{})
+}

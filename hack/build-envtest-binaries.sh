@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Builds the envtest control-plane binaries (kube-apiserver, etcd, kubectl)
+# from the Go module proxy, because setup-envtest's download site cannot be
+# reached here. Idempotent: does nothing when the binaries are already in
+# place. Results are cached per user (like setup-envtest does) so that a fresh
+# clone on the same machine links them instead of rebuilding for minutes.
+#
+# Usage: hack/build-envtest-binaries.sh [DEST_DIR]
+set -euo pipefail
+
+K8S_VERSION="${K8S_VERSION:-1.37.2}"
+ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
+STAGING_VERSION="v0.${K8S_VERSION#1.}"
+ARCH="$(go env GOOS)-$(go env GOARCH)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DEST="${1:-${ROOT}/bin/k8s/${K8S_VERSION}-${ARCH}}"
+CACHE="${LEASEHOLD_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/leasehold}/k8s/${K8S_VERSION}-${ARCH}"
+BINS=(kube-apiserver etcd kubectl)
+
+have_all() {
+  local dir="$1" b
+  for b in "${BINS[@]}"; do [[ -x "${dir}/${b}" ]] || return 1; done
+}
+
+if have_all "${DEST}"; then
+  exit 0
+fi
+
+if ! have_all "${CACHE}"; then
+  mkdir -p "${CACHE}"
+  work="$(mktemp -d)"
+  trap 'rm -rf "${work}"' EXIT
+  export GOFLAGS="-mod=mod" GOTOOLCHAIN=local CGO_ENABLED=0
+
+  ldflags="-s -w -X k8s.io/component-base/version.gitVersion=v${K8S_VERSION}"
+  ldflags+=" -X k8s.io/component-base/version.gitMajor=${K8S_VERSION%%.*}"
+  minor="${K8S_VERSION#*.}"; minor="${minor%%.*}"
+  ldflags+=" -X k8s.io/component-base/version.gitMinor=${minor}"
+  ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
+
+  if [[ ! -x "${CACHE}/kube-apiserver" || ! -x "${CACHE}/kubectl" ]]; then
+    echo ">> building kube-apiserver and kubectl v${K8S_VERSION} from the module proxy (several minutes, once)" >&2
+    mkdir -p "${work}/k8s"
+    cd "${work}/k8s"
+    go mod init leasehold.dev/envtest-k8s >/dev/null 2>&1
+    # k8s.io/kubernetes points its staging modules at local folders; point
+    # each one at the published module of the matching version instead.
+    gomod="$(go mod download -json "k8s.io/kubernetes@v${K8S_VERSION}" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')"
+    {
+      echo "require k8s.io/kubernetes v${K8S_VERSION}"
+      grep -E '=> \./staging/src/' "${gomod}" | awk -v v="${STAGING_VERSION}" '{print "replace " $1 " => " $1 " " v}'
+    } >> go.mod
+    cat > tools.go <<'GO'
+//go:build tools
+
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kubectl"
+)
+GO
+    go mod tidy >/dev/null
+    go build -trimpath -ldflags "${ldflags}" -o "${CACHE}/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver
+    go build -trimpath -ldflags "${ldflags}" -o "${CACHE}/kubectl.tmp" k8s.io/kubernetes/cmd/kubectl
+    mv "${CACHE}/kube-apiserver.tmp" "${CACHE}/kube-apiserver"
+    mv "${CACHE}/kubectl.tmp" "${CACHE}/kubectl"
+  fi
+
+  if [[ ! -x "${CACHE}/etcd" ]]; then
+    echo ">> building etcd ${ETCD_VERSION} from the module proxy (about a minute, once)" >&2
+    mkdir -p "${work}/etcd"
+    cd "${work}/etcd"
+    go mod init leasehold.dev/envtest-etcd >/dev/null 2>&1
+    cat > main.go <<'GO'
+package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
+GO
+    go get "go.etcd.io/etcd/server/v3@${ETCD_VERSION}" >/dev/null 2>&1
+    go mod tidy >/dev/null
+    go build -trimpath -ldflags "-s -w" -o "${CACHE}/etcd.tmp" .
+    mv "${CACHE}/etcd.tmp" "${CACHE}/etcd"
+  fi
+fi
+
+mkdir -p "${DEST}"
+for b in "${BINS[@]}"; do
+  cp -f "${CACHE}/${b}" "${DEST}/${b}"
+done
+echo ">> envtest binaries ready in ${DEST}" >&2
