@@ -1,0 +1,118 @@
+package backends
+
+import (
+	"context"
+	"time"
+)
+
+// AcquireRequest asks for one attempt to take a lock.
+type AcquireRequest struct {
+	// Key is the lock's name (validated by the caller).
+	Key string
+	// Holder is the identity asking for the lease.
+	Holder string
+	// LeaseDuration is how long the grant lasts unless renewed.
+	LeaseDuration time.Duration
+	// Metadata replaces the record's metadata. On a new grant nil means no
+	// metadata; on a re-acquire by the current holder nil keeps it.
+	Metadata map[string]string
+}
+
+// RenewRequest asks to extend a lease the caller holds.
+type RenewRequest struct {
+	Key     string
+	Holder  string
+	Version string
+	// LeaseDuration is the new lease, counted from the renewal.
+	LeaseDuration time.Duration
+	// Metadata, when not nil, replaces the record's metadata.
+	Metadata map[string]string
+}
+
+// ReleaseRequest asks to give a lease up.
+type ReleaseRequest struct {
+	Key     string
+	Holder  string
+	Version string
+	// Delete removes the record instead of keeping it as released. The next
+	// grant's fencing token is still greater than every earlier one.
+	Delete bool
+}
+
+// ListRequest asks for one page of records.
+type ListRequest struct {
+	// Prefix selects keys that start with it; empty selects all.
+	Prefix string
+	// Limit is the page size, at least 1.
+	Limit int
+	// PageToken is the NextPageToken of the previous page, or empty for the
+	// first page.
+	PageToken string
+}
+
+// ListPage is one page of a listing.
+type ListPage struct {
+	// Locks are sorted by key (byte order).
+	Locks []Lock
+	// NextPageToken is empty on the last page.
+	NextPageToken string
+}
+
+// Backend keeps lock records for one namespace. All methods are safe for
+// concurrent use. Every method honours ctx's cancellation and deadline.
+//
+// Errors are, or wrap, the sentinels of this package. Each method lists
+// the ones it returns for a decided outcome; any method may also return
+// ErrUnavailable (the store failed; the outcome is unknown), ErrClosed
+// (after Close), or the context's error.
+type Backend interface {
+	// Acquire makes one attempt, deciding and writing atomically:
+	//   - no record, a released record, or an expired lease: grant to
+	//     req.Holder with a new version, a fencing token greater than every
+	//     earlier grant's for this key (even across deletes), AcquiredAt =
+	//     RenewedAt = now, ExpiresAt = now + LeaseDuration and the caller's
+	//     metadata (never the previous holder's);
+	//   - an unexpired lease of req.Holder: renew it (new version, same
+	//     token, same AcquiredAt, metadata replaced when req.Metadata is not
+	//     nil);
+	//   - an unexpired lease of another holder: a *HeldError (ErrLockHeld)
+	//     with that holder and its expiry.
+	// Among any number of concurrent attempts on a grantable key, exactly
+	// one is granted.
+	Acquire(ctx context.Context, req *AcquireRequest) (Lock, error)
+
+	// Renew extends req.Holder's lease to now + req.LeaseDuration with a new
+	// version and the same token. Checked in this order: ErrNotFound (no
+	// record), ErrNotHolder (another or no holder), ErrVersionMismatch,
+	// ErrLeaseExpired (the lease ran out; acquire again).
+	Renew(ctx context.Context, req *RenewRequest) (Lock, error)
+
+	// Release gives the lease up: ErrNotFound, ErrNotHolder or
+	// ErrVersionMismatch as for Renew. An expired lease whose version still
+	// matches may be released. Without Delete the record stays, free, with
+	// an empty holder and its fencing history.
+	Release(ctx context.Context, req *ReleaseRequest) error
+
+	// Get returns the record with Held computed, or ErrNotFound.
+	Get(ctx context.Context, key string) (Lock, error)
+
+	// List returns records whose key starts with req.Prefix, sorted by key,
+	// at most req.Limit of them, with a token for the next page.
+	List(ctx context.Context, req *ListRequest) (ListPage, error)
+
+	// Close releases the backend's resources (not the leases it granted).
+	// Calls after Close return ErrClosed. Close is idempotent.
+	Close() error
+}
+
+// Notifier is implemented by backends that can tell waiters that a lock may
+// have become free, so that they need not poll.
+type Notifier interface {
+	// Subscribe returns a channel that receives a value soon after the
+	// record for key is released, deleted or taken over (and, where the
+	// store reports it, expires). Signals are coalesced: a waiter must
+	// re-check with Acquire after each one. Spurious signals are allowed;
+	// missed ones only cost a poll period, since waiters also poll. The
+	// subscription ends, and the channel is closed, when ctx ends.
+	Subscribe(ctx context.Context, key string) (<-chan struct{}, error)
+}

@@ -1,0 +1,81 @@
+package backends
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// The closed set of errors every operation may return, tested with
+// errors.Is. Backends wrap them with the key (and, for store failures, the
+// cause) using %w.
+var (
+	// ErrInvalidArgument reports an option outside the contract's bounds. The
+	// message names the field and the rule it broke.
+	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrLockHeld reports that another holder has an unexpired lease. Use
+	// errors.As with *HeldError to learn who holds it and until when.
+	ErrLockHeld = errors.New("lock held by another holder")
+	// ErrNotFound reports that no record exists for the key.
+	ErrNotFound = errors.New("lock not found")
+	// ErrNotHolder reports that the record is held by, or was last granted
+	// to, a different holder, or is released.
+	ErrNotHolder = errors.New("not the lock holder")
+	// ErrVersionMismatch reports that the caller's version is not the
+	// record's current version: somebody (possibly the caller, in an
+	// ambiguous earlier call) changed the record since.
+	ErrVersionMismatch = errors.New("lock version mismatch")
+	// ErrLeaseExpired reports that the caller's lease has expired. The
+	// caller must acquire again and will get a new fencing token.
+	ErrLeaseExpired = errors.New("lease expired")
+	// ErrClosed reports a call on a closed backend or manager.
+	ErrClosed = errors.New("lock backend closed")
+	// ErrUnavailable wraps failures of the store itself. The operation may
+	// or may not have taken effect; it is safe to retry.
+	ErrUnavailable = errors.New("lock backend unavailable")
+)
+
+// HeldError is the error for a lock held by someone else. It matches
+// ErrLockHeld with errors.Is.
+type HeldError struct {
+	// Key is the lock's key.
+	Key string
+	// Holder is the current holder's identity.
+	Holder string
+	// ExpiresAt is when the current lease ends unless renewed, by the
+	// backend's clock (see each backend's documentation).
+	ExpiresAt time.Time
+}
+
+// Error implements error.
+func (e *HeldError) Error() string {
+	return fmt.Sprintf("lock %q held by %q until %s", e.Key, e.Holder, e.ExpiresAt.UTC().Format(time.RFC3339Nano))
+}
+
+// Is makes errors.Is(err, ErrLockHeld) true.
+func (e *HeldError) Is(target error) bool { return target == ErrLockHeld }
+
+// Held returns a *HeldError for key.
+func Held(key, holder string, expiresAt time.Time) error {
+	return &HeldError{Key: key, Holder: holder, ExpiresAt: expiresAt}
+}
+
+// KeyError wraps one of the sentinel errors with the key it concerns.
+func KeyError(op, key string, sentinel error) error {
+	return fmt.Errorf("%s %q: %w", op, key, sentinel)
+}
+
+// Unavailable wraps a store failure so that it matches ErrUnavailable and
+// still carries the cause. Context errors are kept as they are: a caller's
+// own cancellation is not a backend failure.
+func Unavailable(op, key string, cause error) error {
+	if errors.Is(cause, ErrUnavailable) {
+		return cause
+	}
+	return fmt.Errorf("%s %q: %w: %w", op, key, ErrUnavailable, cause)
+}
+
+// InvalidArgument returns an ErrInvalidArgument naming field and rule.
+func InvalidArgument(field, rule string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrInvalidArgument, field, fmt.Sprintf(rule, args...))
+}

@@ -1,0 +1,365 @@
+package lockmanager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/leasehold/leasehold/pkg/backends"
+)
+
+// Session holds a lease and renews it in the background (the heartbeat).
+//
+// Work that must only run while this process holds the lock watches
+// Context(): it is cancelled the moment the lease may be lost, which is
+// never later than the holder-side safe deadline: the send time of the
+// last successful acquire or renew, on this process's monotonic clock,
+// plus the lease duration, minus the safety margin. What the store says
+// later cannot extend that deadline, so a slow or partitioned store can
+// only make the session end early, never late.
+//
+// A renewal that fails with ErrUnavailable is retried until the safe
+// deadline; each attempt is itself bounded by that deadline. A renewal
+// answered with ErrVersionMismatch may mean that an earlier attempt
+// committed but its reply was lost: the session reads the record, and if
+// the holder and fencing token are still its own it adopts the new version
+// and renews again at once; anything else ends the session with ErrLost.
+type Session struct {
+	m      *Manager
+	opts   AcquireOptions
+	margin time.Duration
+
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	mu       sync.Mutex
+	lock     Lock
+	safeTill time.Time   // holder-side deadline, monotonic
+	expiry   *time.Timer // cancels ctx at safeTill
+	err      error       // why the session ended; nil while alive
+	lastErr  error       // the last failed renewal's error, for the expiry reason
+	pending  bool        // a renewal was sent and has not succeeded yet
+
+	stop     chan struct{} // closed by Release to stop the heartbeat
+	stopOnce sync.Once
+	done     chan struct{} // closed when the heartbeat has exited
+}
+
+// SessionOption configures Hold.
+type SessionOption func(*sessionConfig)
+
+type sessionConfig struct {
+	margin time.Duration
+}
+
+// WithSafetyMargin sets how long before the lease's end, as this process
+// counts it, the session gives the lease up as possibly lost. It covers
+// clock-rate drift between this process and the store, and the time work
+// needs to notice the cancellation. The default is LeaseDuration / 10.
+// RefreshPeriod + margin must be less than LeaseDuration.
+func WithSafetyMargin(d time.Duration) SessionOption {
+	return func(c *sessionConfig) { c.margin = d }
+}
+
+// Hold acquires the lock as o says (waiting up to o.Wait) and starts the
+// heartbeat, which renews every o.RefreshPeriod. The session ends, and its
+// Context is cancelled, when the lease may be lost, when Release is called,
+// or when ctx ends (the lease is then released).
+func Hold(ctx context.Context, m *Manager, o AcquireOptions, opts ...SessionOption) (*Session, error) {
+	cfg := sessionConfig{margin: -1}
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	o.RefreshPeriod = o.refreshPeriod()
+	if cfg.margin < 0 {
+		cfg.margin = o.LeaseDuration / 10
+	}
+	if o.RefreshPeriod+cfg.margin >= o.LeaseDuration {
+		return nil, backends.InvalidArgument("SafetyMargin", "RefreshPeriod (%s) + safety margin (%s) must be less than LeaseDuration (%s)", o.RefreshPeriod, cfg.margin, o.LeaseDuration)
+	}
+
+	start := time.Now()
+	l, sent, err := m.acquire(ctx, &o)
+	m.observer.ObserveOperation(OpAcquire, Outcome(err), time.Since(start))
+	if err != nil {
+		return nil, err
+	}
+	s := &Session{
+		m:        m,
+		opts:     o,
+		margin:   cfg.margin,
+		lock:     l,
+		safeTill: sent.Add(o.LeaseDuration - cfg.margin),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	// The session's context is not derived from ctx's cancellation alone:
+	// it must also end at the safe deadline, which moves with each renewal.
+	s.ctx, s.cancel = context.WithCancelCause(ctx)
+	remaining := time.Until(s.safeTill)
+	if remaining <= 0 {
+		// The grant took longer than the lease allows to be safe.
+		err := fmt.Errorf("holding %q: %w: the grant arrived after its safe deadline", o.Key, ErrLeaseExpired)
+		s.end(err)
+		// Give the grant back rather than leave it to expire.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(5*time.Second, o.LeaseDuration))
+		defer cancel()
+		_ = m.Release(rctx, ReleaseOptions{Key: o.Key, Holder: o.Holder, Version: l.Version})
+		return nil, err
+	}
+	s.mu.Lock()
+	s.expiry = time.AfterFunc(remaining, s.checkDeadline)
+	s.mu.Unlock()
+	go s.heartbeat(sent)
+	return s, nil
+}
+
+// Context is cancelled the moment the lease may be lost or the session
+// ends; context.Cause returns the reason, as Err does.
+func (s *Session) Context() context.Context { return s.ctx }
+
+// Done is closed once the session has fully ended: heartbeat stopped and,
+// where it ended by Release or its parent context, the lease released.
+// Context() is cancelled before that, as early as possible.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// Err returns nil while the session holds the lease, then why it ended:
+// ErrReleased, ErrLost (wrapping the store's answer), ErrLeaseExpired
+// (renewals could not be confirmed before the safe deadline, wrapping the
+// last error, typically ErrUnavailable), or the parent context's cause.
+func (s *Session) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// Lock returns the latest record this session was granted or renewed.
+func (s *Session) Lock() Lock {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lock.Clone()
+}
+
+// FencingToken returns the grant's fencing token. Send it with every write
+// to the protected resource.
+func (s *Session) FencingToken() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lock.FencingToken
+}
+
+// SafeUntil returns the holder-side safe deadline of the current lease.
+func (s *Session) SafeUntil() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.safeTill
+}
+
+// Release stops the heartbeat, releases the lease and waits until the
+// session has ended. It returns nil when the lease was released (now or by
+// an earlier Release); if the session had already ended for another
+// reason, it returns that reason.
+func (s *Session) Release(ctx context.Context) error {
+	s.stopOnce.Do(func() { close(s.stop) })
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		return fmt.Errorf("releasing %q: %w", s.opts.Key, ctx.Err())
+	}
+	if err := s.Err(); !errors.Is(err, ErrReleased) {
+		return err
+	}
+	return nil
+}
+
+// end records why the session ended (first reason wins) and cancels its
+// context.
+func (s *Session) end(err error) {
+	s.mu.Lock()
+	first := s.err == nil
+	if first {
+		s.err = err
+		if s.expiry != nil {
+			s.expiry.Stop()
+		}
+	}
+	s.mu.Unlock()
+	if first {
+		s.cancel(err)
+	}
+}
+
+// checkDeadline runs when the expiry timer fires. A renewal may have moved
+// the deadline just as the timer fired, so check it again.
+func (s *Session) checkDeadline() {
+	s.mu.Lock()
+	remaining := time.Until(s.safeTill)
+	if s.err == nil && remaining > 0 {
+		s.expiry.Reset(remaining)
+		s.mu.Unlock()
+		return
+	}
+	lastErr := s.lastErr
+	if lastErr == nil && s.pending {
+		lastErr = fmt.Errorf("%w: the renewal in flight was not answered", ErrUnavailable)
+	}
+	s.mu.Unlock()
+	if lastErr != nil {
+		s.end(fmt.Errorf("holding %q: %w: no renewal confirmed before the safe deadline: %w", s.opts.Key, ErrLeaseExpired, lastErr))
+		return
+	}
+	s.end(fmt.Errorf("holding %q: %w: no renewal confirmed before the safe deadline", s.opts.Key, ErrLeaseExpired))
+}
+
+// heartbeat renews every refresh period, counted from the send time of the
+// last successful request, until the session ends.
+func (s *Session) heartbeat(lastSent time.Time) {
+	timer := time.NewTimer(time.Until(lastSent.Add(s.opts.RefreshPeriod)))
+	defer timer.Stop()
+loop:
+	for {
+		select {
+		case <-s.stop:
+			break loop
+		case <-s.ctx.Done():
+			break loop
+		case <-timer.C:
+			sent, ok := s.renew()
+			if !ok {
+				break loop
+			}
+			lastSent = sent
+			timer.Reset(time.Until(lastSent.Add(s.opts.RefreshPeriod)))
+		}
+	}
+	// No reason recorded means Release was called or the parent context
+	// ended: the lease is still ours to give up.
+	s.finish(s.Err() == nil)
+}
+
+// renew renews until it succeeds, the lease is lost, or the safe deadline
+// passes. It returns the send time of the successful request.
+func (s *Session) renew() (time.Time, bool) {
+	backoff := max(s.opts.RefreshPeriod/8, MinRefreshPeriod)
+	for {
+		s.mu.Lock()
+		cur, deadline := s.lock, s.safeTill
+		s.pending = true
+		s.mu.Unlock()
+
+		// No request may outlive the lease it is trying to keep.
+		reqCtx, cancel := context.WithDeadline(s.ctx, deadline)
+		sent := time.Now()
+		l, err := s.m.Renew(reqCtx, RenewOptions{
+			Key: cur.Key, Holder: s.opts.Holder, Version: cur.Version,
+			LeaseDuration: s.opts.LeaseDuration,
+		})
+		cancel()
+		switch {
+		case err == nil:
+			if !s.extend(l, sent) {
+				return time.Time{}, false
+			}
+			return sent, true
+		case errors.Is(err, ErrVersionMismatch):
+			// Possibly our own earlier renewal committed without a reply.
+			if !s.adopt(cur) {
+				s.end(fmt.Errorf("renewing %q: %w: %w", cur.Key, ErrLost, err))
+				return time.Time{}, false
+			}
+			continue
+		case errors.Is(err, ErrNotHolder), errors.Is(err, ErrNotFound), errors.Is(err, ErrLeaseExpired), errors.Is(err, ErrLockHeld):
+			s.end(fmt.Errorf("renewing %q: %w: %w", cur.Key, ErrLost, err))
+			return time.Time{}, false
+		case errors.Is(err, ErrClosed):
+			s.end(fmt.Errorf("renewing %q: %w", cur.Key, err))
+			return time.Time{}, false
+		}
+		// Transient (unavailable, or the request hit the safe deadline).
+		s.mu.Lock()
+		s.lastErr = err
+		s.mu.Unlock()
+		if s.ctx.Err() != nil {
+			return time.Time{}, false
+		}
+		wait := min(jitter(backoff), time.Until(deadline))
+		if wait <= 0 {
+			s.end(fmt.Errorf("holding %q: %w: %w", cur.Key, ErrLeaseExpired, err))
+			return time.Time{}, false
+		}
+		select {
+		case <-s.ctx.Done():
+			return time.Time{}, false
+		case <-s.stop:
+			return time.Time{}, false
+		case <-time.After(wait):
+		}
+		backoff = min(backoff*2, s.opts.RefreshPeriod)
+	}
+}
+
+// extend records a successful renewal sent at sent. It fails if the session
+// already ended (the safe deadline passed while the reply was in flight).
+func (s *Session) extend(l Lock, sent time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return false
+	}
+	s.lock = l
+	s.pending, s.lastErr = false, nil
+	s.safeTill = sent.Add(s.opts.LeaseDuration - s.margin)
+	s.expiry.Reset(time.Until(s.safeTill))
+	return true
+}
+
+// adopt resolves an ambiguous renewal: if the record still names this
+// session's holder and fencing token, it takes the record's version (the
+// safe deadline is not extended, since the send time of the write that
+// produced it is unknown; the next renewal extends it).
+func (s *Session) adopt(cur Lock) bool {
+	reqCtx, cancel := context.WithDeadline(s.ctx, s.SafeUntil())
+	defer cancel()
+	got, err := s.m.Get(reqCtx, cur.Key)
+	if err != nil || !got.Held || got.Holder != s.opts.Holder || got.FencingToken != cur.FencingToken {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return false
+	}
+	s.lock = got
+	return true
+}
+
+// finish ends the heartbeat: when asked to release (Release, or the parent
+// context ended) it first cancels the session's context, so that work stops
+// before the lease is given up, then releases; finally it closes done.
+func (s *Session) finish(release bool) {
+	defer close(s.done)
+	if release {
+		reason := fmt.Errorf("holding %q: %w", s.opts.Key, ErrReleased)
+		if s.ctx.Err() != nil {
+			reason = fmt.Errorf("%w: %w", reason, context.Cause(s.ctx))
+		}
+		s.end(reason)
+		cur := s.Lock()
+		// The parent context may be gone; the release still deserves a
+		// bounded attempt of its own.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), min(5*time.Second, s.opts.LeaseDuration))
+		err := s.m.Release(ctx, ReleaseOptions{Key: cur.Key, Holder: s.opts.Holder, Version: cur.Version})
+		cancel()
+		if err != nil && !errors.Is(err, ErrNotHolder) && !errors.Is(err, ErrNotFound) {
+			s.mu.Lock()
+			s.err = fmt.Errorf("%w (release failed, so the lease ends by expiry: %w)", reason, err)
+			s.mu.Unlock()
+		}
+	}
+	s.m.observer.ObserveSessionEnd(Outcome(s.Err()))
+}
