@@ -34,7 +34,8 @@ const (
 	// MaxMetadataEntries is the largest number of metadata entries.
 	MaxMetadataEntries = 64
 	// MaxMetadataBytes bounds the metadata's total size: the sum of the
-	// lengths of all keys and values.
+	// lengths in bytes of all keys and values. The CRD checks the same number
+	// in characters (see DistributedLockSpec.Metadata).
 	MaxMetadataBytes = 16384
 )
 
@@ -160,12 +161,17 @@ type DistributedLockSpec struct {
 	FencingToken int64 `json:"fencingToken,omitempty"`
 
 	// metadata is free-form information the holder attaches to its grant
-	// (for example its host or the job it runs). At most 64 entries and 16
-	// KiB in all, counting the bytes of every key and value. A new grant
-	// replaces it; it is never inherited from the previous holder.
+	// (for example its host or the job it runs): at most 64 entries and 16
+	// KiB in all, keys and values. A new grant replaces it; it is never
+	// inherited from the previous holder.
+	//
+	// The API server counts the 16 KiB in characters, not bytes: converting
+	// every key and value to bytes in CEL exceeds the API server's cost
+	// budget for strings of unbounded length. The lock clients enforce the
+	// contract's bound in bytes, which is the stricter of the two.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=64
-	// +kubebuilder:validation:XValidation:rule="self.map(k, size(bytes(k)) + size(bytes(self[k]))).sum() <= 16384",message="metadata must be at most 16384 bytes in all (keys and values)"
+	// +kubebuilder:validation:XValidation:rule="self.map(k, size(k) + size(self[k])).sum() <= 16384",message="metadata must be at most 16384 characters in all (keys and values)"
 	Metadata map[string]string `json:"metadata,omitempty"`
 
 	// reapPolicy says what the controller does once the lease expired:
