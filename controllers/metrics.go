@@ -1,0 +1,162 @@
+/*
+Copyright 2026 The Leasehold Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	locksv1alpha1 "github.com/leasehold/leasehold/api/v1alpha1"
+)
+
+// phaseInvalid is the locks gauge's label for locks whose spec the
+// controller cannot interpret (Valid=False); they have no phase.
+const phaseInvalid = "Invalid"
+
+// lockMetrics are the controller's Prometheus metrics.
+type lockMetrics struct {
+	// locks counts the DistributedLocks by phase (Free, Held, Expired,
+	// Invalid).
+	locks *prometheus.GaugeVec
+	// reaps counts reaping writes that succeeded, by reapPolicy.
+	reaps *prometheus.CounterVec
+	// reapDelay is the time from a lease's expiresAt (renewTime +
+	// leaseDurationSeconds) to the reaping write, on the controller's
+	// clock.
+	reapDelay prometheus.Histogram
+	// acquisitions counts grants the controller saw: a new holder, or a
+	// new fencing token for the same holder.
+	acquisitions prometheus.Counter
+	// renewals counts renewals the controller saw: renewTime moved with
+	// the same holder and fencing token.
+	renewals prometheus.Counter
+}
+
+// newLockMetrics creates the metrics and registers them with reg.
+func newLockMetrics(reg prometheus.Registerer) *lockMetrics {
+	m := &lockMetrics{
+		locks: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "leasehold_distributedlocks",
+			Help: "Number of DistributedLocks by phase (Free, Held, Expired, Invalid).",
+		}, []string{"phase"}),
+		reaps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "leasehold_distributedlock_reaps_total",
+			Help: "Expired leases reaped by the controller, by reapPolicy (Release, Delete).",
+		}, []string{"policy"}),
+		reapDelay: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "leasehold_distributedlock_reap_delay_seconds",
+			Help: "Seconds from a lease's expiresAt (renewTime + leaseDurationSeconds) to the write that reaped it.",
+			// 5 ms to about 82 s: the clock-skew allowance (1 s by
+			// default) sits in the middle.
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 15),
+		}),
+		acquisitions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "leasehold_distributedlock_acquisitions_observed_total",
+			Help: "Lock grants observed by the controller (holder or fencing token changed).",
+		}),
+		renewals: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "leasehold_distributedlock_renewals_observed_total",
+			Help: "Lease renewals observed by the controller (renewTime moved, same holder and fencing token).",
+		}),
+	}
+	reg.MustRegister(m.locks, m.reaps, m.reapDelay, m.acquisitions, m.renewals)
+	return m
+}
+
+// defaultMetrics are registered with the manager's registry, which the
+// manager serves on its metrics endpoint.
+var defaultMetrics = newLockMetrics(metrics.Registry)
+
+// grant is what the controller last saw of a lock's holder, to tell an
+// acquisition from a renewal.
+type grant struct {
+	holder       string
+	fencingToken int64
+	renewTime    int64 // UnixMicro of spec.renewTime; 0 when absent
+}
+
+// seenLock is what the controller remembers of one lock between reconciles.
+type seenLock struct {
+	phase string
+	grant grant
+}
+
+// lockTracker keeps the locks gauge and the acquisition and renewal
+// counters correct as locks change: it remembers each lock's last phase and
+// grant (name → seenLock) and forgets a lock when it is deleted. Its size is
+// the number of DistributedLocks, which the manager's cache holds anyway.
+type lockTracker struct {
+	metrics *lockMetrics
+
+	mu    sync.Mutex
+	locks map[types.NamespacedName]seenLock
+}
+
+func newLockTracker(m *lockMetrics) *lockTracker {
+	return &lockTracker{metrics: m, locks: make(map[types.NamespacedName]seenLock)}
+}
+
+// see records the lock's phase and grant as of this reconcile and counts an
+// acquisition or a renewal if the grant moved since the last one. A lock
+// seen for the first time counts as an acquisition only if it was created
+// held (generation 1): after a restart the controller cannot tell older
+// grants from new ones, and does not count them.
+func (t *lockTracker) see(name types.NamespacedName, generation int64, phase string, g grant) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old, known := t.locks[name]
+	switch {
+	case !known:
+		if g.holder != "" && generation == 1 {
+			t.metrics.acquisitions.Inc()
+		}
+	case g.holder == "":
+	case g.holder != old.grant.holder || g.fencingToken != old.grant.fencingToken:
+		t.metrics.acquisitions.Inc()
+	case g.renewTime != old.grant.renewTime:
+		t.metrics.renewals.Inc()
+	}
+	if !known || old.phase != phase {
+		if known {
+			t.metrics.locks.WithLabelValues(old.phase).Dec()
+		}
+		t.metrics.locks.WithLabelValues(phase).Inc()
+	}
+	t.locks[name] = seenLock{phase: phase, grant: g}
+}
+
+// forget drops a deleted lock from the gauge.
+func (t *lockTracker) forget(name types.NamespacedName) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if old, known := t.locks[name]; known {
+		t.metrics.locks.WithLabelValues(old.phase).Dec()
+		delete(t.locks, name)
+	}
+}
+
+// grantOf extracts the grant from a lock's spec.
+func grantOf(spec *locksv1alpha1.DistributedLockSpec) grant {
+	g := grant{holder: spec.HolderIdentity, fencingToken: spec.FencingToken}
+	if spec.RenewTime != nil {
+		g.renewTime = spec.RenewTime.UnixMicro()
+	}
+	return g
+}

@@ -1,0 +1,94 @@
+/*
+Copyright 2026 The Leasehold Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// DefaultMaxObservations bounds the observation table by default: far more
+// held locks than one controller is expected to watch.
+const DefaultMaxObservations = 100000
+
+// leaseVersion identifies one version of a lease record. It is the object's
+// UID and metadata.generation rather than its resourceVersion: the
+// controller's own status writes change the resourceVersion, and counting
+// them as renewals would postpone expiry forever. The generation moves on
+// every spec write (each acquire, renew and release changes the spec), and
+// only then; the UID tells a re-created object from the old one.
+type leaseVersion struct {
+	uid        types.UID
+	generation int64
+}
+
+// observation is when the controller first saw a lease version.
+type observation struct {
+	version leaseVersion
+	since   time.Time
+}
+
+// observationTable is rule (a)'s memory: for each held lock, the version of
+// its lease record and when the controller first observed it, on the
+// controller's clock. It holds held locks only (an entry is dropped when the
+// lock is free, invalid or deleted) and at most max of them; when it is
+// full, new leases are not observed and fall back on rule (b), which only
+// ever reaps later than rule (a) would have, never earlier than the
+// holder's renewTime allows.
+type observationTable struct {
+	max int
+
+	mu      sync.Mutex
+	entries map[types.NamespacedName]observation
+}
+
+func newObservationTable(maxEntries int) *observationTable {
+	return &observationTable{max: maxEntries, entries: make(map[types.NamespacedName]observation)}
+}
+
+// observe returns when the controller first saw version of the lease of
+// name, recording now if this version is new to it. It returns the zero
+// time if the table is full and name is not in it.
+func (o *observationTable) observe(name types.NamespacedName, version leaseVersion, now time.Time) time.Time {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	old, ok := o.entries[name]
+	if ok && old.version == version {
+		return old.since
+	}
+	if !ok && len(o.entries) >= o.max {
+		return time.Time{}
+	}
+	o.entries[name] = observation{version: version, since: now}
+	return now
+}
+
+// forget drops name: its lock is free, invalid or deleted.
+func (o *observationTable) forget(name types.NamespacedName) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.entries, name)
+}
+
+// len is the number of leases observed.
+func (o *observationTable) len() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.entries)
+}

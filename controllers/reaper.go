@@ -1,0 +1,77 @@
+/*
+Copyright 2026 The Leasehold Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	locksv1alpha1 "github.com/leasehold/leasehold/api/v1alpha1"
+)
+
+// reap ends the expired lease of lock as its reapPolicy says, with a write
+// guarded by the resourceVersion the expiry was judged on, so that a lease
+// renewed at the last moment is never reaped: the renewal changed the
+// resourceVersion and the reaping write fails with a Conflict. It reports
+// whether it reaped; a Conflict or NotFound is not an error but "someone
+// else wrote first", and the watch event of that write makes the
+// controller judge the lock again. On success with ReapPolicyRelease, lock
+// holds the released object as the API server returned it.
+func (r *DistributedLockReconciler) reap(ctx context.Context, lock *locksv1alpha1.DistributedLock, expiresAt time.Time) (bool, error) {
+	log := logf.FromContext(ctx)
+	policy := lock.Spec.ReapPolicy
+	if policy == "" {
+		policy = locksv1alpha1.ReapPolicyRelease // the CRD's default
+	}
+	holder := lock.Spec.HolderIdentity
+	var err error
+	switch policy {
+	case locksv1alpha1.ReapPolicyDelete:
+		err = r.Delete(ctx, lock, client.Preconditions{UID: &lock.UID, ResourceVersion: &lock.ResourceVersion})
+	default:
+		// A free lock keeps its fencing history (fencingToken,
+		// leaseTransitions) so that the next grant's token is greater;
+		// everything that belonged to the expired grant goes.
+		lock.Spec.HolderIdentity = ""
+		lock.Spec.AcquireTime = nil
+		lock.Spec.RenewTime = nil
+		lock.Spec.LeaseDurationSeconds = nil
+		lock.Spec.Metadata = nil
+		// Update sends lock.ResourceVersion: the API server applies it
+		// only to that version.
+		err = r.Update(ctx, lock)
+	}
+	switch {
+	case apierrors.IsConflict(err) || apierrors.IsNotFound(err):
+		log.V(1).Info("Lease changed before it could be reaped", "holder", holder, "reason", apierrors.ReasonForError(err))
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("reaping the expired lease of %q (reapPolicy %s): %w", holder, policy, err)
+	}
+	delay := r.Clock.Now().Sub(expiresAt)
+	r.metrics.reaps.WithLabelValues(string(policy)).Inc()
+	r.metrics.reapDelay.Observe(delay.Seconds())
+	log.Info("Reaped expired lease", "holder", holder, "reapPolicy", policy, "delayAfterExpiry", delay)
+	r.Recorder.Eventf(lock, nil, "Normal", EventReasonReaped, "Reap",
+		"Reaped the expired lease of %q (reapPolicy %s) %s after it expired", holder, policy, delay.Round(time.Millisecond))
+	return true, nil
+}
