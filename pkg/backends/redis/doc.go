@@ -1,0 +1,97 @@
+// Package redis is Leasehold's Redis backend: lock records kept as Redis
+// hashes, decided and written by one Lua script per operation, over any
+// go-redis UniversalClient (a single server, Sentinel, or Cluster).
+//
+// Use New with a client you build and own, or Open (and backends.Open) with
+// a redis:// or rediss:// URL; importing this package registers both
+// schemes. See Open for the URL's options (prefix, namespace, retention,
+// cluster, master).
+//
+// # Keys
+//
+// A lock's record lives at PREFIX:NAMESPACE:{HEX} and, after a delete, its
+// fence at PREFIX:NAMESPACE:{HEX}:fence, where HEX is the lowercase hex of
+// the key's bytes. The Cluster hash tag is the braced part, so both keys of
+// one lock are in one slot whatever the key contains ('{', '}', ':' and
+// non-ASCII included), and hex keeps byte order, so List sorts by key.
+// Prefix and namespace must not contain braces (New rejects them). The key,
+// holder and metadata are stored verbatim (metadata as a JSON object in
+// one hash field), never joined with separators.
+//
+// # One round trip per operation
+//
+// Acquire, Renew, Release and Get are each one EVALSHA of a script that
+// reads, decides and writes atomically (Redis runs a script alone). When
+// the server's script cache is empty (first use, or after a restart),
+// go-redis gets NOSCRIPT and sends EVAL once: a second round trip that
+// loads the script for every later call. List is a SCAN of the namespace
+// plus one pipelined read of the page's records.
+//
+// # Clock rule
+//
+// The Redis server's clock decides everything: each script reads the
+// server's TIME and judges a lease held while TIME < ExpiresAt, and all
+// reported times (AcquiredAt, RenewedAt, ExpiresAt) are server times in
+// microseconds. With Cluster or Sentinel, each lock is judged by the node
+// that holds its slot.
+//
+// Records are not given a TTL equal to their lease: an expired record must
+// stay readable (Held=false, the last holder and token), and an expired
+// lease whose version still matches may be released. Instead, Redis's own
+// expiry (PEXPIRE) only cleans up abandoned records:
+//
+//   - on every grant and renewal, the record's TTL is lease + retention;
+//   - on release without delete, its TTL is retention;
+//   - on release with delete, the record is removed and the fence (its last
+//     fencing token) is kept with a TTL of retention.
+//
+// Retention is 7 days unless WithRetention (or ?retention=) says otherwise.
+//
+// # Fencing tokens
+//
+// A new grant's token is max(floor + 1, T), where floor is the larger of
+// the record's token and the fence's (whichever exist) and T is the
+// server's TIME in microseconds when the script runs. Renewals keep the
+// token.
+//
+// While the record or its fence exists, floor + 1 alone makes tokens
+// strictly increasing, across release, delete, expiry and takeover,
+// whatever the clock does.
+//
+// When both are gone (the record and fence aged out after retention, or a
+// Redis restart without persistence lost all data), the token is T. It is
+// still above every earlier token for the key, provided the server's clock
+// has not gone back across the gap: every token ever issued is at most the
+// server time of its grant plus the number of grants of that key that
+// happened within one microsecond of each other (floor + 1 only exceeds T
+// when grants come faster than one per microsecond, which one key's
+// grant-release-grant round trips through a single-threaded server do not
+// reach), and a restart or a retention period takes far longer than that.
+// So run Redis hosts with NTP that slews rather than steps the clock back,
+// and keep the retention longer than any clock step you can suffer.
+// Persistence (AOF or RDB) is not needed for fencing; it only keeps the
+// records, and with them the current holders, across a restart.
+//
+// Tokens are about 1.7e15 today and fit in a Lua double exactly until the
+// year 2255.
+//
+// # Notifications
+//
+// Release publishes the key on the channel PREFIX:NAMESPACE:released from
+// inside its script. Each Backend keeps one subscription to that channel
+// while it has waiters, and fans messages out to them by key; after a
+// reconnect every waiter is woken, as releases may have been missed.
+// Expiry is not published (no keyspace notifications are needed): waiters
+// are woken at the holder's reported expiry by the lock manager, and poll
+// with jitter besides.
+//
+// # Retries
+//
+// go-redis retries a command whose connection broke (MaxRetries, 3 by
+// default), so after a network failure a script may run twice. Every
+// script is safe to repeat in the contract's sense: a repeated Acquire is a
+// renewal by the same holder; a repeated Renew or Release reports
+// ErrVersionMismatch or ErrNotHolder, which is the ambiguous outcome the
+// lock manager's session already resolves by reading the record. Set
+// MaxRetries to -1 on the client to turn the retries off.
+package redis

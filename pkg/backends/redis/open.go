@@ -1,0 +1,179 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/leasehold/leasehold/pkg/backends"
+)
+
+func init() {
+	opener := func(ctx context.Context, u *url.URL) (backends.Backend, error) {
+		return openURL(ctx, u)
+	}
+	backends.Register("redis", opener)
+	backends.Register("rediss", opener)
+}
+
+// Open connects to the Redis that rawURL names and checks that it answers
+// (and accepts the credentials) before returning. The backend owns the
+// client it builds: Close closes it.
+//
+//	redis://[user:password@]host:port[/db][?options]
+//	rediss://...   the same over TLS (skip_verify=true to not verify)
+//
+// Besides go-redis's own query options (dial_timeout, pool_size, ... see
+// goredis.ParseURL), Open understands:
+//
+//	prefix=P       first part of every key (default "leasehold")
+//	namespace=N    the namespace (default "default")
+//	retention=D    how long ended records and fences are kept (Go duration,
+//	               default 168h)
+//	cluster=true   a Redis Cluster; the host and any addr=host:port
+//	               parameters are seed nodes (goredis.ParseClusterURL)
+//	master=NAME    Sentinel: the host and any addr=host:port parameters are
+//	               sentinels watching master NAME; the URL's credentials and
+//	               database are the data nodes'
+//
+// Errors never contain the password.
+func Open(ctx context.Context, rawURL string) (*Backend, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		// url.Error would repeat the URL, password included.
+		return nil, backends.InvalidArgument("backend URL", "cannot be parsed")
+	}
+	return openURL(ctx, u)
+}
+
+func openURL(ctx context.Context, u *url.URL) (*Backend, error) {
+	if u.Scheme != "redis" && u.Scheme != "rediss" {
+		return nil, backends.InvalidArgument("backend URL", "scheme must be redis or rediss, got %q", u.Scheme)
+	}
+	password, _ := u.User.Password()
+	q := u.Query()
+	take := func(name string) string {
+		v := q.Get(name)
+		q.Del(name)
+		return v
+	}
+	var opts []Option
+	if v := take("prefix"); v != "" {
+		opts = append(opts, WithPrefix(v))
+	}
+	if v := take("namespace"); v != "" {
+		opts = append(opts, WithNamespace(v))
+	}
+	if v := take("retention"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return nil, backends.InvalidArgument("retention", "must be a Go duration such as 168h, got %q", v)
+		}
+		opts = append(opts, WithRetention(d))
+	}
+	cluster := false
+	if v := take("cluster"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, backends.InvalidArgument("cluster", "must be true or false, got %q", v)
+		}
+		cluster = b
+	}
+	master := take("master")
+	var addrs []string
+	if !cluster {
+		// ParseClusterURL reads addr itself; ParseURL would reject it.
+		addrs = q["addr"]
+		q.Del("addr")
+	}
+	rest := *u
+	rest.RawQuery = q.Encode()
+
+	client, addr, err := newClient(&rest, cluster, master, addrs)
+	if err != nil {
+		return nil, backends.InvalidArgument("backend URL", "%s", redact(err, password))
+	}
+	b, err := New(client, opts...)
+	if err != nil {
+		_ = client.Close()
+		return nil, err
+	}
+	b.ownsClient = true
+	if err := client.Ping(ctx).Err(); err != nil {
+		_ = client.Close()
+		return nil, pingError(ctx, addr, err, password)
+	}
+	return b, nil
+}
+
+func newClient(u *url.URL, cluster bool, master string, addrs []string) (goredis.UniversalClient, string, error) {
+	switch {
+	case cluster:
+		o, err := goredis.ParseClusterURL(u.String())
+		if err != nil {
+			return nil, "", err
+		}
+		return goredis.NewClusterClient(o), strings.Join(o.Addrs, ","), nil
+	case master != "":
+		o, err := goredis.ParseURL(u.String())
+		if err != nil {
+			return nil, "", err
+		}
+		sentinels := append([]string{o.Addr}, addrs...)
+		return goredis.NewFailoverClient(&goredis.FailoverOptions{
+			MasterName:      master,
+			SentinelAddrs:   sentinels,
+			Username:        o.Username,
+			Password:        o.Password,
+			DB:              o.DB,
+			TLSConfig:       o.TLSConfig,
+			DialTimeout:     o.DialTimeout,
+			ReadTimeout:     o.ReadTimeout,
+			WriteTimeout:    o.WriteTimeout,
+			PoolSize:        o.PoolSize,
+			MinIdleConns:    o.MinIdleConns,
+			MaxRetries:      o.MaxRetries,
+			ConnMaxIdleTime: o.ConnMaxIdleTime,
+		}), strings.Join(sentinels, ","), nil
+	default:
+		if len(addrs) > 0 {
+			return nil, "", errors.New("addr parameters need cluster=true or master=NAME")
+		}
+		o, err := goredis.ParseURL(u.String())
+		if err != nil {
+			return nil, "", err
+		}
+		return goredis.NewClient(o), o.Addr, nil
+	}
+}
+
+// pingError explains why the first PING failed: credentials refused
+// (permanent) or the server unreachable (ErrUnavailable).
+func pingError(ctx context.Context, addr string, err error, password string) error {
+	msg := redact(err, password)
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("connecting to redis at %s: %w", addr, ctx.Err())
+	case strings.Contains(msg, "WRONGPASS"), strings.Contains(msg, "NOAUTH"),
+		strings.Contains(msg, "invalid password"), strings.Contains(msg, "invalid username-password"):
+		return fmt.Errorf("redis at %s rejected the credentials: %s", addr, msg)
+	default:
+		return fmt.Errorf("connecting to redis at %s: %w: %s", addr, backends.ErrUnavailable, msg)
+	}
+}
+
+// redact returns err's message with the password blanked, in case a
+// library ever echoes it.
+func redact(err error, password string) string {
+	msg := err.Error()
+	if password != "" {
+		msg = strings.ReplaceAll(msg, password, "xxxxx")
+	}
+	return msg
+}

@@ -1,0 +1,444 @@
+package redis
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/leasehold/leasehold/pkg/backends"
+)
+
+const (
+	// DefaultPrefix starts every key the backend writes.
+	DefaultPrefix = "leasehold"
+	// DefaultNamespace is the namespace of a backend opened without one.
+	DefaultNamespace = "default"
+	// DefaultRetention is how long a record outlives its lease (or its
+	// release), and a fence its deleted record, before Redis removes it.
+	DefaultRetention = 7 * 24 * time.Hour
+)
+
+// scanCount is the COUNT hint of the SCAN calls that List makes.
+const scanCount = 1000
+
+// Option configures a Backend.
+type Option func(*config)
+
+type config struct {
+	prefix    string
+	namespace string
+	retention time.Duration
+}
+
+// WithPrefix sets the first part of every key (default "leasehold").
+func WithPrefix(prefix string) Option { return func(c *config) { c.prefix = prefix } }
+
+// WithNamespace sets the namespace (default "default"), the second part of
+// every key.
+func WithNamespace(ns string) Option { return func(c *config) { c.namespace = ns } }
+
+// WithRetention sets how long a record is kept after its lease ends or it
+// is released, and a deleted record's fence (default 7 days). See the
+// package documentation for what it means for fencing tokens.
+func WithRetention(d time.Duration) Option { return func(c *config) { c.retention = d } }
+
+// Backend keeps the lock records of one namespace in Redis. It is safe for
+// concurrent use.
+type Backend struct {
+	client     goredis.UniversalClient
+	ownsClient bool // Open built the client, so Close closes it
+	base       string
+	channel    string
+	retention  time.Duration
+	closed     atomic.Bool
+	closeOnce  sync.Once
+	hub        *hub
+}
+
+var (
+	_ backends.Backend  = (*Backend)(nil)
+	_ backends.Notifier = (*Backend)(nil)
+)
+
+// New returns a backend over client, which the caller keeps owning: Close
+// does not close it. The prefix and namespace must not be empty or contain
+// '{' or '}', which would move the Cluster hash tag.
+func New(client goredis.UniversalClient, opts ...Option) (*Backend, error) {
+	if client == nil {
+		return nil, backends.InvalidArgument("client", "must not be nil")
+	}
+	c := config{prefix: DefaultPrefix, namespace: DefaultNamespace, retention: DefaultRetention}
+	for _, opt := range opts {
+		opt(&c)
+	}
+	for _, f := range []struct{ name, v string }{{"prefix", c.prefix}, {"namespace", c.namespace}} {
+		if f.v == "" || strings.ContainsAny(f.v, "{}") {
+			return nil, backends.InvalidArgument(f.name, "must be non-empty and contain no '{' or '}', got %q", f.v)
+		}
+	}
+	if c.retention < time.Second || c.retention%time.Millisecond != 0 {
+		return nil, backends.InvalidArgument("retention", "must be at least 1s in whole milliseconds, got %s", c.retention)
+	}
+	base := c.prefix + ":" + c.namespace + ":"
+	b := &Backend{
+		client:    client,
+		base:      base,
+		channel:   base + "released",
+		retention: c.retention,
+	}
+	b.hub = newHub(client, b.channel)
+	return b, nil
+}
+
+// recordKey and fenceKey share the hash tag {hex(key)}: every key of one
+// lock lives in one Cluster slot whatever bytes the key holds, and hex
+// keeps byte order, so SCAN results sort like the keys.
+func (b *Backend) recordKey(key string) string {
+	return b.base + "{" + hex.EncodeToString([]byte(key)) + "}"
+}
+
+func (b *Backend) fenceKey(key string) string { return b.recordKey(key) + ":fence" }
+
+// check returns the error for a call that must not proceed.
+func (b *Backend) check(ctx context.Context, op, key string) error {
+	if b.closed.Load() {
+		return backends.KeyError(op, key, backends.ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s %q: %w", op, key, err)
+	}
+	return nil
+}
+
+// storeError classifies a failed call: the caller's own context ending is
+// not a backend failure; anything else is.
+func storeError(ctx context.Context, op, key string, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return fmt.Errorf("%s %q: %w", op, key, ctxErr)
+	}
+	return backends.Unavailable(op, key, err)
+}
+
+func encodeMetadata(md map[string]string) (given, encoded string, err error) {
+	if md == nil {
+		return "0", "", nil
+	}
+	// Keys and values are valid UTF-8 (the manager checks), so JSON
+	// round-trips them byte for byte, separators and newlines included.
+	raw, err := json.Marshal(md)
+	if err != nil {
+		return "", "", err
+	}
+	return "1", string(raw), nil
+}
+
+// run executes a script and returns its reply as strings (nil entries
+// become "").
+func (b *Backend) run(ctx context.Context, s *goredis.Script, op, key string, keys []string, args ...any) ([]string, error) {
+	res, err := s.Run(ctx, b.client, keys, args...).Slice()
+	if err != nil {
+		return nil, storeError(ctx, op, key, err)
+	}
+	return toStrings(op, key, res)
+}
+
+func toStrings(op, key string, res []any) ([]string, error) {
+	out := make([]string, len(res))
+	for i, v := range res {
+		switch v := v.(type) {
+		case string:
+			out[i] = v
+		case nil:
+		default:
+			return nil, backends.Unavailable(op, key, fmt.Errorf("unexpected script reply element %T", v))
+		}
+	}
+	if len(out) < 2 {
+		return nil, backends.Unavailable(op, key, fmt.Errorf("short script reply (%d elements)", len(out)))
+	}
+	return out, nil
+}
+
+// outcome maps a script's status to the contract's error.
+func outcome(op, key string, reply []string) error {
+	switch reply[0] {
+	case "ok":
+		return nil
+	case "notfound":
+		return backends.KeyError(op, key, backends.ErrNotFound)
+	case "notholder":
+		return backends.KeyError(op, key, backends.ErrNotHolder)
+	case "mismatch":
+		return backends.KeyError(op, key, backends.ErrVersionMismatch)
+	case "expired":
+		return backends.KeyError(op, key, backends.ErrLeaseExpired)
+	case "held":
+		if len(reply) < 4 {
+			break
+		}
+		exp, err := strconv.ParseInt(reply[3], 10, 64)
+		if err != nil {
+			break
+		}
+		return backends.Held(key, reply[2], time.UnixMicro(exp))
+	}
+	return backends.Unavailable(op, key, fmt.Errorf("unexpected script status %q", reply[0]))
+}
+
+// decode turns an "ok" reply {status, now, k, h, v, t, a, r, e, l, m} into
+// a Lock with Held judged at the server's now.
+func decode(op, key string, reply []string) (backends.Lock, error) {
+	if len(reply) != 11 {
+		return backends.Lock{}, backends.Unavailable(op, key, fmt.Errorf("record reply has %d elements, want 11", len(reply)))
+	}
+	var nums [6]int64 // now, t, a, r, e, l
+	for i, idx := range []int{1, 5, 6, 7, 8, 9} {
+		n, err := strconv.ParseInt(reply[idx], 10, 64)
+		if err != nil {
+			return backends.Lock{}, backends.Unavailable(op, key, fmt.Errorf("corrupt record field %d: %q", idx, reply[idx]))
+		}
+		nums[i] = n
+	}
+	l := backends.Lock{
+		Key:           reply[2],
+		Holder:        reply[3],
+		Version:       reply[4],
+		FencingToken:  uint64(nums[1]),
+		AcquiredAt:    time.UnixMicro(nums[2]),
+		RenewedAt:     time.UnixMicro(nums[3]),
+		ExpiresAt:     time.UnixMicro(nums[4]),
+		LeaseDuration: time.Duration(nums[5]) * time.Millisecond,
+	}
+	l.Held = l.Holder != "" && nums[0] < nums[4]
+	if reply[10] != "" {
+		if err := json.Unmarshal([]byte(reply[10]), &l.Metadata); err != nil {
+			return backends.Lock{}, backends.Unavailable(op, key, fmt.Errorf("corrupt metadata: %w", err))
+		}
+	}
+	return l, nil
+}
+
+func (b *Backend) retentionMS() int64 { return b.retention.Milliseconds() }
+
+// Acquire implements backends.Backend in one script call.
+func (b *Backend) Acquire(ctx context.Context, req *backends.AcquireRequest) (backends.Lock, error) {
+	const op = "acquiring"
+	if err := b.check(ctx, op, req.Key); err != nil {
+		return backends.Lock{}, err
+	}
+	given, md, err := encodeMetadata(req.Metadata)
+	if err != nil {
+		return backends.Lock{}, backends.InvalidArgument("Metadata", "cannot be encoded: %v", err)
+	}
+	reply, err := b.run(ctx, acquireScript, op, req.Key,
+		[]string{b.recordKey(req.Key), b.fenceKey(req.Key)},
+		req.Key, req.Holder, req.LeaseDuration.Milliseconds(), given, md, b.retentionMS())
+	if err != nil {
+		return backends.Lock{}, err
+	}
+	if err := outcome(op, req.Key, reply); err != nil {
+		return backends.Lock{}, err
+	}
+	return decode(op, req.Key, reply)
+}
+
+// Renew implements backends.Backend in one script call.
+func (b *Backend) Renew(ctx context.Context, req *backends.RenewRequest) (backends.Lock, error) {
+	const op = "renewing"
+	if err := b.check(ctx, op, req.Key); err != nil {
+		return backends.Lock{}, err
+	}
+	given, md, err := encodeMetadata(req.Metadata)
+	if err != nil {
+		return backends.Lock{}, backends.InvalidArgument("Metadata", "cannot be encoded: %v", err)
+	}
+	reply, err := b.run(ctx, renewScript, op, req.Key,
+		[]string{b.recordKey(req.Key), b.fenceKey(req.Key)},
+		req.Holder, req.Version, req.LeaseDuration.Milliseconds(), given, md, b.retentionMS())
+	if err != nil {
+		return backends.Lock{}, err
+	}
+	if err := outcome(op, req.Key, reply); err != nil {
+		return backends.Lock{}, err
+	}
+	return decode(op, req.Key, reply)
+}
+
+// Release implements backends.Backend in one script call, which also
+// publishes the release to waiters.
+func (b *Backend) Release(ctx context.Context, req *backends.ReleaseRequest) error {
+	const op = "releasing"
+	if err := b.check(ctx, op, req.Key); err != nil {
+		return err
+	}
+	del := "0"
+	if req.Delete {
+		del = "1"
+	}
+	reply, err := b.run(ctx, releaseScript, op, req.Key,
+		[]string{b.recordKey(req.Key), b.fenceKey(req.Key)},
+		req.Holder, req.Version, del, b.retentionMS(), b.channel, req.Key)
+	if err != nil {
+		return err
+	}
+	return outcome(op, req.Key, reply)
+}
+
+// Get implements backends.Backend.
+func (b *Backend) Get(ctx context.Context, key string) (backends.Lock, error) {
+	const op = "getting"
+	if err := b.check(ctx, op, key); err != nil {
+		return backends.Lock{}, err
+	}
+	reply, err := b.run(ctx, getScript, op, key, []string{b.recordKey(key)})
+	if err != nil {
+		return backends.Lock{}, err
+	}
+	if err := outcome(op, key, reply); err != nil {
+		return backends.Lock{}, err
+	}
+	return decode(op, key, reply)
+}
+
+// List implements backends.Backend. Keys are found with SCAN (on every
+// master of a Cluster), narrowed server-side by the hex of the prefix, then
+// sorted; the page's records are read in one pipeline. The page token is
+// the last key of the previous page. Each page scans the namespace's keys,
+// so List costs O(records in the namespace): it is meant for inspection,
+// not for hot paths.
+func (b *Backend) List(ctx context.Context, req *backends.ListRequest) (backends.ListPage, error) {
+	const op = "listing"
+	if err := b.check(ctx, op, req.Prefix); err != nil {
+		return backends.ListPage{}, err
+	}
+	pattern := globEscape(b.base) + "{" + hex.EncodeToString([]byte(req.Prefix)) + "*}"
+	names, err := b.scan(ctx, pattern)
+	if err != nil {
+		return backends.ListPage{}, storeError(ctx, op, req.Prefix, err)
+	}
+	var keys []string
+	for _, name := range names {
+		tag := strings.TrimSuffix(strings.TrimPrefix(name, b.base+"{"), "}")
+		raw, err := hex.DecodeString(tag)
+		if err != nil {
+			continue // not one of ours
+		}
+		if k := string(raw); strings.HasPrefix(k, req.Prefix) && k > req.PageToken {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var page backends.ListPage
+	if len(keys) > req.Limit {
+		keys = keys[:req.Limit]
+		page.NextPageToken = keys[len(keys)-1]
+	}
+	if len(keys) == 0 {
+		return page, nil
+	}
+	cmds := make([]*goredis.Cmd, len(keys))
+	_, err = b.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, k := range keys {
+			cmds[i] = getScript.EvalSha(ctx, p, []string{b.recordKey(k)})
+		}
+		return nil
+	})
+	if err != nil && !isNoScript(err) {
+		return backends.ListPage{}, storeError(ctx, op, req.Prefix, err)
+	}
+	for i, k := range keys {
+		res, err := cmds[i].Slice()
+		if isNoScript(err) {
+			// The script cache was empty (a restart): Run loads it.
+			res, err = getScript.Run(ctx, b.client, []string{b.recordKey(k)}).Slice()
+		}
+		if err != nil {
+			return backends.ListPage{}, storeError(ctx, op, k, err)
+		}
+		reply, err := toStrings(op, k, res)
+		if err != nil {
+			return backends.ListPage{}, err
+		}
+		if reply[0] == "notfound" {
+			continue // deleted or aged out since the scan
+		}
+		if err := outcome(op, k, reply); err != nil {
+			return backends.ListPage{}, err
+		}
+		l, err := decode(op, k, reply)
+		if err != nil {
+			return backends.ListPage{}, err
+		}
+		page.Locks = append(page.Locks, l)
+	}
+	return page, nil
+}
+
+func isNoScript(err error) bool {
+	return err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT")
+}
+
+// scan returns the names of the keys matching pattern, from every master
+// when the client is a Cluster client.
+func (b *Backend) scan(ctx context.Context, pattern string) ([]string, error) {
+	scanOne := func(ctx context.Context, c goredis.Cmdable) ([]string, error) {
+		var out []string
+		iter := c.Scan(ctx, 0, pattern, scanCount).Iterator()
+		for iter.Next(ctx) {
+			out = append(out, iter.Val())
+		}
+		return out, iter.Err()
+	}
+	cc, ok := b.client.(*goredis.ClusterClient)
+	if !ok {
+		return scanOne(ctx, b.client)
+	}
+	var mu sync.Mutex
+	var all []string
+	err := cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error {
+		names, err := scanOne(ctx, c)
+		mu.Lock()
+		all = append(all, names...)
+		mu.Unlock()
+		return err
+	})
+	return all, err
+}
+
+// globEscape quotes the characters SCAN MATCH treats as special.
+func globEscape(s string) string {
+	var sb strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			sb.WriteByte('\\')
+		}
+		sb.WriteRune(r)
+	}
+	return sb.String()
+}
+
+// Close implements backends.Backend. It ends the notification subscription
+// and, when Open built the client, closes it.
+func (b *Backend) Close() error {
+	var err error
+	b.closeOnce.Do(func() {
+		b.closed.Store(true)
+		b.hub.close()
+		if b.ownsClient {
+			if cerr := b.client.Close(); cerr != nil && !errors.Is(cerr, goredis.ErrClosed) {
+				err = cerr
+			}
+		}
+	})
+	return err
+}
