@@ -1,0 +1,81 @@
+package sqlite
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+
+	"github.com/leasehold/leasehold/pkg/backends"
+)
+
+// migrations holds the schema, one file per version, applied in name order.
+//
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrate creates or upgrades the schema. It is idempotent and safe when
+// several processes start at once: each runs in a BEGIN IMMEDIATE
+// transaction, which takes SQLite's write lock before reading which
+// migrations are applied, so they run one after another and each applies
+// only what is still missing.
+func (b *Backend) Migrate(ctx context.Context) error {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	conn, err := b.db.Conn(ctx)
+	if err != nil {
+		return migrateError(err)
+	}
+	defer func() { _ = conn.Close() }()
+	// database/sql's BeginTx would start a DEFERRED transaction, whose later
+	// upgrade to a write can fail at once with SQLITE_BUSY instead of waiting.
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return migrateError(err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+	}()
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS leasehold_migrations (
+  version TEXT PRIMARY KEY,
+  applied_at INTEGER NOT NULL
+) STRICT`); err != nil {
+		return migrateError(err)
+	}
+	for _, name := range names {
+		version := strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
+		var n int
+		if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM leasehold_migrations WHERE version = ?1`, version).Scan(&n); err != nil {
+			return migrateError(err)
+		}
+		if n > 0 {
+			continue
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		if _, err := conn.ExecContext(ctx, string(body)); err != nil {
+			return migrateError(fmt.Errorf("migration %s: %w", version, err))
+		}
+		if _, err := conn.ExecContext(ctx, `INSERT INTO leasehold_migrations (version, applied_at) VALUES (?1, ?2)`, version, b.now().UnixMilli()); err != nil {
+			return migrateError(err)
+		}
+	}
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return migrateError(err)
+	}
+	committed = true
+	return nil
+}
+
+func migrateError(err error) error {
+	return fmt.Errorf("migrating the SQLite schema: %w: %w", backends.ErrUnavailable, err)
+}

@@ -1,0 +1,406 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"database/sql/driver"
+	"go.uber.org/goleak"
+
+	"github.com/leasehold/leasehold/pkg/backends"
+	"github.com/leasehold/leasehold/pkg/backends/backendtest"
+	"github.com/leasehold/leasehold/pkg/backends/sqlite"
+	msqlite "modernc.org/sqlite"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fileURL returns a sqlite URL for a fresh database file of t.
+func fileURL(t testing.TB, namespace string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "locks.db")
+	return "sqlite://" + (&url.URL{Path: path}).EscapedPath() + "?namespace=" + url.QueryEscape(namespace)
+}
+
+func open(t testing.TB, rawURL string) *sqlite.Backend {
+	t.Helper()
+	b, err := sqlite.Open(context.Background(), rawURL)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
+// Every client the suite opens has a *sql.DB of its own on one file, as
+// separate processes would.
+func TestConformance(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "locks.db")
+	backendtest.RunConformanceTests(t, backendtest.Harness{
+		Open: func(t *testing.T, namespace string) backends.Backend {
+			return open(t, "sqlite://"+path+"?namespace="+namespace)
+		},
+	})
+}
+
+// A :memory: database shared by every namespace through one *sql.DB.
+func TestConformanceInMemory(t *testing.T) {
+	db := memoryDB(t)
+	backendtest.RunConformanceTests(t, backendtest.Harness{
+		Open: func(t *testing.T, namespace string) backends.Backend {
+			b, err := sqlite.New(db, sqlite.WithNamespace(namespace))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		},
+	})
+}
+
+func memoryDB(t testing.TB) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", sqlite.DSN(":memory:", time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.SetMaxOpenConns(1)
+	t.Cleanup(func() { _ = db.Close() })
+	b, err := sqlite.New(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func TestOpenURLs(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name, url string
+		wantErr   error
+	}{
+		{"AbsolutePath", "sqlite://" + dir + "/a.db", nil},
+		{"LocalhostHost", "sqlite://localhost" + dir + "/b.db", nil},
+		{"PathNeedingEscapes", "sqlite://" + dir + "/c%20%3F%23.db?namespace=team-a", nil},
+		{"Memory", "sqlite://:memory:", nil},
+		{"MemoryOpaque", "sqlite::memory:?namespace=x&busy_timeout=2s", nil},
+		{"RemoteHost", "sqlite://db.example.com/locks.db", backends.ErrInvalidArgument},
+		{"NoPath", "sqlite://", backends.ErrInvalidArgument},
+		{"UnknownParameter", "sqlite://" + dir + "/d.db?namespce=x", backends.ErrInvalidArgument},
+		{"BadBusyTimeout", "sqlite://" + dir + "/e.db?busy_timeout=soon", backends.ErrInvalidArgument},
+		{"Malformed", "sqlite://%zz", backends.ErrInvalidArgument},
+		{"MissingFolder", "sqlite://" + dir + "/no/such/folder/f.db", backends.ErrUnavailable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := backends.Open(ctx, tc.url)
+			if tc.wantErr == nil {
+				if err != nil {
+					t.Fatalf("Open(%q): %v", tc.url, err)
+				}
+				if _, err := b.Acquire(ctx, &backends.AcquireRequest{Key: "k", Holder: "h", LeaseDuration: time.Second}); err != nil {
+					t.Fatalf("Acquire: %v", err)
+				}
+				if err := b.Close(); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("Open(%q) = %v, want %v", tc.url, err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// The namespace in the URL scopes the locks; the same file with another
+// namespace is another set of locks.
+func TestURLNamespace(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "locks.db")
+	a := open(t, "sqlite://"+path+"?namespace=team-a")
+	a2 := open(t, "sqlite://"+path+"?namespace=team-a")
+	b := open(t, "sqlite://"+path) // "default"
+	ctx := context.Background()
+	if _, err := a.Acquire(ctx, &backends.AcquireRequest{Key: "k", Holder: "x", LeaseDuration: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a2.Acquire(ctx, &backends.AcquireRequest{Key: "k", Holder: "y", LeaseDuration: time.Minute}); !errors.Is(err, backends.ErrLockHeld) {
+		t.Fatalf("same namespace: %v, want ErrLockHeld", err)
+	}
+	if _, err := b.Acquire(ctx, &backends.AcquireRequest{Key: "k", Holder: "y", LeaseDuration: time.Minute}); err != nil {
+		t.Fatalf("default namespace: %v", err)
+	}
+}
+
+// Two Backends opened on one file in one process share notifications:
+// a subscriber of one hears releases, deletes and takeovers made through
+// the other, and nothing else.
+func TestNotificationAcrossBackendsOnOneFile(t *testing.T) {
+	u := fileURL(t, "n")
+	holder, waiter := open(t, u), open(t, u)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch, err := waiter.Subscribe(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := waiter.Subscribe(ctx, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect := func(what string) {
+		t.Helper()
+		select {
+		case <-ch:
+		case <-time.After(time.Minute):
+			t.Fatalf("no signal after %s", what)
+		}
+	}
+	quiet := func(what string) {
+		t.Helper()
+		select {
+		case <-ch:
+			t.Fatalf("signal after %s; want signals only when the lock may be free", what)
+		case <-other:
+			t.Fatalf("signal for another key after %s", what)
+		default:
+		}
+	}
+	l, err := holder.Acquire(ctx, &backends.AcquireRequest{Key: "k", Holder: "a", LeaseDuration: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet("a grant of a free key")
+	if err := holder.Release(ctx, &backends.ReleaseRequest{Key: "k", Holder: "a", Version: l.Version}); err != nil {
+		t.Fatal(err)
+	}
+	expect("a release")
+	l, err = holder.Acquire(ctx, &backends.AcquireRequest{Key: "k", Holder: "a", LeaseDuration: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet("a grant of a released key")
+	for {
+		// Wait for the one-second lease to run out, then take it over.
+		time.Sleep(time.Until(l.ExpiresAt) + 10*time.Millisecond)
+		if l, err = holder.Acquire(ctx, &backends.AcquireRequest{Key: "k", Holder: "b", LeaseDuration: time.Hour}); err == nil {
+			break
+		}
+		if !errors.Is(err, backends.ErrLockHeld) {
+			t.Fatal(err)
+		}
+	}
+	expect("a takeover of an expired lease")
+	if err := holder.Release(ctx, &backends.ReleaseRequest{Key: "k", Holder: "b", Version: l.Version, Delete: true}); err != nil {
+		t.Fatal(err)
+	}
+	expect("a delete")
+	cancel()
+	for range ch { // closed once the subscription ends
+	}
+}
+
+// countingDriver counts the statements sent to SQLite.
+type countingDriver struct {
+	mu    sync.Mutex
+	stmts []string
+}
+
+func (d *countingDriver) record(q string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stmts = append(d.stmts, strings.Fields(q)[0])
+}
+
+func (d *countingDriver) take() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := d.stmts
+	d.stmts = nil
+	return s
+}
+
+// TestStatementsPerOperation asserts that acquire, renew and release each
+// send exactly one statement on the uncontended path: the decision and the
+// write are one statement, with no read before it.
+type countingConnector struct {
+	d   *countingDriver
+	dsn string
+}
+
+func (c countingConnector) Connect(context.Context) (driver.Conn, error) {
+	conn, err := (&msqlite.Driver{}).Open(c.dsn)
+	if err != nil {
+		return nil, err
+	}
+	return countingConn{Conn: conn, d: c.d}, nil
+}
+
+func (c countingConnector) Driver() driver.Driver { return &msqlite.Driver{} }
+
+// countingConn records every statement the pool sends, however it is sent.
+type countingConn struct {
+	driver.Conn
+	d *countingDriver
+}
+
+func (c countingConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
+	c.d.record(q)
+	return c.Conn.(driver.QueryerContext).QueryContext(ctx, q, args)
+}
+
+func (c countingConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
+	c.d.record(q)
+	return c.Conn.(driver.ExecerContext).ExecContext(ctx, q, args)
+}
+
+func (c countingConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
+	c.d.record(q)
+	return c.Conn.(driver.ConnPrepareContext).PrepareContext(ctx, q)
+}
+
+func (c countingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	c.d.record("BEGIN")
+	return c.Conn.(driver.ConnBeginTx).BeginTx(ctx, opts)
+}
+
+func TestStatementsPerOperation(t *testing.T) {
+	counter := &countingDriver{}
+	db := sql.OpenDB(countingConnector{d: counter, dsn: sqlite.DSN(filepath.Join(t.TempDir(), "locks.db"), time.Second)})
+	t.Cleanup(func() { _ = db.Close() })
+	b, err := sqlite.New(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := b.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	counter.take()
+
+	type step struct {
+		name string
+		do   func() error
+	}
+	var l backends.Lock
+	steps := []step{
+		{"AcquireNew", func() (err error) {
+			l, err = b.Acquire(ctx, &backends.AcquireRequest{Key: "k", Holder: "a", LeaseDuration: time.Minute})
+			return err
+		}},
+		{"Reacquire", func() (err error) {
+			l, err = b.Acquire(ctx, &backends.AcquireRequest{Key: "k", Holder: "a", LeaseDuration: time.Minute})
+			return err
+		}},
+		{"Renew", func() (err error) {
+			l, err = b.Renew(ctx, &backends.RenewRequest{Key: "k", Holder: "a", Version: l.Version, LeaseDuration: time.Minute})
+			return err
+		}},
+		{"Release", func() error {
+			return b.Release(ctx, &backends.ReleaseRequest{Key: "k", Holder: "a", Version: l.Version})
+		}},
+		{"AcquireReleased", func() (err error) {
+			l, err = b.Acquire(ctx, &backends.AcquireRequest{Key: "k", Holder: "b", LeaseDuration: time.Minute})
+			return err
+		}},
+		{"ReleaseDelete", func() error {
+			return b.Release(ctx, &backends.ReleaseRequest{Key: "k", Holder: "b", Version: l.Version, Delete: true})
+		}},
+		{"AcquireDeleted", func() (err error) {
+			l, err = b.Acquire(ctx, &backends.AcquireRequest{Key: "k", Holder: "c", LeaseDuration: time.Minute})
+			return err
+		}},
+	}
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if got := counter.take(); len(got) != 1 {
+			t.Errorf("%s sent %d statements %v, want 1", s.name, len(got), got)
+		}
+	}
+	// The refused path may read once more to name the error.
+	_, err = b.Acquire(ctx, &backends.AcquireRequest{Key: "k", Holder: "d", LeaseDuration: time.Minute})
+	if !errors.Is(err, backends.ErrLockHeld) {
+		t.Fatalf("Acquire of a held lock: %v", err)
+	}
+	if got := counter.take(); len(got) != 2 {
+		t.Errorf("refused Acquire sent %d statements %v, want 2", len(got), got)
+	}
+}
+
+func BenchmarkAcquireRelease(b *testing.B) {
+	be := open(b, fileURL(b, "bench"))
+	ctx := context.Background()
+	start := time.Now()
+	for i := 0; b.Loop(); i++ {
+		key := fmt.Sprintf("k%d", i%64)
+		l, err := be.Acquire(ctx, &backends.AcquireRequest{Key: key, Holder: "h", LeaseDuration: time.Minute})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := be.Release(ctx, &backends.ReleaseRequest{Key: key, Holder: "h", Version: l.Version}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "pairs/s")
+}
+
+func BenchmarkRenew(b *testing.B) {
+	be := open(b, fileURL(b, "bench"))
+	ctx := context.Background()
+	l, err := be.Acquire(ctx, &backends.AcquireRequest{Key: "k", Holder: "h", LeaseDuration: time.Minute})
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	for b.Loop() {
+		if l, err = be.Renew(ctx, &backends.RenewRequest{Key: "k", Holder: "h", Version: l.Version, LeaseDuration: time.Minute}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "renews/s")
+}
+
+// BenchmarkContendedAcquire has parallel clients, each with its own
+// connection pool on one file, race for one key; a winner releases at once.
+// Every iteration is one attempt, granted or refused.
+func BenchmarkContendedAcquire(b *testing.B) {
+	u := fileURL(b, "bench")
+	var mu sync.Mutex
+	var n int
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		mu.Lock()
+		n++
+		holder := fmt.Sprintf("h%d", n)
+		mu.Unlock()
+		be := open(b, u)
+		ctx := context.Background()
+		for pb.Next() {
+			l, err := be.Acquire(ctx, &backends.AcquireRequest{Key: "k", Holder: holder, LeaseDuration: time.Minute})
+			if errors.Is(err, backends.ErrLockHeld) {
+				continue
+			}
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if err := be.Release(ctx, &backends.ReleaseRequest{Key: "k", Holder: holder, Version: l.Version}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "attempts/s")
+}
