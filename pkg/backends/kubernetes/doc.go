@@ -1,0 +1,101 @@
+// Package kubernetes is Leasehold's Kubernetes backend: each lock is a
+// DistributedLock object (api/v1alpha1) in one namespace, written with
+// updates guarded by resourceVersion.
+//
+// Import it to register the URL scheme kubernetes://NAMESPACE (the
+// namespace defaults to "default"), which connects with the default
+// kubeconfig loading rules (--kubeconfig, $KUBECONFIG, in-cluster,
+// ~/.kube/config), or call [New] with a controller-runtime client.WithWatch
+// built by the caller. The client must read from the API server directly,
+// not through an informer cache.
+//
+// # Names
+//
+// Keys map to object names with [ObjectName]: a sanitised readable prefix
+// plus 16 hex digits of the SHA-256 of the exact key, a valid DNS-1123
+// name for any key. The key itself is kept in spec.key and checked on every
+// read: an object under the name that holds another key is an error, never
+// a silent mix-up. Objects not named after their key (for example created
+// by hand) are invisible to Get and skipped by List.
+//
+// # Writes
+//
+// Acquire creates the object when absent and otherwise updates it guarded
+// by resourceVersion; AlreadyExists and Conflict mean another party wrote
+// first. A Conflict is retried once, after a fresh read, only when that read
+// shows the key still grantable; otherwise the answer is ErrLockHeld. The
+// record's Version is the object's resourceVersion.
+//
+// An Update replaces the whole spec, so every write needs the previous one.
+// To avoid a read before each write the Backend keeps a small client-side
+// table: per key, the last object this client wrote or read, with its
+// resourceVersion. Renew and Release use it when its resourceVersion is the
+// version the caller presents (and its holder is the caller): then each is
+// exactly one request (Update, or Delete with resourceVersion and UID
+// preconditions). Acquire uses it when it shows the key grantable, and the
+// guarded update itself checks it is current. Only when the write fails, or
+// the table has nothing at that version, does the Backend read the object,
+// to decide between ErrNotFound, ErrNotHolder, ErrVersionMismatch and
+// ErrLeaseExpired. Requests per operation on a key this client has seen:
+// acquire 1 (a write), renew 1, release 1; the first acquire of a new key
+// is 2 (create of the free object, then the granting update).
+//
+// Lease durations are whole seconds in spec.leaseDurationSeconds, rounded
+// up; a lease that is not a whole number of seconds is kept exactly in the
+// annotation locks.leasehold.dev/lease-duration-ms, which this backend
+// prefers. A party that reads only the spec (the controller) thus judges
+// expiry later, never earlier, than the holder asked.
+//
+// # Fencing tokens
+//
+// Tokens rise strictly per key, across release, expiry, takeover, delete
+// and re-create. A new object is created free with token 0. A grant on an
+// object whose token is 0 takes the object's resourceVersion, as read for
+// the guarded update, plus 1; every later grant takes the previous token
+// plus 1. The argument: on an etcd-backed API server resourceVersion is the
+// etcd revision, which grows by at least one with every write anywhere in
+// the cluster. Each grant is itself a write whose revision is at least its
+// token (the first grant's token is RV+1 and its write gets a revision
+// above RV; each later grant's token is one more than the previous one and
+// its write comes after the previous grant's write). Deleting the object is
+// a later write still, so a re-created object's resourceVersion, and hence
+// its first token, exceeds every token any earlier incarnation handed out.
+// The backend treats resourceVersion as a number only here and refuses to
+// grant, with an error saying so, if it does not parse. Restoring etcd from
+// a backup taken before grants were made breaks the argument, as it breaks
+// resourceVersion semantics for every client. Tokens are int64 in the API
+// and stay below 2^63.
+//
+// # Clocks and expiry
+//
+// Kubernetes has no server clock to ask, so each party judges expiry on its
+// own clocks: a lease is expired once this client has observed the same
+// resourceVersion unchanged for a full lease duration on its own monotonic
+// clock, or once its wall clock is past renewTime + lease + a skew
+// allowance (WithSkewAllowance, default 1 s). renewTime is written from the
+// holder's wall clock, so it can only shorten the wait within the
+// allowance; a holder whose clock runs ahead cannot keep a lease longer than
+// others see it unchanged. Held in Get and List follows the same rule, and
+// ExpiresAt is renewTime + lease as the holder wrote them. The observation
+// table is the same bounded table as above; forgetting an entry only delays
+// this client's judgement. The holder's side of safety is the Session's
+// (package lockmanager): it counts from when it sent the request.
+//
+// # Waiting
+//
+// The Backend implements backends.Notifier with a watch on the namespace's
+// DistributedLocks narrowed to the key's object (field selector
+// metadata.name). It signals deletion, release, a change of holder, and
+// the moment this client will judge the seen lease expired; the watch is
+// restarted when the server ends it. Subscriptions end with their context
+// or with Close.
+//
+// # Listing
+//
+// List reads all objects of the namespace in chunks (the API's limit and
+// continue), keeps those whose spec.key has the prefix, sorts them by key
+// in byte order and pages with an opaque token (the last key returned).
+// That costs a full read of the namespace per page, acceptable for the
+// numbers of locks a namespace holds; a label or index on the key would
+// serve large sets better.
+package kubernetes

@@ -1,0 +1,565 @@
+package kubernetes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	locksv1alpha1 "github.com/leasehold/leasehold/api/v1alpha1"
+	"github.com/leasehold/leasehold/pkg/backends"
+)
+
+const (
+	// DefaultSkewAllowance is how far the holder's clock may be behind
+	// this client's before renewTime stops shortening the wait for expiry.
+	DefaultSkewAllowance = time.Second
+	// DefaultObservationLimit bounds the observation table (see
+	// WithObservationLimit).
+	DefaultObservationLimit = 4096
+
+	// leaseMillisAnnotation keeps a lease duration that is not a whole
+	// number of seconds exactly: spec.leaseDurationSeconds holds whole
+	// seconds, rounded up, so that a party that reads only the spec (the
+	// controller) judges expiry no earlier than the exact lease.
+	leaseMillisAnnotation = "locks.leasehold.dev/lease-duration-ms"
+
+	// listChunk is the page size asked of the API server while listing.
+	listChunk = 500
+)
+
+// Option configures a Backend.
+type Option func(*Backend)
+
+// WithClock makes the Backend judge expiry by c (a fake clock in tests).
+// It also stamps acquireTime and renewTime.
+func WithClock(c clock.PassiveClock) Option {
+	return func(b *Backend) { b.clock = c }
+}
+
+// WithSkewAllowance sets how far a holder's clock may lag this client's:
+// a lease counts as expired once this client's clock passes renewTime +
+// lease + d, even if this client has not yet watched it unchanged for a
+// whole lease. Zero trusts renewTime exactly; the default is
+// DefaultSkewAllowance. Negative values are treated as zero.
+func WithSkewAllowance(d time.Duration) Option {
+	return func(b *Backend) { b.skew = max(d, 0) }
+}
+
+// WithObservationLimit bounds how many keys the client-side observation
+// table remembers (at least 1; default DefaultObservationLimit).
+func WithObservationLimit(n int) Option {
+	return func(b *Backend) { b.seen = newObservations(max(n, 1)) }
+}
+
+// Backend keeps lock records as DistributedLock objects in one Kubernetes
+// namespace. It is safe for concurrent use.
+type Backend struct {
+	c     client.WithWatch
+	ns    string
+	clock clock.PassiveClock
+	skew  time.Duration
+	seen  *observations
+
+	// done ends every subscription when the Backend closes.
+	done  context.Context
+	close context.CancelFunc
+	subs  sync.WaitGroup
+
+	mu     sync.Mutex
+	closed bool
+}
+
+var (
+	_ backends.Backend  = (*Backend)(nil)
+	_ backends.Notifier = (*Backend)(nil)
+)
+
+// New returns a backend over c for namespace ("" means "default"). c's
+// scheme must know package api/v1alpha1 (locksv1alpha1.AddToScheme), and
+// c must read from the API server, not from an informer cache: the
+// backend's decisions rest on reads being current.
+func New(c client.WithWatch, namespace string, opts ...Option) *Backend {
+	if namespace == "" {
+		namespace = "default"
+	}
+	b := &Backend{
+		c:     c,
+		ns:    namespace,
+		clock: clock.RealClock{},
+		skew:  DefaultSkewAllowance,
+		seen:  newObservations(DefaultObservationLimit),
+	}
+	for _, opt := range opts {
+		opt(b)
+	}
+	b.done, b.close = context.WithCancel(context.Background())
+	return b
+}
+
+// Namespace returns the Kubernetes namespace the backend works in.
+func (b *Backend) Namespace() string { return b.ns }
+
+// Close implements backends.Backend. It ends every subscription and waits
+// for their goroutines.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	b.close()
+	b.subs.Wait()
+	return nil
+}
+
+// check returns the error for a call that must not proceed.
+func (b *Backend) check(ctx context.Context, op, key string) error {
+	b.mu.Lock()
+	closed := b.closed
+	b.mu.Unlock()
+	if closed {
+		return backends.KeyError(op, key, backends.ErrClosed)
+	}
+	return ctx.Err()
+}
+
+// errContended reports an acquire whose guarded writes kept losing to
+// writes that left the key grantable (the controller's, or other
+// acquirers' that released at once). Retrying is safe.
+var errContended = errors.New("the object kept changing under concurrent writes")
+
+// Acquire implements backends.Backend.
+//
+// Requests: on an object this client last saw free (or expired, or held by
+// req.Holder) at its current resourceVersion, one guarded update. On a key
+// this client has not seen, a create of the free object, then a guarded
+// update granting it. A conflict is retried once with a fresh read, if that
+// read shows the key still grantable.
+func (b *Backend) Acquire(ctx context.Context, req *backends.AcquireRequest) (backends.Lock, error) {
+	const op = "acquiring"
+	if err := b.check(ctx, op, req.Key); err != nil {
+		return backends.Lock{}, err
+	}
+	cur, known := b.seen.get(req.Key)
+	fresh := false // cur came from the server during this call
+	conflicts := 0
+	for attempt := 0; attempt < 6; attempt++ {
+		if !known {
+			created, err := b.createFree(ctx, req.Key)
+			switch {
+			case err == nil:
+				cur, known, fresh = created, true, true
+			case apierrors.IsAlreadyExists(err):
+				cur, err = b.read(ctx, op, req.Key)
+				if errors.Is(err, backends.ErrNotFound) {
+					continue // deleted again in between: create anew
+				}
+				if err != nil {
+					return backends.Lock{}, err
+				}
+				known, fresh = true, true
+			default:
+				return backends.Lock{}, b.failure(op, req.Key, err)
+			}
+		}
+		held := cur.obj.Spec.HolderIdentity != "" && cur.obj.Spec.HolderIdentity != req.Holder && !b.expired(cur)
+		if held {
+			if !fresh {
+				// This client's copy may be stale: ask before refusing.
+				var err error
+				if cur, err = b.read(ctx, op, req.Key); errors.Is(err, backends.ErrNotFound) {
+					known = false
+					continue
+				} else if err != nil {
+					return backends.Lock{}, err
+				}
+				fresh = true
+				continue
+			}
+			return backends.Lock{}, b.heldError(cur.obj)
+		}
+		next, err := b.grant(cur, req)
+		if err != nil {
+			return backends.Lock{}, err
+		}
+		err = b.c.Update(ctx, next)
+		switch {
+		case err == nil:
+			return b.view(b.seen.observe(next, b.clock.Now())), nil
+		case apierrors.IsNotFound(err):
+			b.seen.forget(req.Key, cur.obj.ResourceVersion)
+			known = false
+		case apierrors.IsConflict(err):
+			conflicts++
+			if conflicts > 1 {
+				// The retry lost too: whoever won decides the answer.
+				if cur, err = b.read(ctx, op, req.Key); err == nil && cur.obj.Spec.HolderIdentity != "" && !b.expired(cur) {
+					return backends.Lock{}, b.heldError(cur.obj)
+				}
+				return backends.Lock{}, b.failure(op, req.Key, errContended)
+			}
+			if cur, err = b.read(ctx, op, req.Key); errors.Is(err, backends.ErrNotFound) {
+				known = false
+			} else if err != nil {
+				return backends.Lock{}, err
+			}
+			fresh = true
+		default:
+			return backends.Lock{}, b.failure(op, req.Key, err)
+		}
+	}
+	return backends.Lock{}, b.failure(op, req.Key, errContended)
+}
+
+// createFree creates key's object with no holder and fencing token 0: the
+// first grant then takes its token from the resourceVersion it reads (see
+// the package documentation).
+func (b *Backend) createFree(ctx context.Context, key string) (observation, error) {
+	obj := &locksv1alpha1.DistributedLock{
+		ObjectMeta: metav1.ObjectMeta{Name: ObjectName(key), Namespace: b.ns},
+		Spec:       locksv1alpha1.DistributedLockSpec{Key: key},
+	}
+	if err := b.c.Create(ctx, obj); err != nil {
+		return observation{}, err
+	}
+	return b.seen.observe(obj, b.clock.Now()), nil
+}
+
+// grant builds the object that grants (or, for the current holder, renews)
+// req on top of cur.
+func (b *Backend) grant(cur observation, req *backends.AcquireRequest) (*locksv1alpha1.DistributedLock, error) {
+	next := b.writable(cur.obj)
+	s := &next.Spec
+	now := b.now()
+	if s.HolderIdentity == req.Holder && !b.expired(cur) {
+		if req.Metadata != nil {
+			s.Metadata = maps.Clone(req.Metadata)
+		}
+	} else {
+		token, err := nextToken(cur.obj)
+		if err != nil {
+			return nil, fmt.Errorf("acquiring %q: %w: %w", req.Key, backends.ErrUnavailable, err)
+		}
+		if s.FencingToken != 0 && s.LeaseTransitions < math.MaxInt32 {
+			s.LeaseTransitions++
+		}
+		s.FencingToken = token
+		s.HolderIdentity = req.Holder
+		s.AcquireTime = &now
+		s.Metadata = maps.Clone(req.Metadata)
+	}
+	s.RenewTime = &now
+	setLease(next, req.LeaseDuration)
+	return next, nil
+}
+
+// nextToken returns the fencing token of a new grant on obj: the previous
+// token + 1, or, on an object never granted (token 0), its resourceVersion
+// + 1, which exceeds every token of every earlier incarnation of the key.
+func nextToken(obj *locksv1alpha1.DistributedLock) (int64, error) {
+	if t := obj.Spec.FencingToken; t != 0 {
+		if t == math.MaxInt64 {
+			return 0, errors.New("fencing tokens of this key are exhausted")
+		}
+		return t + 1, nil
+	}
+	rv, err := strconv.ParseUint(obj.ResourceVersion, 10, 64)
+	if err != nil || rv >= math.MaxInt64 {
+		return 0, fmt.Errorf("refusing to grant: resourceVersion %q is not a number below 2^63, so it cannot seed a fencing token that stays increasing across deletes (the API server is not etcd-backed?)", obj.ResourceVersion)
+	}
+	return int64(rv) + 1, nil
+}
+
+// Renew implements backends.Backend. When this client last wrote or read
+// the object at req.Version, it is one guarded update and no read.
+func (b *Backend) Renew(ctx context.Context, req *backends.RenewRequest) (backends.Lock, error) {
+	const op = "renewing"
+	if err := b.check(ctx, op, req.Key); err != nil {
+		return backends.Lock{}, err
+	}
+	cur, err := b.guard(ctx, op, req.Key, req.Holder, req.Version, true)
+	if err != nil {
+		return backends.Lock{}, err
+	}
+	next := b.writable(cur.obj)
+	now := b.now()
+	next.Spec.RenewTime = &now
+	setLease(next, req.LeaseDuration)
+	if req.Metadata != nil {
+		next.Spec.Metadata = maps.Clone(req.Metadata)
+	}
+	if err := b.c.Update(ctx, next); err != nil {
+		return backends.Lock{}, b.writeFailed(ctx, op, req.Key, req.Holder, req.Version, true, err)
+	}
+	return b.view(b.seen.observe(next, b.clock.Now())), nil
+}
+
+// Release implements backends.Backend: one guarded update (or, with
+// Delete, one delete with resourceVersion and UID preconditions) when this
+// client last wrote or read the object at req.Version.
+func (b *Backend) Release(ctx context.Context, req *backends.ReleaseRequest) error {
+	const op = "releasing"
+	if err := b.check(ctx, op, req.Key); err != nil {
+		return err
+	}
+	cur, err := b.guard(ctx, op, req.Key, req.Holder, req.Version, false)
+	if err != nil {
+		return err
+	}
+	if req.Delete {
+		uid, rv := cur.obj.UID, cur.obj.ResourceVersion
+		victim := &locksv1alpha1.DistributedLock{ObjectMeta: metav1.ObjectMeta{Name: cur.obj.Name, Namespace: b.ns}}
+		if err := b.c.Delete(ctx, victim, client.Preconditions{UID: &uid, ResourceVersion: &rv}); err != nil {
+			return b.writeFailed(ctx, op, req.Key, req.Holder, req.Version, false, err)
+		}
+		b.seen.forget(req.Key, "")
+		return nil
+	}
+	next := b.writable(cur.obj)
+	next.Spec.HolderIdentity = ""
+	next.Spec.Metadata = nil
+	if err := b.c.Update(ctx, next); err != nil {
+		return b.writeFailed(ctx, op, req.Key, req.Holder, req.Version, false, err)
+	}
+	b.seen.observe(next, b.clock.Now())
+	return nil
+}
+
+// guard returns the object to renew or release: this client's copy when
+// it is at version, held by holder and (for renew) unexpired, without
+// asking the server; otherwise a fresh read, checked in the contract's
+// order.
+func (b *Backend) guard(ctx context.Context, op, key, holder, version string, renewing bool) (observation, error) {
+	if cur, ok := b.seen.get(key); ok && cur.obj.ResourceVersion == version &&
+		cur.obj.Spec.HolderIdentity == holder && !(renewing && b.expired(cur)) {
+		return cur, nil
+	}
+	cur, err := b.read(ctx, op, key)
+	if err != nil {
+		return observation{}, err
+	}
+	return cur, b.decide(op, key, holder, version, renewing, cur)
+}
+
+// decide checks cur against the caller's holder and version, in the
+// contract's order.
+func (b *Backend) decide(op, key, holder, version string, renewing bool, cur observation) error {
+	switch {
+	case cur.obj.Spec.HolderIdentity != holder:
+		return backends.KeyError(op, key, backends.ErrNotHolder)
+	case cur.obj.ResourceVersion != version:
+		return backends.KeyError(op, key, backends.ErrVersionMismatch)
+	case renewing && b.expired(cur):
+		return backends.KeyError(op, key, backends.ErrLeaseExpired)
+	}
+	return nil
+}
+
+// writeFailed turns a failed guarded write into the contract's error,
+// reading the object only now, to learn which rule the write broke.
+func (b *Backend) writeFailed(ctx context.Context, op, key, holder, version string, renewing bool, err error) error {
+	switch {
+	case apierrors.IsNotFound(err):
+		b.seen.forget(key, version)
+		return backends.KeyError(op, key, backends.ErrNotFound)
+	case apierrors.IsConflict(err):
+		cur, rerr := b.read(ctx, op, key)
+		if rerr != nil {
+			return rerr
+		}
+		if derr := b.decide(op, key, holder, version, renewing, cur); derr != nil {
+			return derr
+		}
+		// The object is back at the caller's version: impossible for an
+		// etcd revision, so report the conflict as it came.
+		return backends.KeyError(op, key, backends.ErrVersionMismatch)
+	}
+	return b.failure(op, key, err)
+}
+
+// Get implements backends.Backend.
+func (b *Backend) Get(ctx context.Context, key string) (backends.Lock, error) {
+	const op = "getting"
+	if err := b.check(ctx, op, key); err != nil {
+		return backends.Lock{}, err
+	}
+	cur, err := b.read(ctx, op, key)
+	if err != nil {
+		return backends.Lock{}, err
+	}
+	return b.view(cur), nil
+}
+
+// read fetches key's object from the API server and records the sighting.
+// A missing object is ErrNotFound; an object under key's name that holds
+// another key (a hash collision or a foreign object) is an error, never a
+// silent mix-up.
+func (b *Backend) read(ctx context.Context, op, key string) (observation, error) {
+	obj := &locksv1alpha1.DistributedLock{}
+	err := b.c.Get(ctx, client.ObjectKey{Namespace: b.ns, Name: ObjectName(key)}, obj)
+	switch {
+	case apierrors.IsNotFound(err):
+		b.seen.forget(key, "")
+		return observation{}, backends.KeyError(op, key, backends.ErrNotFound)
+	case err != nil:
+		return observation{}, b.failure(op, key, err)
+	case obj.Spec.Key != key:
+		return observation{}, fmt.Errorf("%s %q: %w: object %s/%s holds key %q, not this one (a name collision or an object not written by Leasehold)",
+			op, key, backends.ErrUnavailable, b.ns, obj.Name, obj.Spec.Key)
+	}
+	return b.seen.observe(obj, b.clock.Now()), nil
+}
+
+// failure wraps an API error as the contract's ErrUnavailable.
+func (b *Backend) failure(op, key string, err error) error {
+	return backends.Unavailable(op, key, err)
+}
+
+func (b *Backend) heldError(obj *locksv1alpha1.DistributedLock) error {
+	return backends.Held(obj.Spec.Key, obj.Spec.HolderIdentity, expiresAt(obj))
+}
+
+// List implements backends.Backend. It lists the namespace's objects in
+// chunks, keeps those whose key starts with the prefix and comes after the
+// page token (the previous page's last key), and sorts them by key.
+func (b *Backend) List(ctx context.Context, req *backends.ListRequest) (backends.ListPage, error) {
+	const op = "listing"
+	if err := b.check(ctx, op, req.Prefix); err != nil {
+		return backends.ListPage{}, err
+	}
+	var matched []observation
+	cont := ""
+	for {
+		var list locksv1alpha1.DistributedLockList
+		if err := b.c.List(ctx, &list, client.InNamespace(b.ns), client.Limit(listChunk), client.Continue(cont)); err != nil {
+			return backends.ListPage{}, b.failure(op, req.Prefix, err)
+		}
+		now := b.clock.Now()
+		for i := range list.Items {
+			obj := &list.Items[i]
+			key := obj.Spec.Key
+			// Objects not named after their key (created by hand) cannot be
+			// reached by Get, Acquire or Release: leave them out.
+			if obj.Name != ObjectName(key) || len(key) < len(req.Prefix) || key[:len(req.Prefix)] != req.Prefix || key <= req.PageToken {
+				continue
+			}
+			matched = append(matched, b.seen.observe(obj, now))
+		}
+		if cont = list.Continue; cont == "" {
+			break
+		}
+	}
+	slicesSortByKey(matched)
+	var page backends.ListPage
+	for i, o := range matched {
+		if i == req.Limit {
+			page.NextPageToken = page.Locks[i-1].Key
+			break
+		}
+		page.Locks = append(page.Locks, b.view(o))
+	}
+	return page, nil
+}
+
+// expired judges whether the lease in o has run out, by this client's
+// clock: it has seen the same resourceVersion unchanged for a whole lease
+// (on its monotonic clock), or its wall clock is past renewTime + lease +
+// the skew allowance.
+func (b *Backend) expired(o observation) bool {
+	s := &o.obj.Spec
+	if s.HolderIdentity == "" {
+		return false
+	}
+	lease := leaseOf(o.obj)
+	if b.clock.Since(o.seenAt) >= lease {
+		return true
+	}
+	return s.RenewTime != nil && b.clock.Now().After(s.RenewTime.Add(lease+b.skew))
+}
+
+// view is the contract's record for o.
+func (b *Backend) view(o observation) backends.Lock {
+	s := &o.obj.Spec
+	l := backends.Lock{
+		Key:           s.Key,
+		Holder:        s.HolderIdentity,
+		Version:       o.obj.ResourceVersion,
+		FencingToken:  uint64(max(s.FencingToken, 0)),
+		LeaseDuration: leaseOf(o.obj),
+		ExpiresAt:     expiresAt(o.obj),
+		Metadata:      maps.Clone(s.Metadata),
+	}
+	l.Held = l.Holder != "" && !b.expired(o)
+	if s.AcquireTime != nil {
+		l.AcquiredAt = s.AcquireTime.Time
+	}
+	if s.RenewTime != nil {
+		l.RenewedAt = s.RenewTime.Time
+	}
+	return l
+}
+
+// now is the time stamped into acquireTime and renewTime, at the
+// precision the API stores.
+func (b *Backend) now() metav1.MicroTime {
+	return metav1.NewMicroTime(b.clock.Now().Truncate(time.Microsecond))
+}
+
+// writable returns a copy of obj to send in an Update: the spec in full
+// (an Update replaces it), without status (the main resource ignores it)
+// and managed fields (the server keeps its own when none are sent).
+func (b *Backend) writable(obj *locksv1alpha1.DistributedLock) *locksv1alpha1.DistributedLock {
+	next := obj.DeepCopy()
+	next.ManagedFields = nil
+	next.Status = locksv1alpha1.DistributedLockStatus{}
+	return next
+}
+
+// expiresAt is renewTime + lease, as the holder wrote them.
+func expiresAt(obj *locksv1alpha1.DistributedLock) time.Time {
+	if obj.Spec.RenewTime == nil {
+		return time.Time{}
+	}
+	return obj.Spec.RenewTime.Add(leaseOf(obj))
+}
+
+// setLease writes lease d into obj: whole seconds, rounded up, in the
+// spec, and the exact milliseconds in an annotation when they differ.
+func setLease(obj *locksv1alpha1.DistributedLock, d time.Duration) {
+	secs := int32((d + time.Second - 1) / time.Second)
+	obj.Spec.LeaseDurationSeconds = &secs
+	if d%time.Second == 0 {
+		delete(obj.Annotations, leaseMillisAnnotation)
+		return
+	}
+	if obj.Annotations == nil {
+		obj.Annotations = map[string]string{}
+	}
+	obj.Annotations[leaseMillisAnnotation] = strconv.FormatInt(d.Milliseconds(), 10)
+}
+
+// leaseOf reads the lease duration setLease wrote. An annotation that does
+// not round up to the spec's seconds is ignored (someone edited one
+// without the other), so the spec's value, the longer one, stands.
+func leaseOf(obj *locksv1alpha1.DistributedLock) time.Duration {
+	if obj.Spec.LeaseDurationSeconds == nil {
+		return 0
+	}
+	secs := time.Duration(*obj.Spec.LeaseDurationSeconds) * time.Second
+	if v, ok := obj.Annotations[leaseMillisAnnotation]; ok {
+		if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
+			if d := time.Duration(ms) * time.Millisecond; d <= secs && d > secs-time.Second {
+				return d
+			}
+		}
+	}
+	return secs
+}

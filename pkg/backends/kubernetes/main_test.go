@@ -1,0 +1,145 @@
+package kubernetes_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"go.uber.org/goleak"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/leasehold/leasehold/pkg/backends/kubernetes"
+)
+
+// cfg is the envtest API server's config; k8s a client of it shared by the
+// tests (each Backend keeps its own observation table).
+var (
+	cfg *rest.Config
+	k8s client.WithWatch
+)
+
+func TestMain(m *testing.M) {
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		// KUBEBUILDER_ASSETS, when set, takes precedence.
+		BinaryAssetsDirectory: filepath.Join("..", "..", "..", "bin", "k8s", "1.37.2-"+runtime.GOOS+"-"+runtime.GOARCH),
+	}
+	var err error
+	cfg, err = env.Start()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "starting envtest (run `make setup-envtest` to build the control plane binaries): %v\n", err)
+		os.Exit(1)
+	}
+	// The suite runs many clients in parallel: client-side rate limiting
+	// would measure the limiter, not the backend.
+	cfg.QPS, cfg.Burst = -1, -1
+	k8s, err = client.NewWithWatch(cfg, client.Options{Scheme: scheme()})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		_ = env.Stop()
+		os.Exit(1)
+	}
+	code := m.Run()
+	if err := env.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "stopping envtest: %v\n", err)
+		code = 1
+	}
+	if code == 0 {
+		if err := goleak.Find(leakOptions...); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// leakOptions ignore goroutines owned by libraries for the life of the
+// process, not by the backend.
+var leakOptions = []goleak.Option{
+	goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1"),
+	goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+	goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+	goleak.IgnoreAnyFunction("golang.org/x/net/http2.(*ClientConn).readLoop"),
+	goleak.IgnoreAnyFunction("net/http.(*http2ClientConn).readLoop"),
+	goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+}
+
+// scheme knows the lock types and the built-in ones (namespaces).
+func scheme() *k8sruntime.Scheme {
+	s := kubernetes.Scheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	return s
+}
+
+// ensureNamespace creates the Kubernetes namespace ns unless it exists.
+func ensureNamespace(t testing.TB, c client.Client, ns string) {
+	t.Helper()
+	err := c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("creating namespace %s: %v", ns, err)
+	}
+}
+
+var nsCounter atomic.Int64
+
+// freshNamespace returns a new Kubernetes namespace for one test.
+func freshNamespace(t testing.TB) string {
+	t.Helper()
+	ns := fmt.Sprintf("kt-%d-%d", os.Getpid(), nsCounter.Add(1))
+	ensureNamespace(t, k8s, ns)
+	return ns
+}
+
+// countingTransport counts the API requests made through it, by method.
+type countingTransport struct {
+	next     http.RoundTripper
+	mu       sync.Mutex
+	byMethod map[string]int
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.mu.Lock()
+	c.byMethod[r.Method]++
+	c.mu.Unlock()
+	return c.next.RoundTrip(r)
+}
+
+// take returns the counts since the last call and resets them.
+func (c *countingTransport) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.byMethod
+	c.byMethod = map[string]int{}
+	return out
+}
+
+// countingClient returns a client whose requests are counted.
+func countingClient(t testing.TB) (client.WithWatch, *countingTransport) {
+	t.Helper()
+	counter := &countingTransport{byMethod: map[string]int{}}
+	c := rest.CopyConfig(cfg)
+	c.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+		counter.next = rt
+		return counter
+	}
+	cl, err := client.NewWithWatch(c, client.Options{Scheme: scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl, counter
+}

@@ -1,0 +1,79 @@
+package kubernetes
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/config"
+
+	locksv1alpha1 "github.com/leasehold/leasehold/api/v1alpha1"
+	"github.com/leasehold/leasehold/pkg/backends"
+)
+
+func init() {
+	backends.Register("kubernetes", func(ctx context.Context, u *url.URL) (backends.Backend, error) {
+		b, err := Open(ctx, u)
+		if err != nil {
+			return nil, err // not a typed nil inside the interface
+		}
+		return b, nil
+	})
+}
+
+// Scheme returns a runtime scheme that knows the DistributedLock types,
+// for callers building their own client for New.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	if err := locksv1alpha1.AddToScheme(s); err != nil {
+		panic(err) // static registration: fails only on a programming error
+	}
+	return s
+}
+
+// Open connects to the cluster the default kubeconfig loading rules find
+// (--kubeconfig, $KUBECONFIG, in-cluster config, ~/.kube/config) and returns
+// a backend for the namespace u names: kubernetes://NAMESPACE, or
+// kubernetes:// for "default". It lists the namespace's DistributedLocks
+// once, so that a missing CRD, missing permissions or an unreachable server
+// are reported now, by name.
+func Open(ctx context.Context, u *url.URL) (*Backend, error) {
+	ns := u.Host
+	if ns == "" {
+		ns = strings.TrimPrefix(u.Opaque, "//")
+	}
+	switch {
+	case u.User != nil:
+		return nil, backends.InvalidArgument("kubernetes URL", "takes no user or password (credentials come from the kubeconfig)")
+	case u.Port() != "":
+		return nil, backends.InvalidArgument("kubernetes URL", "takes a namespace, not a host and port (the server comes from the kubeconfig)")
+	case strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "":
+		return nil, backends.InvalidArgument("kubernetes URL", "must be kubernetes://NAMESPACE, without path, query or fragment")
+	case ns == "":
+		ns = "default"
+	}
+	if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+		return nil, backends.InvalidArgument("kubernetes URL", "namespace %q is not a valid Kubernetes namespace: %s", ns, strings.Join(errs, "; "))
+	}
+	cfg, err := config.GetConfig()
+	if err != nil {
+		return nil, fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: Scheme()})
+	if err != nil {
+		return nil, fmt.Errorf("building a client for %s: %w", cfg.Host, err)
+	}
+	var list locksv1alpha1.DistributedLockList
+	if err := c.List(ctx, &list, client.InNamespace(ns), client.Limit(1)); err != nil {
+		if meta.IsNoMatchError(err) {
+			return nil, fmt.Errorf("the cluster at %s does not serve DistributedLocks (%s): install the CRD from config/crd: %w", cfg.Host, locksv1alpha1.GroupVersion, err)
+		}
+		return nil, fmt.Errorf("listing DistributedLocks in namespace %q at %s: %w: %w", ns, cfg.Host, backends.ErrUnavailable, err)
+	}
+	return New(c, ns), nil
+}
