@@ -72,7 +72,16 @@
 // Persistence (AOF or RDB) is not needed for fencing; it only keeps the
 // records, and with them the current holders, across a restart.
 //
-// Tokens are about 1.7e15 today and fit in a Lua double exactly until the
+// The same argument covers a Sentinel failover that loses the latest
+// writes (replication is asynchronous): the promoted replica's clock must
+// not be behind the old master's by more than the failover took, which
+// NTP-synchronised hosts meet by orders of magnitude. A lost write can
+// also lose the current grant itself, so that another holder is granted
+// while the first still believes it holds the lock; that is inherent in
+// asynchronous replication, and the higher fencing token is what lets the
+// protected resource reject the old holder.
+//
+// Tokens are about 1.8e15 today and fit in a Lua double exactly until the
 // year 2255.
 //
 // # Notifications
