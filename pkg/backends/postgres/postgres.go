@@ -1,0 +1,541 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/leasehold/leasehold/pkg/backends"
+)
+
+func init() {
+	open := func(ctx context.Context, u *url.URL) (backends.Backend, error) {
+		return openURL(ctx, u)
+	}
+	backends.Register("postgres", open)
+	backends.Register("postgresql", open)
+}
+
+// Defaults for the schema objects.
+const (
+	DefaultSchema = "public"
+	DefaultTable  = "leasehold_locks"
+)
+
+// URL query parameters this package reads and removes before the URL is
+// handed to pgx.
+const (
+	paramNamespace = "leasehold_namespace"
+	paramSchema    = "leasehold_schema"
+	paramTable     = "leasehold_table"
+	paramMigrate   = "leasehold_migrate"
+)
+
+// maxAttempts bounds how often one operation re-runs its statement when the
+// failure-path read finds that the record changed in between.
+const maxAttempts = 3
+
+// identifierRE is what schema and table names may be: they are also spelled
+// inside a string literal (the sequence's regclass), and derived names
+// (sequence, migrations table) must stay within PostgreSQL's 63 bytes.
+var identifierRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,39}$`)
+
+// Option configures a Backend.
+type Option func(*config)
+
+type config struct {
+	namespace string
+	schema    string
+	table     string
+	migrate   bool
+}
+
+// WithNamespace scopes the Backend to namespace ("" means "default").
+func WithNamespace(namespace string) Option {
+	return func(c *config) {
+		if namespace != "" {
+			c.namespace = namespace
+		}
+	}
+}
+
+// WithSchema keeps the records in schema (default "public"). Names are
+// 1 to 40 ASCII letters, digits and underscores, not starting with a digit;
+// they are quoted, so case matters.
+func WithSchema(schema string) Option { return func(c *config) { c.schema = schema } }
+
+// WithTable names the records' table (default "leasehold_locks"), with the
+// same rules as WithSchema. Its sequence and migrations table are named
+// after it.
+func WithTable(table string) Option { return func(c *config) { c.table = table } }
+
+// WithMigrations sets whether Open creates or upgrades the schema (default
+// true). With false, Open only checks that the schema is there and up to
+// date, for deployments whose database role may not create objects.
+func WithMigrations(enabled bool) Option { return func(c *config) { c.migrate = enabled } }
+
+// Backend keeps lock records in a PostgreSQL table, scoped to one
+// namespace. Create it with New or Open.
+type Backend struct {
+	pool      *pgxpool.Pool
+	ownsPool  bool
+	cfg       config
+	ident     idents
+	sql       statements
+	channel   string
+	lockKey   int64 // advisory lock that serialises migrations of this table
+	closeOnce sync.Once
+
+	mu       sync.Mutex
+	closed   bool
+	listener *listener // started by the first Subscribe
+}
+
+var (
+	_ backends.Backend  = (*Backend)(nil)
+	_ backends.Notifier = (*Backend)(nil)
+)
+
+// New returns a Backend on pool. It performs no I/O: call Migrate once
+// before use (Open does). Close does not close pool. Change notifications
+// use one extra connection per Backend, made from pool's configuration
+// outside the pool, opened by the first Subscribe.
+func New(pool *pgxpool.Pool, opts ...Option) (*Backend, error) {
+	if pool == nil {
+		return nil, backends.InvalidArgument("pool", "must not be nil")
+	}
+	cfg := config{namespace: "default", schema: DefaultSchema, table: DefaultTable, migrate: true}
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	if !identifierRE.MatchString(cfg.schema) {
+		return nil, backends.InvalidArgument("schema", "%q must be 1 to 40 ASCII letters, digits or underscores, not starting with a digit", cfg.schema)
+	}
+	if !identifierRE.MatchString(cfg.table) {
+		return nil, backends.InvalidArgument("table", "%q must be 1 to 40 ASCII letters, digits or underscores, not starting with a digit", cfg.table)
+	}
+	b := &Backend{pool: pool, cfg: cfg, ident: newIdents(cfg.schema, cfg.table)}
+	b.sql = newStatements(b.ident)
+	// One channel per table: every Backend on the table hears every change
+	// and keeps those of its namespace.
+	// A hash keeps the channel within PostgreSQL's 63-byte names.
+	b.channel = fmt.Sprintf("leasehold_%016x", uint64(advisoryKey(cfg.schema, cfg.table)))
+	b.lockKey = advisoryKey(cfg.schema, cfg.table)
+	return b, nil
+}
+
+// Open opens the backend a postgres:// or postgresql:// URL names, with TLS
+// and authentication as pgx supports them (sslmode, sslrootcert, passfile,
+// ...). These query parameters are Leasehold's and are removed before the
+// URL reaches pgx: leasehold_namespace (default "default"),
+// leasehold_schema (default "public"), leasehold_table (default
+// "leasehold_locks"), leasehold_migrate (default true). opts apply after
+// them. Open connects, and creates or upgrades the schema unless
+// migrations are disabled, in which case it checks that the schema exists.
+//
+// Errors: a URL that cannot be parsed, a bad Leasehold parameter, or a
+// server that refuses the credentials or the database is
+// ErrInvalidArgument; a server that cannot be reached, or a missing schema
+// with migrations disabled, is ErrUnavailable. No error contains the
+// password.
+func Open(ctx context.Context, rawURL string, opts ...Option) (*Backend, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, backends.InvalidArgument("backend URL", "cannot be parsed")
+	}
+	return openURL(ctx, u, opts...)
+}
+
+func openURL(ctx context.Context, u *url.URL, opts ...Option) (*Backend, error) {
+	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		return nil, backends.InvalidArgument("backend URL", "scheme must be postgres or postgresql, not %q", u.Scheme)
+	}
+	password, _ := u.User.Password()
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return nil, backends.InvalidArgument("backend URL", "query cannot be parsed")
+	}
+	var urlOpts []Option
+	if v := q.Get(paramNamespace); v != "" {
+		urlOpts = append(urlOpts, WithNamespace(v))
+	}
+	if q.Has(paramSchema) {
+		urlOpts = append(urlOpts, WithSchema(q.Get(paramSchema)))
+	}
+	if q.Has(paramTable) {
+		urlOpts = append(urlOpts, WithTable(q.Get(paramTable)))
+	}
+	if q.Has(paramMigrate) {
+		migrate, err := strconv.ParseBool(q.Get(paramMigrate))
+		if err != nil {
+			return nil, backends.InvalidArgument("backend URL", "%s=%q is not a boolean", paramMigrate, q.Get(paramMigrate))
+		}
+		urlOpts = append(urlOpts, WithMigrations(migrate))
+	}
+	for _, p := range []string{paramNamespace, paramSchema, paramTable, paramMigrate} {
+		q.Del(p)
+	}
+	stripped := *u
+	stripped.RawQuery = q.Encode()
+
+	poolCfg, err := pgxpool.ParseConfig(stripped.String())
+	if err != nil {
+		// ParseConfigError repeats the connection string; only its cause is
+		// shown, and redacted.
+		cause := err
+		var pce *pgconn.ParseConfigError
+		if errors.As(err, &pce) && pce.Unwrap() != nil {
+			cause = pce.Unwrap()
+		}
+		return nil, backends.InvalidArgument("backend URL", "not a valid PostgreSQL connection URL: %s", redact(cause.Error(), password))
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
+	if err != nil {
+		return nil, backends.InvalidArgument("backend URL", "%s", redact(err.Error(), password))
+	}
+	b, err := New(pool, append(urlOpts, opts...)...)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	b.ownsPool = true
+	if b.cfg.migrate {
+		err = b.Migrate(ctx)
+	} else {
+		err = b.CheckSchema(ctx)
+	}
+	if err != nil {
+		pool.Close()
+		return nil, connectError(err, poolCfg.ConnConfig.User, poolCfg.ConnConfig.Database, password)
+	}
+	return b, nil
+}
+
+// connectError classifies a failure to reach and use the server at Open.
+// It keeps errors.Is for the sentinels and drops the chain otherwise, so
+// that no wrapped error can print the password.
+func connectError(err error, user, database, password string) error {
+	if errors.Is(err, backends.ErrInvalidArgument) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "28P01", "28000": // invalid_password, invalid_authorization_specification
+			return backends.InvalidArgument("backend URL", "the server refused the credentials of user %q: %s", user, redact(pgErr.Message, password))
+		case "3D000": // invalid_catalog_name
+			return backends.InvalidArgument("backend URL", "database %q does not exist", database)
+		}
+	}
+	msg := redact(err.Error(), password)
+	if !errors.Is(err, backends.ErrUnavailable) {
+		msg = backends.ErrUnavailable.Error() + ": " + msg
+	}
+	return &sentinelError{msg: msg, sentinel: backends.ErrUnavailable}
+}
+
+// sentinelError is a redacted message that still matches its sentinel.
+type sentinelError struct {
+	msg      string
+	sentinel error
+}
+
+func (e *sentinelError) Error() string { return e.msg }
+func (e *sentinelError) Unwrap() error { return e.sentinel }
+
+// redact removes password from msg, in case a driver message quoted it.
+func redact(msg, password string) string {
+	if password == "" {
+		return msg
+	}
+	return strings.ReplaceAll(msg, password, "xxxxx")
+}
+
+// check returns the error for a call that must not proceed.
+func (b *Backend) check(ctx context.Context, op, key string) error {
+	b.mu.Lock()
+	closed := b.closed
+	b.mu.Unlock()
+	if closed {
+		return backends.KeyError(op, key, backends.ErrClosed)
+	}
+	return ctx.Err()
+}
+
+// storeError turns a driver error into the contract's: the caller's own
+// cancellation stays a context error, anything else is ErrUnavailable.
+func storeError(ctx context.Context, op, key string, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return fmt.Errorf("%s %q: %w", op, key, ctxErr)
+	}
+	return backends.Unavailable(op, key, err)
+}
+
+func encodeMetadata(md map[string]string) (any, error) {
+	if md == nil {
+		// SQL NULL, not the JSON null a nil map would encode to.
+		return nil, nil
+	}
+	buf, err := json.Marshal(md)
+	if err != nil {
+		return nil, err
+	}
+	return string(buf), nil
+}
+
+// scanRecord reads one row of recordColumns plus any extra destinations.
+func scanRecord(row pgx.Row, extra ...any) (backends.Lock, error) {
+	var (
+		l       backends.Lock
+		token   int64
+		leaseMS int64
+		md      []byte
+	)
+	dest := append([]any{&l.Key, &l.Holder, &l.Version, &token, &l.AcquiredAt, &l.RenewedAt, &l.ExpiresAt, &leaseMS, &md, &l.Held}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return backends.Lock{}, err
+	}
+	l.FencingToken = uint64(token)
+	l.LeaseDuration = time.Duration(leaseMS) * time.Millisecond
+	if md != nil {
+		if err := json.Unmarshal(md, &l.Metadata); err != nil {
+			return backends.Lock{}, fmt.Errorf("decoding metadata: %w", err)
+		}
+	}
+	return l, nil
+}
+
+type current struct {
+	exists  bool
+	holder  string
+	version string
+	expires time.Time
+	live    bool // the lease has not expired, by the server's clock
+}
+
+// read is the failure path's read: it tells which error applies.
+func (b *Backend) read(ctx context.Context, key string) (current, error) {
+	var c current
+	var deleted bool
+	err := b.pool.QueryRow(ctx, b.sql.read, b.cfg.namespace, key).Scan(&c.holder, &c.version, &c.expires, &c.live, &deleted)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return c, nil
+	case err != nil:
+		return c, err
+	}
+	c.exists = !deleted
+	return c, nil
+}
+
+// Acquire implements backends.Backend.
+func (b *Backend) Acquire(ctx context.Context, req *backends.AcquireRequest) (backends.Lock, error) {
+	const op = "acquiring"
+	if err := b.check(ctx, op, req.Key); err != nil {
+		return backends.Lock{}, err
+	}
+	md, err := encodeMetadata(req.Metadata)
+	if err != nil {
+		return backends.Lock{}, backends.InvalidArgument("Metadata", "%v", err)
+	}
+	for range maxAttempts {
+		var notified bool
+		row := b.pool.QueryRow(ctx, b.sql.acquire, b.cfg.namespace, req.Key, req.Holder, req.LeaseDuration.Milliseconds(), md, b.channel)
+		l, err := scanRecord(row, &notified)
+		if err == nil {
+			return l, nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return backends.Lock{}, storeError(ctx, op, req.Key, err)
+		}
+		c, err := b.read(ctx, req.Key)
+		if err != nil {
+			return backends.Lock{}, storeError(ctx, op, req.Key, err)
+		}
+		if c.exists && c.holder != "" && c.holder != req.Holder && c.live {
+			return backends.Lock{}, backends.Held(req.Key, c.holder, c.expires)
+		}
+		// Freed between the statement and the read: try again.
+	}
+	return backends.Lock{}, backends.Unavailable(op, req.Key, errors.New("record kept changing under contention"))
+}
+
+// Renew implements backends.Backend.
+func (b *Backend) Renew(ctx context.Context, req *backends.RenewRequest) (backends.Lock, error) {
+	const op = "renewing"
+	if err := b.check(ctx, op, req.Key); err != nil {
+		return backends.Lock{}, err
+	}
+	md, err := encodeMetadata(req.Metadata)
+	if err != nil {
+		return backends.Lock{}, backends.InvalidArgument("Metadata", "%v", err)
+	}
+	for range maxAttempts {
+		row := b.pool.QueryRow(ctx, b.sql.renew, b.cfg.namespace, req.Key, req.Holder, req.Version, req.LeaseDuration.Milliseconds(), md)
+		l, err := scanRecord(row)
+		if err == nil {
+			return l, nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return backends.Lock{}, storeError(ctx, op, req.Key, err)
+		}
+		c, err := b.read(ctx, req.Key)
+		if err != nil {
+			return backends.Lock{}, storeError(ctx, op, req.Key, err)
+		}
+		if err := guardError(op, req.Key, c, req.Holder, req.Version); err != nil {
+			return backends.Lock{}, err
+		}
+		if !c.live {
+			return backends.Lock{}, backends.KeyError(op, req.Key, backends.ErrLeaseExpired)
+		}
+	}
+	return backends.Lock{}, backends.Unavailable(op, req.Key, errors.New("record kept changing under contention"))
+}
+
+// guardError names the first of the contract's checks that c fails.
+func guardError(op, key string, c current, holder, version string) error {
+	switch {
+	case !c.exists:
+		return backends.KeyError(op, key, backends.ErrNotFound)
+	case c.holder != holder:
+		return backends.KeyError(op, key, backends.ErrNotHolder)
+	case c.version != version:
+		return backends.KeyError(op, key, backends.ErrVersionMismatch)
+	}
+	return nil
+}
+
+// Release implements backends.Backend.
+func (b *Backend) Release(ctx context.Context, req *backends.ReleaseRequest) error {
+	const op = "releasing"
+	if err := b.check(ctx, op, req.Key); err != nil {
+		return err
+	}
+	for range maxAttempts {
+		var notified bool
+		err := b.pool.QueryRow(ctx, b.sql.release, b.cfg.namespace, req.Key, req.Holder, req.Version, req.Delete, b.channel).Scan(&notified)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return storeError(ctx, op, req.Key, err)
+		}
+		c, err := b.read(ctx, req.Key)
+		if err != nil {
+			return storeError(ctx, op, req.Key, err)
+		}
+		if err := guardError(op, req.Key, c, req.Holder, req.Version); err != nil {
+			return err
+		}
+	}
+	return backends.Unavailable(op, req.Key, errors.New("record kept changing under contention"))
+}
+
+// Get implements backends.Backend.
+func (b *Backend) Get(ctx context.Context, key string) (backends.Lock, error) {
+	const op = "getting"
+	if err := b.check(ctx, op, key); err != nil {
+		return backends.Lock{}, err
+	}
+	l, err := scanRecord(b.pool.QueryRow(ctx, b.sql.get, b.cfg.namespace, key))
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return backends.Lock{}, backends.KeyError(op, key, backends.ErrNotFound)
+	case err != nil:
+		return backends.Lock{}, storeError(ctx, op, key, err)
+	}
+	return l, nil
+}
+
+// List implements backends.Backend. The page token is the last key of the
+// previous page.
+func (b *Backend) List(ctx context.Context, req *backends.ListRequest) (backends.ListPage, error) {
+	const op = "listing"
+	if err := b.check(ctx, op, req.Prefix); err != nil {
+		return backends.ListPage{}, err
+	}
+	var rows pgx.Rows
+	var err error
+	if end, ok := prefixEnd(req.Prefix); ok {
+		rows, err = b.pool.Query(ctx, b.sql.listRange, b.cfg.namespace, req.Prefix, req.PageToken, req.Limit+1, end)
+	} else {
+		rows, err = b.pool.Query(ctx, b.sql.list, b.cfg.namespace, req.Prefix, req.PageToken, req.Limit+1)
+	}
+	if err != nil {
+		return backends.ListPage{}, storeError(ctx, op, req.Prefix, err)
+	}
+	defer rows.Close()
+	var page backends.ListPage
+	for rows.Next() {
+		if len(page.Locks) == req.Limit {
+			page.NextPageToken = page.Locks[len(page.Locks)-1].Key
+			break
+		}
+		l, err := scanRecord(rows)
+		if err != nil {
+			return backends.ListPage{}, storeError(ctx, op, req.Prefix, err)
+		}
+		page.Locks = append(page.Locks, l)
+	}
+	if err := rows.Err(); err != nil {
+		return backends.ListPage{}, storeError(ctx, op, req.Prefix, err)
+	}
+	return page, nil
+}
+
+// Close implements backends.Backend: it stops the notification listener
+// and, if Open created the pool, closes it.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	l := b.listener
+	b.mu.Unlock()
+	b.closeOnce.Do(func() {
+		if l != nil {
+			l.stop()
+		}
+		if b.ownsPool {
+			b.pool.Close()
+		}
+	})
+	return nil
+}
+
+// Subscribe implements backends.Notifier through LISTEN/NOTIFY: releases,
+// deletes and takeovers of expired leases send a notification in the
+// statement that makes them, delivered when it commits. The first call
+// starts the Backend's listening connection; while it is (re)connecting
+// waiters poll, and every subscriber gets a signal once it listens again,
+// since notifications sent meanwhile are lost.
+func (b *Backend) Subscribe(ctx context.Context, key string) (<-chan struct{}, error) {
+	if err := b.check(ctx, "subscribing", key); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil, backends.KeyError("subscribing", key, backends.ErrClosed)
+	}
+	if b.listener == nil {
+		b.listener = newListener(b.pool.Config().ConnConfig, b.channel, b.cfg.namespace)
+	}
+	l := b.listener
+	b.mu.Unlock()
+	ch := l.subscribe(ctx, key)
+	// Start after the first subscription so that it, too, gets the signal
+	// sent once LISTEN is in place.
+	l.start()
+	return ch, nil
+}
