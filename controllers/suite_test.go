@@ -86,13 +86,14 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	Expect(k8sClient).NotTo(BeNil())
 
-	// The manager running the DistributedLock reconciler is started here
-	// once the reconciler exists; the API validation specs need only the
-	// API server.
+	// The DistributedLock reconciler runs in a manager for the whole suite;
+	// the API validation specs need only the API server and ignore it.
+	startManager()
 })
 
 var _ = AfterSuite(func() {
 	By("tearing down the test environment")
 	cancel()
+	stopManager()
 	Expect(testEnv.Stop()).To(Succeed())
 })
