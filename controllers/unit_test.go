@@ -1,0 +1,182 @@
+/*
+Copyright 2026 The Leasehold Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
+
+	locksv1alpha1 "github.com/leasehold/leasehold/api/v1alpha1"
+)
+
+func TestValidateLock(t *testing.T) {
+	t0 := metav1.NewMicroTime(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))
+	earlier := metav1.NewMicroTime(t0.Add(-time.Second))
+	held := func(change func(*locksv1alpha1.DistributedLockSpec)) *locksv1alpha1.DistributedLockSpec {
+		s := &locksv1alpha1.DistributedLockSpec{
+			Key: "k", HolderIdentity: "h", LeaseDurationSeconds: ptr.To[int32](10),
+			AcquireTime: &t0, RenewTime: &t0, FencingToken: 1,
+		}
+		change(s)
+		return s
+	}
+	tests := []struct {
+		name string
+		spec *locksv1alpha1.DistributedLockSpec
+		want string // "" for valid
+	}{
+		{"free lock", &locksv1alpha1.DistributedLockSpec{Key: "k", FencingToken: 3}, ""},
+		{"held lock", held(func(*locksv1alpha1.DistributedLockSpec) {}), ""},
+		{"renewed after acquired", held(func(s *locksv1alpha1.DistributedLockSpec) { s.AcquireTime = &earlier }), ""},
+		{"explicit Delete policy", held(func(s *locksv1alpha1.DistributedLockSpec) { s.ReapPolicy = locksv1alpha1.ReapPolicyDelete }), ""},
+		{"unknown reap policy", held(func(s *locksv1alpha1.DistributedLockSpec) { s.ReapPolicy = "Archive" }),
+			`reapPolicy "Archive" is neither Release nor Delete`},
+		{"holder without lease duration (older CRD)", held(func(s *locksv1alpha1.DistributedLockSpec) { s.LeaseDurationSeconds = nil }),
+			`holder "h" has no leaseDurationSeconds`},
+		{"lease duration of zero (older CRD)", held(func(s *locksv1alpha1.DistributedLockSpec) { s.LeaseDurationSeconds = ptr.To[int32](0) }),
+			"leaseDurationSeconds 0 is outside [1, 86400]"},
+		{"holder without renewTime", held(func(s *locksv1alpha1.DistributedLockSpec) { s.RenewTime = nil }),
+			`holder "h" has no renewTime`},
+		{"holder without acquireTime", held(func(s *locksv1alpha1.DistributedLockSpec) { s.AcquireTime = nil }),
+			`holder "h" has no acquireTime`},
+		{"renewed before acquired", held(func(s *locksv1alpha1.DistributedLockSpec) { s.RenewTime = &earlier }),
+			"renewTime 2026-11-26T11:59:59.000000Z is before acquireTime 2026-11-26T12:00:00.000000Z"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := ""
+			if err := validateLock(tt.spec); err != nil {
+				got = err.Error()
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("validateLock() mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestObservationTable(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))
+	a := types.NamespacedName{Namespace: "ns", Name: "a"}
+	b := types.NamespacedName{Namespace: "ns", Name: "b"}
+	c := types.NamespacedName{Namespace: "ns", Name: "c"}
+	v1 := leaseVersion{uid: "u1", generation: 1}
+	v2 := leaseVersion{uid: "u1", generation: 2}
+	recreated := leaseVersion{uid: "u2", generation: 1}
+	table := newObservationTable(2)
+
+	first := clk.Now()
+	steps := []struct {
+		name    string
+		do      func() time.Time
+		want    time.Time
+		wantLen int
+	}{
+		{"first sight records now", func() time.Time { return table.observe(a, v1, clk.Now()) }, first, 1},
+		{"same version keeps the first sight", func() time.Time {
+			clk.Step(time.Second)
+			return table.observe(a, v1, clk.Now())
+		}, first, 1},
+		{"a new generation (a renewal) starts again", func() time.Time { return table.observe(a, v2, clk.Now()) }, first.Add(time.Second), 1},
+		{"a re-created object starts again", func() time.Time {
+			clk.Step(time.Second)
+			return table.observe(a, recreated, clk.Now())
+		}, first.Add(2 * time.Second), 1},
+		{"second lock", func() time.Time { return table.observe(b, v1, clk.Now()) }, first.Add(2 * time.Second), 2},
+		{"table full: not observed", func() time.Time { return table.observe(c, v1, clk.Now()) }, time.Time{}, 2},
+		{"a known lock is still observed when full", func() time.Time { return table.observe(a, recreated, clk.Now()) }, first.Add(2 * time.Second), 2},
+		{"forgetting makes room", func() time.Time {
+			table.forget(b)
+			return table.observe(c, v1, clk.Now())
+		}, first.Add(2 * time.Second), 2},
+	}
+	for _, s := range steps {
+		if got := s.do(); !got.Equal(s.want) {
+			t.Errorf("%s: observed since %v, want %v", s.name, got, s.want)
+		}
+		if got := table.len(); got != s.wantLen {
+			t.Errorf("%s: table holds %d, want %d", s.name, got, s.wantLen)
+		}
+	}
+}
+
+func TestLockTracker(t *testing.T) {
+	m := newLockMetrics(prometheus.NewRegistry())
+	tracker := newLockTracker(m)
+	a := types.NamespacedName{Namespace: "ns", Name: "a"}
+	b := types.NamespacedName{Namespace: "ns", Name: "b"}
+	held := func(holder string, token, renew int64) grant {
+		return grant{holder: holder, fencingToken: token, renewTime: renew}
+	}
+	type counts struct {
+		Phases                 map[string]float64
+		Acquisitions, Renewals float64
+	}
+	read := func() counts {
+		c := counts{Phases: map[string]float64{}}
+		for _, p := range []string{"Free", "Held", "Expired", phaseInvalid} {
+			if v := testutil.ToFloat64(m.locks.WithLabelValues(p)); v != 0 {
+				c.Phases[p] = v
+			}
+		}
+		c.Acquisitions = testutil.ToFloat64(m.acquisitions)
+		c.Renewals = testutil.ToFloat64(m.renewals)
+		return c
+	}
+	steps := []struct {
+		name string
+		do   func()
+		want counts
+	}{
+		{"created held counts as an acquisition", func() { tracker.see(a, 1, "Held", held("w1", 1, 100)) },
+			counts{Phases: map[string]float64{"Held": 1}, Acquisitions: 1}},
+		{"seen again unchanged", func() { tracker.see(a, 1, "Held", held("w1", 1, 100)) },
+			counts{Phases: map[string]float64{"Held": 1}, Acquisitions: 1}},
+		{"renewal", func() { tracker.see(a, 2, "Held", held("w1", 1, 200)) },
+			counts{Phases: map[string]float64{"Held": 1}, Acquisitions: 1, Renewals: 1}},
+		{"older lock seen first after a restart is not an acquisition", func() { tracker.see(b, 7, "Held", held("w2", 3, 100)) },
+			counts{Phases: map[string]float64{"Held": 2}, Acquisitions: 1, Renewals: 1}},
+		{"expired", func() { tracker.see(a, 2, "Expired", held("w1", 1, 200)) },
+			counts{Phases: map[string]float64{"Held": 1, "Expired": 1}, Acquisitions: 1, Renewals: 1}},
+		{"released", func() { tracker.see(a, 3, "Free", grant{fencingToken: 1}) },
+			counts{Phases: map[string]float64{"Held": 1, "Free": 1}, Acquisitions: 1, Renewals: 1}},
+		{"new holder", func() { tracker.see(a, 4, "Held", held("w3", 2, 300)) },
+			counts{Phases: map[string]float64{"Held": 2}, Acquisitions: 2, Renewals: 1}},
+		{"same holder, new token: a new grant", func() { tracker.see(a, 5, "Held", held("w3", 3, 400)) },
+			counts{Phases: map[string]float64{"Held": 2}, Acquisitions: 3, Renewals: 1}},
+		{"invalid", func() { tracker.see(b, 8, phaseInvalid, held("w2", 3, 100)) },
+			counts{Phases: map[string]float64{"Held": 1, phaseInvalid: 1}, Acquisitions: 3, Renewals: 1}},
+		{"deleted", func() { tracker.forget(b) },
+			counts{Phases: map[string]float64{"Held": 1}, Acquisitions: 3, Renewals: 1}},
+		{"deleted twice", func() { tracker.forget(b) },
+			counts{Phases: map[string]float64{"Held": 1}, Acquisitions: 3, Renewals: 1}},
+	}
+	for _, s := range steps {
+		s.do()
+		if diff := cmp.Diff(s.want, read()); diff != "" {
+			t.Errorf("%s: metrics mismatch (-want +got):\n%s", s.name, diff)
+		}
+	}
+}
