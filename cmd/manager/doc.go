@@ -25,7 +25,9 @@ limitations under the License.
 // Usage:
 //
 //	manager [--metrics-bind-address=:8080] [--health-probe-bind-address=:8081]
-//	        [--leader-elect] [--leader-election-namespace=NS] [--zap-* flags]
+//	        [--leader-elect] [--leader-election-namespace=NS]
+//	        [--clock-skew-allowance=1s] [--reap-grace=0s]
+//	        [--max-concurrent-reconciles=2] [--zap-* flags]
 //
 // It finds its cluster like kubectl: --kubeconfig, $KUBECONFIG, the in-cluster
 // config, then ~/.kube/config.

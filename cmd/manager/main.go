@@ -19,6 +19,7 @@ package main
 import (
 	"flag"
 	"os"
+	"time"
 
 	// Auth plugins (OIDC, cloud providers) for kubeconfigs that need them.
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
@@ -32,6 +33,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	locksv1alpha1 "github.com/leasehold/leasehold/api/v1alpha1"
+	"github.com/leasehold/leasehold/controllers"
 )
 
 // leaderElectionID names the Lease that replicas of the manager compete for.
@@ -54,6 +56,9 @@ func main() {
 		probeAddr               string
 		enableLeaderElection    bool
 		leaderElectionNamespace string
+		clockSkewAllowance      time.Duration
+		reapGrace               time.Duration
+		maxConcurrentReconciles int
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080",
 		"The address the Prometheus metrics endpoint binds to. Use 0 to disable it.")
@@ -64,6 +69,14 @@ func main() {
 	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", "",
 		"The namespace of the leader election Lease. Defaults to the manager's own namespace "+
 			"when it runs in a cluster; required with --leader-elect when it runs outside one.")
+	flag.DurationVar(&clockSkewAllowance, "clock-skew-allowance", controllers.DefaultClockSkewAllowance,
+		"How far a lock holder's clock may lag the manager's. A lease is expired once the manager has seen it "+
+			"unchanged for its full duration, or once the manager's clock is past renewTime + leaseDurationSeconds "+
+			"+ this allowance, whichever comes first.")
+	flag.DurationVar(&reapGrace, "reap-grace", 0,
+		"How long an expired lease stays in place (phase Expired) before the manager reaps it.")
+	flag.IntVar(&maxConcurrentReconciles, "max-concurrent-reconciles", 2,
+		"How many DistributedLocks the manager reconciles in parallel.")
 	opts := zap.Options{Development: true}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -87,9 +100,16 @@ func main() {
 		os.Exit(1)
 	}
 
-	// Reconcilers are registered with the manager here, each through its
-	// SetupWithManager, e.g. the DistributedLock reconciler of package
-	// controllers. Kubebuilder adds new ones at the marker below.
+	if err := (&controllers.DistributedLockReconciler{
+		Rule: controllers.ExpiryRule{
+			ClockSkewAllowance: clockSkewAllowance,
+			ReapGrace:          reapGrace,
+		},
+		MaxConcurrentReconciles: maxConcurrentReconciles,
+	}).SetupWithManager(mgr); err != nil {
+		setupLog.Error(err, "Unable to create controller", "controller", "DistributedLock")
+		os.Exit(1)
+	}
 	// +kubebuilder:scaffold:builder
 
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
