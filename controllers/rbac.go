@@ -17,11 +17,17 @@ limitations under the License.
 package controllers
 
 // The controller's permissions, least privilege. It never creates locks
-// (clients do), so there is no create verb: it reads them, writes their
-// status, clears the holder of expired leases (update, patch) and deletes
-// those whose reapPolicy is Delete. Events record reaping; both event APIs
-// are allowed because controller-runtime's recorders use either (the
-// events.k8s.io one since v0.23, the core one before).
+// (clients do), so there is no create verb. It reads and watches them
+// (get, list, watch), clears the holder of an expired lease with an update
+// guarded by resourceVersion (update; it never patches the spec), deletes
+// the locks whose reapPolicy is Delete (delete) and writes their status
+// with a merge patch (distributedlocks/status patch). It sets no owner
+// references, so it needs no distributedlocks/finalizers.
+//
+// Events: the reconciler records Expired, Reaped and InvalidSpec through
+// the events.k8s.io API; the manager's leader election records its events
+// through the core API. Both event recorders create events and patch them
+// to count repeats.
 //
 // Leader election of the manager uses coordination.k8s.io Leases. That rule
 // is namespaced (controller-gen makes it a Role, not part of the
@@ -29,9 +35,8 @@ package controllers
 // such as kube-system's leader elections. The namespace is the one the
 // manager runs in, as config/rbac deploys it.
 //
-// +kubebuilder:rbac:groups=locks.leasehold.dev,resources=distributedlocks,verbs=get;list;watch;update;patch;delete
-// +kubebuilder:rbac:groups=locks.leasehold.dev,resources=distributedlocks/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=locks.leasehold.dev,resources=distributedlocks/finalizers,verbs=update
+// +kubebuilder:rbac:groups=locks.leasehold.dev,resources=distributedlocks,verbs=get;list;watch;update;delete
+// +kubebuilder:rbac:groups=locks.leasehold.dev,resources=distributedlocks/status,verbs=patch
 // +kubebuilder:rbac:groups=core,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete,namespace=leasehold-system
