@@ -15,9 +15,57 @@ limitations under the License.
 */
 
 // Package controllers holds the DistributedLock controller: it watches
-// DistributedLock objects, sets their status (phase, expiry, conditions),
-// requeues each held lock for the moment its lease expires, and reaps expired
-// leases as each object's reapPolicy says (clear the holder, or delete).
+// DistributedLock objects, sets their status (phase Free, Held or Expired;
+// expiresAt = renewTime + leaseDurationSeconds; the Held and Valid
+// conditions; observedGeneration), requeues each held lock for the instant
+// its lease expires, and reaps expired leases as each object's reapPolicy
+// says (clear the holder, or delete the object). It records Events
+// (Expired, Reaped, and InvalidSpec for a spec it cannot interpret) and
+// serves Prometheus metrics on the manager's registry: locks by phase, reaps
+// by policy, the reap delay after expiry, and the acquisitions and renewals
+// it observed.
+//
+// # Clock rule
+//
+// Kubernetes has no server clock to ask, so the controller decides expiry on
+// its own injected clock (k8s.io/utils/clock). It judges a lease expired at
+// the earlier of:
+//
+//   - (a) the instant it has itself observed the same lease version
+//     unchanged for a full leaseDurationSeconds, measured on its own
+//     monotonic clock from when it first saw that version; or
+//   - (b) the instant its clock passes renewTime + leaseDurationSeconds +
+//     the clock-skew allowance (--clock-skew-allowance, default 1s), where
+//     renewTime is written by the holder on the holder's clock.
+//
+// and reaps it a reap grace later (--reap-grace, default 0). (a) is safe
+// whatever the clocks say: the controller sees a renewal only after the
+// holder sent it, and the holder counts its lease from the moment it sent
+// it. (b) only lets the holder's renewTime shorten the wait within the
+// allowance, for leases the controller started watching late (after a
+// restart). The lease version is the object's UID and metadata.generation,
+// which every acquire, renew and release moves and which the controller's
+// own status writes do not. The pure maths is ExpiryRule in expiry.go; the
+// table of first sightings (observations.go) is bounded and forgets a lock
+// when it is free, invalid or deleted.
+//
+// # Reaping and fencing tokens
+//
+// A reap is a write guarded by the resourceVersion the verdict was reached
+// on: an update clearing holderIdentity, acquireTime, renewTime,
+// leaseDurationSeconds and metadata (reapPolicy Release), or a delete with
+// UID and resourceVersion preconditions (reapPolicy Delete). A renewal that
+// lands first makes the reap fail with a Conflict, and the lease is judged
+// again from the newer version: a lease renewed at the last moment is never
+// reaped. The controller never writes fencingToken or leaseTransitions: a
+// released lock keeps both, so the next grant's token, chosen by the client
+// and checked by the CRD's rule, stays strictly greater than every earlier
+// one. After a Delete, keeping tokens increasing is the lock clients' job
+// (see the Kubernetes backend).
+//
+// The controller never reaps a lock whose spec it cannot interpret
+// (Valid=False): a holder without lease times (written under an older CRD),
+// an unknown reapPolicy, or a renewTime before acquireTime.
 //
 // The RBAC the controller needs is declared once, in rbac.go, from which
 // `make manifests` generates config/rbac/role.yaml.
