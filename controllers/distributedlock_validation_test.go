@@ -118,8 +118,9 @@ var _ = Describe("DistributedLock API validation", func() {
 			Expect(listed).To(Equal(files))
 		})
 
-		entries := []TableEntry{}
-		for _, f := range sampleFiles() {
+		files := sampleFiles()
+		entries := make([]TableEntry, 0, len(files))
+		for _, f := range files {
 			entries = append(entries, Entry(f, f))
 		}
 		DescribeTable("are accepted by the API server as written",

@@ -18,6 +18,7 @@ package v1alpha1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // Bounds of the lock contract, enforced by the CRD schema below and exported
@@ -244,5 +245,8 @@ type DistributedLockList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&DistributedLock{}, &DistributedLockList{})
+	SchemeBuilder.Register(func(s *runtime.Scheme) error {
+		s.AddKnownTypes(GroupVersion, &DistributedLock{}, &DistributedLockList{})
+		return nil
+	})
 }

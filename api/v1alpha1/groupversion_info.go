@@ -17,17 +17,28 @@ limitations under the License.
 package v1alpha1
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/controller-runtime/pkg/scheme"
 )
 
 var (
 	// GroupVersion is group version used to register these objects.
 	GroupVersion = schema.GroupVersion{Group: "locks.leasehold.dev", Version: "v1alpha1"}
 
-	// SchemeBuilder is used to add go types to the GroupVersionKind scheme.
-	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+	// SchemeBuilder collects the functions that add this group-version to a
+	// scheme; each kind registers itself in its types file's init. It is
+	// apimachinery's builder, so that importing the API pulls in no
+	// controller-runtime.
+	SchemeBuilder = runtime.NewSchemeBuilder(addGroupVersion)
 
 	// AddToScheme adds the types in this group-version to the given scheme.
+	// (The method value binds &SchemeBuilder, so it sees the kinds that
+	// init functions register later.)
 	AddToScheme = SchemeBuilder.AddToScheme
 )
+
+func addGroupVersion(s *runtime.Scheme) error {
+	metav1.AddToGroupVersion(s, GroupVersion)
+	return nil
+}

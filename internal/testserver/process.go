@@ -125,10 +125,14 @@ func (p *process) waitReady(name, logPath string, probe func(context.Context) er
 			if strings.Contains(log, "Address already in use") || strings.Contains(log, "could not bind") {
 				return fmt.Errorf("%s exited: %w\n%s", name, errAddrInUse, log)
 			}
-			return fmt.Errorf("%s exited before answering (%v); log:\n%s", name, p.waitErr, log)
+			exitErr := p.waitErr
+			if exitErr == nil {
+				exitErr = errors.New("exit status 0")
+			}
+			return fmt.Errorf("%s exited before answering (%w); log:\n%s", name, exitErr, log)
 		case <-ctx.Done():
 			p.stop(syscall.SIGKILL)
-			return fmt.Errorf("%s did not answer within %s (last error: %v); log:\n%s", name, startTimeout, lastErr, logTail(logPath))
+			return fmt.Errorf("%s did not answer within %s (last error: %w); log:\n%s", name, startTimeout, lastErr, logTail(logPath))
 		case <-ticker.C:
 		}
 	}

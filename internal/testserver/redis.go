@@ -104,7 +104,8 @@ func (r *Redis) Start() error {
 	if r.proc != nil {
 		return nil
 	}
-	args := []string{
+	args := make([]string, 0, 16+len(r.extraArgs))
+	args = append(args,
 		"--port", strconv.Itoa(r.port),
 		"--bind", "127.0.0.1",
 		"--save", "",
@@ -115,7 +116,7 @@ func (r *Redis) Start() error {
 		// throttling them and from logging each one.
 		"--maxclients", "1000",
 		"--loglevel", "warning",
-	}
+	)
 	args = append(args, r.extraArgs...)
 	cmd := exec.Command(r.bin, args...)
 	cmd.Dir = r.dir
