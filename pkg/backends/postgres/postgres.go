@@ -43,8 +43,11 @@ const (
 )
 
 // maxAttempts bounds how often one operation re-runs its statement when the
-// failure-path read finds that the record changed in between.
-const maxAttempts = 3
+// failure-path read finds that the record changed in between (a release
+// landing between a refused acquire and the read that explains it). Each
+// re-run means another caller completed a grant and a release meanwhile, so
+// the store as a whole made progress.
+const maxAttempts = 10
 
 // identifierRE is what schema and table names may be: they are also spelled
 // inside a string literal (the sequence's regclass), and derived names
@@ -368,7 +371,10 @@ func (b *Backend) Acquire(ctx context.Context, req *backends.AcquireRequest) (ba
 		}
 		// Freed between the statement and the read: try again.
 	}
-	return backends.Lock{}, backends.Unavailable(op, req.Key, errors.New("record kept changing under contention"))
+	// Every attempt was refused because the lock was held, but each time it
+	// was released again before the read could say by whom. ErrLockHeld is
+	// the truth at every attempt; the holder is unknown.
+	return backends.Lock{}, backends.Held(req.Key, "", time.Time{})
 }
 
 // Renew implements backends.Backend.

@@ -20,6 +20,7 @@ import (
 	"github.com/leasehold/leasehold/pkg/backends"
 	"github.com/leasehold/leasehold/pkg/backends/backendtest"
 	"github.com/leasehold/leasehold/pkg/backends/postgres"
+	"github.com/leasehold/leasehold/pkg/lockmanager"
 )
 
 // server is the package's one PostgreSQL cluster; tests isolate themselves
@@ -202,6 +203,53 @@ func TestStatementsPerOperation(t *testing.T) {
 	}
 	if queries, _ := tracer.take(); len(queries) != 2 {
 		t.Errorf("refused Acquire sent %d statements %v, want 2", len(queries), queries)
+	}
+}
+
+// Clients with pools of their own take turns on one key, releasing with
+// delete every other time. While a client holds the key nobody else can be
+// granted it, so checking each token against the last one under a mutex
+// sees grants in grant order: every token must exceed the one before.
+func TestFencingTokensRiseUnderConcurrentDeletes(t *testing.T) {
+	const clients, grants = 4, 15
+	pool := newPool(t, nil)
+	migrated(t, pool)
+	var mu sync.Mutex
+	var last uint64
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for c := range clients {
+		m := lockmanager.New(newBackend(t, newPool(t, nil), postgres.WithNamespace("fencing-race")))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx := context.Background()
+			holder := fmt.Sprintf("client-%d", c)
+			for i := range grants {
+				l, err := m.Acquire(ctx, lockmanager.AcquireOptions{Key: "k", Holder: holder, LeaseDuration: time.Minute, Wait: time.Minute, RefreshPeriod: 50 * time.Millisecond})
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				if l.FencingToken <= last {
+					mu.Unlock()
+					errs <- fmt.Errorf("%s got token %d after token %d", holder, l.FencingToken, last)
+					return
+				}
+				last = l.FencingToken
+				mu.Unlock()
+				if err := m.Release(ctx, lockmanager.ReleaseOptions{Key: "k", Holder: holder, Version: l.Version, Delete: (i+c)%2 == 0}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
 

@@ -16,7 +16,8 @@
 //
 // # Several processes on one file
 //
-// The file runs in WAL mode (readers never block the writer) with
+// The file runs in WAL mode (readers never block the writer; Migrate sets
+// it once, and it persists in the file) with
 // synchronous=FULL (a committed grant survives a power cut, so a fencing
 // token is never handed out twice) and a busy timeout on every connection.
 // Every acquire, renew and release is one statement that decides and writes

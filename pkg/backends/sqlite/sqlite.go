@@ -32,8 +32,10 @@ const DefaultBusyTimeout = 5 * time.Second
 
 // maxAttempts bounds how often one operation re-runs its statement when the
 // failure-path read finds that the record changed in between (a release
-// landing between a refused acquire and the read that explains it).
-const maxAttempts = 3
+// landing between a refused acquire and the read that explains it). Each
+// re-run means another caller completed a grant and a release meanwhile, so
+// the store as a whole made progress.
+const maxAttempts = 10
 
 // Option configures a Backend.
 type Option func(*Backend)
@@ -53,6 +55,11 @@ func withNotifyScope(scope any) Option {
 	return func(b *Backend) { b.scope = scope }
 }
 
+// withBusyTimeout tells Migrate how long to retry the switch to WAL.
+func withBusyTimeout(d time.Duration) Option {
+	return func(b *Backend) { b.busyTimeout = d }
+}
+
 // withOwnedDB makes Close close the *sql.DB, for Backends that Open built.
 func withOwnedDB() Option {
 	return func(b *Backend) { b.ownsDB = true }
@@ -65,6 +72,8 @@ type Backend struct {
 	ns     string
 	scope  any // identifies the database for in-process notifications
 	ownsDB bool
+	// busyTimeout bounds Migrate's retries of the switch to WAL.
+	busyTimeout time.Duration
 
 	mu     sync.Mutex
 	closed bool
@@ -89,7 +98,7 @@ func New(db *sql.DB, opts ...Option) (*Backend, error) {
 	if db == nil {
 		return nil, backends.InvalidArgument("db", "must not be nil")
 	}
-	b := &Backend{db: db, ns: "default", now: time.Now}
+	b := &Backend{db: db, ns: "default", now: time.Now, busyTimeout: DefaultBusyTimeout}
 	b.scope = db
 	for _, opt := range opts {
 		opt(b)
@@ -98,14 +107,14 @@ func New(db *sql.DB, opts ...Option) (*Backend, error) {
 }
 
 // DSN returns the modernc.org/sqlite data source name Open uses for the
-// database file at path: WAL journal (readers never block the writer),
-// synchronous=FULL (a committed grant survives power loss, so no fencing
-// token is ever handed out twice), and the given busy timeout on every
-// connection.
+// database file at path: synchronous=FULL (a committed grant survives power
+// loss, so no fencing token is ever handed out twice) and the given busy
+// timeout on every connection. Migrate puts the file in WAL mode, which is
+// persistent, rather than every new connection: two connections switching
+// a fresh file to WAL at once can fail with SQLITE_BUSY without waiting.
 func DSN(path string, busyTimeout time.Duration) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(busyTimeout.Milliseconds(), 10)+")")
-	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
 	// The path goes into an SQLite URI, where '?', '#' and '%' would be read
 	// as syntax; EscapedPath percent-encodes them and SQLite decodes them.
@@ -193,7 +202,7 @@ func openURL(ctx context.Context, u *url.URL) (*Backend, error) {
 		db.SetConnMaxLifetime(0)
 		db.SetConnMaxIdleTime(0)
 	}
-	opts := []Option{WithNamespace(namespace), withOwnedDB()}
+	opts := []Option{WithNamespace(namespace), withOwnedDB(), withBusyTimeout(busy)}
 	if scope != nil {
 		opts = append(opts, withNotifyScope(scope))
 	}
@@ -372,7 +381,10 @@ func (b *Backend) Acquire(ctx context.Context, req *backends.AcquireRequest) (ba
 		}
 		// Freed between the statement and the read: try again.
 	}
-	return backends.Lock{}, backends.Unavailable(op, req.Key, errors.New("record kept changing under contention"))
+	// Every attempt was refused because the lock was held, but each time it
+	// was released again before the read could say by whom. ErrLockHeld is
+	// the truth at every attempt; the holder is unknown.
+	return backends.Lock{}, backends.Held(req.Key, "", time.Time{})
 }
 
 // renewSQL extends the caller's lease only if holder and version match and

@@ -1,12 +1,16 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,10 +22,95 @@ import (
 	"github.com/leasehold/leasehold/pkg/backends"
 	"github.com/leasehold/leasehold/pkg/backends/backendtest"
 	"github.com/leasehold/leasehold/pkg/backends/sqlite"
+	"github.com/leasehold/leasehold/pkg/lockmanager"
 	msqlite "modernc.org/sqlite"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// helperEnv, when set, makes the test binary a helper process of
+// TestSeveralProcessesShareOneFile instead of running tests.
+const helperEnv = "LEASEHOLD_SQLITE_HELPER_URL"
+
+func TestMain(m *testing.M) {
+	if u := os.Getenv(helperEnv); u != "" {
+		os.Exit(runHelper(u))
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// helperGrants is how many grants each helper process takes.
+const helperGrants = 15
+
+// runHelper takes the key "shared" helperGrants times, waiting for it,
+// prints each grant's fencing token, and releases it, deleting the record
+// every other time.
+func runHelper(u string) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	m, err := lockmanager.Open(ctx, u)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() { _ = m.Close() }()
+	holder := fmt.Sprintf("pid-%d", os.Getpid())
+	for i := range helperGrants {
+		l, err := m.Acquire(ctx, lockmanager.AcquireOptions{Key: "shared", Holder: holder, LeaseDuration: time.Minute, Wait: time.Minute, RefreshPeriod: 10 * time.Millisecond})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Println(l.FencingToken)
+		time.Sleep(2 * time.Millisecond) // hold it a moment, so that the others wait
+		if err := m.Release(ctx, lockmanager.ReleaseOptions{Key: "shared", Holder: holder, Version: l.Version, Delete: i%2 == 0}); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	return 0
+}
+
+// Several processes take turns on one key in one file. Each grant's token
+// is the previous grant's + 1, so the tokens all processes saw are exactly
+// 1..N, each once, if and only if every grant saw the one before it: no
+// two processes held the key at once and no delete lost the token history.
+func TestSeveralProcessesShareOneFile(t *testing.T) {
+	u := fileURL(t, "procs")
+	const procs = 3
+	outs := make([]bytes.Buffer, procs)
+	cmds := make([]*exec.Cmd, procs)
+	for i := range procs {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), helperEnv+"="+u)
+		cmd.Stdout = &outs[i]
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds[i] = cmd
+	}
+	seen := map[uint64]int{}
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("helper %d: %v", i, err)
+		}
+		for _, f := range strings.Fields(outs[i].String()) {
+			tok, err := strconv.ParseUint(f, 10, 64)
+			if err != nil {
+				t.Fatalf("helper %d printed %q", i, f)
+			}
+			seen[tok]++
+		}
+	}
+	const total = procs * helperGrants
+	if len(seen) != total {
+		t.Fatalf("%d distinct tokens, want %d: %v", len(seen), total, seen)
+	}
+	for tok := uint64(1); tok <= total; tok++ {
+		if seen[tok] != 1 {
+			t.Fatalf("token %d granted %d times, want once (tokens %v)", tok, seen[tok], seen)
+		}
+	}
+}
 
 // fileURL returns a sqlite URL for a fresh database file of t.
 func fileURL(t testing.TB, namespace string) string {
