@@ -36,7 +36,7 @@ help: ## Display this help.
 ##@ Development
 
 .PHONY: manifests
-manifests: controller-gen ## Generate the CRD (config/crd/bases) and the ClusterRole (config/rbac/role.yaml) from markers.
+manifests: controller-gen ## Generate the CRD (config/crd/bases) and the RBAC (config/rbac/role.yaml) from markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./api/...;./controllers/..." output:crd:artifacts:config=config/crd/bases
 
 .PHONY: generate
@@ -129,7 +129,7 @@ test-servers: ## Make sure the PostgreSQL and Redis binaries the tests start are
 	hack/ensure-test-servers.sh
 
 .PHONY: kubectl
-kubectl: ## Make sure $(KUBECTL) exists (built with the envtest binaries unless KUBECTL is set).
+kubectl: ## Make sure kubectl exists (the envtest build in bin/k8s/ unless KUBECTL is set).
 	@if [ "$(KUBECTL)" = "$(ENVTEST_ASSETS_DIR)/kubectl" ]; then \
 		K8S_VERSION="$(K8S_VERSION)" hack/build-envtest-binaries.sh "$(ENVTEST_ASSETS_DIR)"; fi
 
