@@ -26,8 +26,16 @@ if have_all "${DEST}"; then
   exit 0
 fi
 
+mkdir -p "${CACHE}"
+# Two builds at once (parallel make, two clones on one machine) would each
+# take ten minutes and race on the cache: the second waits for the first,
+# then finds the binaries in place.
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"${CACHE}/.lock"
+  flock 9
+fi
+
 if ! have_all "${CACHE}"; then
-  mkdir -p "${CACHE}"
   work="$(mktemp -d)"
   trap 'rm -rf "${work}"' EXIT
   export GOFLAGS="-mod=mod" GOTOOLCHAIN=local CGO_ENABLED=0
@@ -92,6 +100,8 @@ fi
 
 mkdir -p "${DEST}"
 for b in "${BINS[@]}"; do
-  cp -f "${CACHE}/${b}" "${DEST}/${b}"
+  # A hard link costs nothing when the cache is on the same filesystem;
+  # otherwise copy the 200 MB.
+  ln -f "${CACHE}/${b}" "${DEST}/${b}" 2>/dev/null || cp -f "${CACHE}/${b}" "${DEST}/${b}"
 done
 echo ">> envtest binaries ready in ${DEST}" >&2
