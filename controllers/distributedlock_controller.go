@@ -128,8 +128,9 @@ func (r *DistributedLockReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	r.init()
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&locksv1alpha1.DistributedLock{}).
 		Named("distributedlock").
+		// Like For, but noting when each lease version was first seen.
+		Watches(&locksv1alpha1.DistributedLock{}, &sightingHandler{observations: r.observations, clock: r.Clock}).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		Complete(r)
 }

@@ -69,9 +69,8 @@ func startManager() {
 		Recorder: recorded,
 		Clock:    clock.RealClock{},
 		Rule:     ExpiryRule{ClockSkewAllowance: DefaultClockSkewAllowance},
-		// Two workers, as on the suite's two cores; the 1,000-lock spec
-		// needs more than one.
-		MaxConcurrentReconciles: 2,
+		// The manager's default (--max-concurrent-reconciles).
+		MaxConcurrentReconciles: 8,
 	}
 	Expect(reconciler.SetupWithManager(mgr)).To(Succeed())
 	managerDone = make(chan struct{})

@@ -17,10 +17,19 @@ limitations under the License.
 package controllers
 
 import (
+	"context"
 	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	locksv1alpha1 "github.com/leasehold/leasehold/api/v1alpha1"
 )
 
 // DefaultMaxObservations bounds the observation table by default: far more
@@ -91,4 +100,37 @@ func (o *observationTable) len() int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return len(o.entries)
+}
+
+// sightingHandler enqueues DistributedLocks like
+// handler.EnqueueRequestForObject, and first notes when the watch delivered
+// each held lease version. That is when the controller observed it: under
+// load a reconcile may run much later, and starting rule (a)'s wait only
+// then would reap late. It is still never early, since the watch delivers a
+// version only after the API server committed it, after the holder sent it.
+type sightingHandler struct {
+	handler.TypedEnqueueRequestForObject[client.Object]
+	observations *observationTable
+	clock        clock.PassiveClock
+}
+
+// Create implements handler.EventHandler.
+func (h *sightingHandler) Create(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	h.sight(e.Object)
+	h.TypedEnqueueRequestForObject.Create(ctx, e, q)
+}
+
+// Update implements handler.EventHandler.
+func (h *sightingHandler) Update(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	h.sight(e.ObjectNew)
+	h.TypedEnqueueRequestForObject.Update(ctx, e, q)
+}
+
+// sight notes the lease version of a held lock; Reconcile forgets free ones.
+func (h *sightingHandler) sight(obj client.Object) {
+	lock, ok := obj.(*locksv1alpha1.DistributedLock)
+	if !ok || lock.Spec.HolderIdentity == "" {
+		return
+	}
+	h.observations.observe(client.ObjectKeyFromObject(lock), leaseVersion{uid: lock.UID, generation: lock.Generation}, h.clock.Now())
 }

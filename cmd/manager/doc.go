@@ -27,7 +27,7 @@ limitations under the License.
 //	manager [--metrics-bind-address=:8080] [--health-probe-bind-address=:8081]
 //	        [--leader-elect] [--leader-election-namespace=NS]
 //	        [--clock-skew-allowance=1s] [--reap-grace=0s]
-//	        [--max-concurrent-reconciles=2] [--zap-* flags]
+//	        [--max-concurrent-reconciles=8] [--zap-* flags]
 //
 // It finds its cluster like kubectl: --kubeconfig, $KUBECONFIG, the in-cluster
 // config, then ~/.kube/config.
