@@ -505,13 +505,18 @@ func (b *Backend) Get(ctx context.Context, key string) (backends.Lock, error) {
 	return l, nil
 }
 
-// listSQL selects a key range of the primary key, so the scan touches only
-// matching rows. TEXT compares with the BINARY collation (memcmp), which is
-// the byte order the contract sorts by. ?3 is the exclusive upper end of
-// the prefix range, or NULL for none.
-const listSQL = `SELECT ` + columns + ` FROM leasehold_locks
-WHERE namespace = ?1 AND key >= ?2 AND (?3 IS NULL OR key < ?3) AND key > ?4 AND deleted = 0
-ORDER BY key LIMIT ?5`
+// listSQL and listRangeSQL select a key range of the primary key, so the
+// scan touches only matching rows. TEXT compares with the BINARY collation
+// (memcmp), which is the byte order the contract sorts by; ?5 is the
+// exclusive upper end of the prefix's range (see prefixEnd).
+const (
+	listSQL = `SELECT ` + columns + ` FROM leasehold_locks
+WHERE namespace = ?1 AND key >= ?2 AND key > ?3 AND deleted = 0
+ORDER BY key LIMIT ?4`
+	listRangeSQL = `SELECT ` + columns + ` FROM leasehold_locks
+WHERE namespace = ?1 AND key >= ?2 AND key < ?5 AND key > ?3 AND deleted = 0
+ORDER BY key LIMIT ?4`
+)
 
 // List implements backends.Backend. The page token is the last key of the
 // previous page.
@@ -520,12 +525,14 @@ func (b *Backend) List(ctx context.Context, req *backends.ListRequest) (backends
 	if err := b.check(ctx, op, req.Prefix); err != nil {
 		return backends.ListPage{}, err
 	}
-	var upper any
-	if u, ok := prefixEnd(req.Prefix); ok {
-		upper = u
-	}
 	now := b.now()
-	rows, err := b.db.QueryContext(ctx, listSQL, b.ns, req.Prefix, upper, req.PageToken, req.Limit+1)
+	var rows *sql.Rows
+	var err error
+	if end, ok := prefixEnd(req.Prefix); ok {
+		rows, err = b.db.QueryContext(ctx, listRangeSQL, b.ns, req.Prefix, req.PageToken, req.Limit+1, end)
+	} else {
+		rows, err = b.db.QueryContext(ctx, listSQL, b.ns, req.Prefix, req.PageToken, req.Limit+1)
+	}
 	if err != nil {
 		return backends.ListPage{}, storeError(ctx, op, req.Prefix, err)
 	}

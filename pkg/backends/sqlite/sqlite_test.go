@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"database/sql/driver"
+	"github.com/google/go-cmp/cmp"
 	"go.uber.org/goleak"
 
 	"github.com/leasehold/leasehold/pkg/backends"
@@ -137,6 +138,8 @@ func TestConformance(t *testing.T) {
 		Open: func(t *testing.T, namespace string) backends.Backend {
 			return open(t, "sqlite://"+path+"?namespace="+namespace)
 		},
+		// Times are stored as Unix milliseconds.
+		TimeTolerance: time.Millisecond,
 	})
 }
 
@@ -151,6 +154,7 @@ func TestConformanceInMemory(t *testing.T) {
 			}
 			return b
 		},
+		TimeTolerance: time.Millisecond,
 	})
 }
 
@@ -492,4 +496,49 @@ func BenchmarkContendedAcquire(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "attempts/s")
+}
+
+// listKeys lists every key under prefix, one page at a time.
+func listKeys(t *testing.T, b backends.Backend, prefix string) []string {
+	t.Helper()
+	var keys []string
+	token := ""
+	for {
+		page, err := b.List(context.Background(), &backends.ListRequest{Prefix: prefix, Limit: 2, PageToken: token})
+		if err != nil {
+			t.Fatalf("List(%q): %v", prefix, err)
+		}
+		for _, l := range page.Locks {
+			keys = append(keys, l.Key)
+		}
+		if page.NextPageToken == "" {
+			return keys
+		}
+		token = page.NextPageToken
+	}
+}
+
+// Prefixes whose range ends at a rune boundary (a multi-byte rune, the
+// last code point, the edge of the surrogates) select exactly their keys,
+// in byte order.
+func TestListPrefixAtRuneBoundaries(t *testing.T) {
+	b := open(t, fileURL(t, "runes"))
+	keys := []string{"a", "a\U0010FFFF", "a\U0010FFFFz", "b", "é", "éa", "ê", "\ud7ff", "\ud7ffx", "\ue000", "z\x7f", "z\x7fq", "z\u0080"}
+	for _, k := range keys {
+		if _, err := b.Acquire(context.Background(), &backends.AcquireRequest{Key: k, Holder: "h", LeaseDuration: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for prefix, want := range map[string][]string{
+		"a\U0010FFFF": {"a\U0010FFFF", "a\U0010FFFFz"},
+		"a":           {"a", "a\U0010FFFF", "a\U0010FFFFz"},
+		"é":           {"é", "éa"},
+		"\ud7ff":      {"\ud7ff", "\ud7ffx"},
+		"z\x7f":       {"z\x7f", "z\x7fq"},
+		"":            {"a", "a\U0010FFFF", "a\U0010FFFFz", "b", "z\x7f", "z\x7fq", "z\u0080", "é", "éa", "ê", "\ud7ff", "\ud7ffx", "\ue000"},
+	} {
+		if diff := cmp.Diff(want, listKeys(t, b, prefix)); diff != "" {
+			t.Errorf("prefix %q (-want +got):\n%s", prefix, diff)
+		}
+	}
 }
