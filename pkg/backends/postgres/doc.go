@@ -38,6 +38,13 @@
 // committed result: exactly one of many concurrent acquirers of a free key
 // wins.
 //
+// If a refused acquire's read finds the lock free again (released in
+// between), the statement is re-run, up to ten times; each re-run means
+// another caller completed a grant and a release meanwhile. Should every
+// try lose that race, the answer is still ErrLockHeld, truthful at each
+// try, with a HeldError whose Holder is empty because the read came too
+// late to see who held it.
+//
 // # Clock rule
 //
 // The server's clock decides, inside the statement that decides: every

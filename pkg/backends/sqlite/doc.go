@@ -32,6 +32,13 @@
 // applies (held by whom, not found, not the holder, version mismatch,
 // expired).
 //
+// If a refused acquire's read finds the lock free again (released in
+// between), the statement is re-run, up to ten times; each re-run means
+// another caller completed a grant and a release meanwhile. Should every
+// try lose that race, the answer is still ErrLockHeld, truthful at each
+// try, with a HeldError whose Holder is empty because the read came too
+// late to see who held it.
+//
 // # Clock rule
 //
 // The local clock of the process that sends a statement decides: it reads
