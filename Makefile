@@ -53,7 +53,7 @@ vet: ## Run go vet against code.
 
 .PHONY: test
 test: setup-envtest test-servers ## Run the tests with -race (PKG selects packages, TEST_ARGS adds go test flags).
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" go test -race -count=1 $(TEST_ARGS) $(PKG)
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" go test -race -count=1 $(PKG) $(TEST_ARGS)
 
 .PHONY: lint
 lint: golangci-lint ## Run golangci-lint (not part of test or verify).
