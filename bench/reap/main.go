@@ -57,17 +57,18 @@ func main() {
 		locks    = flag.Int("locks", 1000, "Number of held locks to create; try 10000 on a machine with time to spare.")
 		writers  = flag.Int("writers", 8, "Clients creating the locks in parallel.")
 		workers  = flag.Int("workers", 8, "The controller's MaxConcurrentReconciles (the manager's --max-concurrent-reconciles, default 8).")
-		spread   = flag.Int("lease-spread", 3, "Leases last 1 to this many seconds, so that expiries spread out.")
+		minLease = flag.Int("min-lease", 1, "The shortest lease, in seconds. Make it longer than creating the locks takes to measure the reaper alone.")
+		spread   = flag.Int("lease-spread", 3, "Leases last min-lease to min-lease + lease-spread - 1 seconds, so that expiries spread out.")
 		assets   = flag.String("assets", defaultAssets(), "Folder with kube-apiserver and etcd (make setup-envtest); $KUBEBUILDER_ASSETS wins when set.")
 		crds     = flag.String("crds", filepath.Join("config", "crd", "bases"), "Folder with the DistributedLock CRD.")
 		deadline = flag.Duration("timeout", 30*time.Minute, "Give up if the locks are not all reaped by then.")
 	)
 	flag.Parse()
-	if *locks < 1 || *writers < 1 || *workers < 1 || *spread < 1 {
-		fmt.Fprintln(os.Stderr, "reap: -locks, -writers, -workers and -lease-spread must be at least 1")
+	if *locks < 1 || *writers < 1 || *workers < 1 || *minLease < 1 || *spread < 1 {
+		fmt.Fprintln(os.Stderr, "reap: -locks, -writers, -workers, -min-lease and -lease-spread must be at least 1")
 		os.Exit(2)
 	}
-	if err := run(*locks, *writers, *workers, *spread, *assets, *crds, *deadline); err != nil {
+	if err := run(*locks, *writers, *workers, *minLease, *spread, *assets, *crds, *deadline); err != nil {
 		fmt.Fprintln(os.Stderr, "reap:", err)
 		os.Exit(1)
 	}
@@ -77,7 +78,7 @@ func defaultAssets() string {
 	return filepath.Join("bin", "k8s", "1.37.2-linux-amd64")
 }
 
-func run(n, writers, workers, spread int, assets, crds string, deadline time.Duration) error {
+func run(n, writers, workers, minLease, spread int, assets, crds string, deadline time.Duration) error {
 	// The controller's logs would cost more than the work measured.
 	logf.SetLogger(logr.Discard())
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
@@ -141,7 +142,7 @@ func run(n, writers, workers, spread int, assets, crds string, deadline time.Dur
 		wg.Go(func() {
 			for i := w; i < n; i += writers {
 				names[i] = types.NamespacedName{Namespace: ns.Name, Name: fmt.Sprintf("lock-%05d", i)}
-				lease := time.Duration(1+i%spread) * time.Second
+				lease := time.Duration(minLease+i%spread) * time.Second
 				policy := locksv1alpha1.ReapPolicyRelease
 				if i%2 == 1 {
 					policy = locksv1alpha1.ReapPolicyDelete
@@ -191,7 +192,8 @@ func run(n, writers, workers, spread int, assets, crds string, deadline time.Dur
 	}
 	slices.Sort(delays)
 	pct := func(p int) time.Duration { return delays[min(n-1, n*p/100)] }
-	fmt.Printf("locks %d (leases 1-%d s, half Release, half Delete), writers %d, controller workers %d\n", n, spread, writers, workers)
+	fmt.Printf("locks %d (leases %d-%d s, half Release, half Delete), writers %d, controller workers %d\n",
+		n, minLease, minLease+spread-1, writers, workers)
 	fmt.Printf("created in %s; all reaped %s after the first create\n", created.Round(time.Millisecond), allReaped.Round(time.Millisecond))
 	fmt.Printf("reap delay after expiry: min %s, median %s, p90 %s, p99 %s, worst %s\n",
 		delays[0].Round(time.Millisecond), pct(50).Round(time.Millisecond), pct(90).Round(time.Millisecond),
