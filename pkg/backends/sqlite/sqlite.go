@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -129,7 +131,10 @@ func DSN(path string, busyTimeout time.Duration) string {
 //
 // Query parameters: namespace (default "default") and busy_timeout (a Go
 // duration, default 5s). Unknown parameters are an error, so that a typo is
-// not silently ignored. The schema is created if missing.
+// not silently ignored. The schema is created if missing. A malformed URL
+// or a database folder that does not exist is ErrInvalidArgument; a file
+// that cannot be opened, or a database that stays locked past the busy
+// timeout, is ErrUnavailable.
 //
 // A :memory: database lives as long as the Backend and is private to it:
 // it uses a single connection, because every new connection to :memory:
@@ -210,6 +215,15 @@ func openURL(ctx context.Context, u *url.URL) (*Backend, error) {
 	if err != nil {
 		_ = db.Close()
 		return nil, err
+	}
+	if err := db.PingContext(ctx); err != nil {
+		_ = db.Close()
+		if dir := filepath.Dir(path); !memory {
+			if _, statErr := os.Stat(dir); errors.Is(statErr, fs.ErrNotExist) {
+				return nil, backends.InvalidArgument("backend URL", "folder %q of the database file does not exist", dir)
+			}
+		}
+		return nil, fmt.Errorf("opening database file %q: %w: %w", path, backends.ErrUnavailable, err)
 	}
 	if err := b.Migrate(ctx); err != nil {
 		_ = db.Close()

@@ -193,7 +193,8 @@ func TestOpenURLs(t *testing.T) {
 		{"UnknownParameter", "sqlite://" + dir + "/d.db?namespce=x", backends.ErrInvalidArgument},
 		{"BadBusyTimeout", "sqlite://" + dir + "/e.db?busy_timeout=soon", backends.ErrInvalidArgument},
 		{"Malformed", "sqlite://%zz", backends.ErrInvalidArgument},
-		{"MissingFolder", "sqlite://" + dir + "/no/such/folder/f.db", backends.ErrUnavailable},
+		{"MissingFolder", "sqlite://" + dir + "/no/such/folder/f.db", backends.ErrInvalidArgument},
+		{"PathIsAFolder", "sqlite://" + dir, backends.ErrUnavailable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := backends.Open(ctx, tc.url)
@@ -209,6 +210,7 @@ func TestOpenURLs(t *testing.T) {
 				}
 				return
 			}
+			t.Logf("Open: %v", err)
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("Open(%q) = %v, want %v", tc.url, err, tc.wantErr)
 			}
