@@ -182,14 +182,11 @@ func (r *DistributedLockReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		}
 		verdict = r.Rule.Judge(lease, now)
 		if verdict.Reap {
-			reaped, err := r.reap(ctx, lock, verdict.ExpiresAt)
+			reaped, err := r.reap(ctx, lock, verdict.ExpiresAt, before.Phase == locksv1alpha1.PhaseExpired)
 			if err != nil || !reaped {
 				// Not reaped: a newer write of the lock exists, and its
 				// watch event reconciles the lock again.
 				return ctrl.Result{}, err
-			}
-			if before.Phase != locksv1alpha1.PhaseExpired {
-				r.recordExpired(lock, verdict.ExpiresAt)
 			}
 			if lock.Spec.ReapPolicy == locksv1alpha1.ReapPolicyDelete {
 				return ctrl.Result{}, nil // the delete event forgets the lock

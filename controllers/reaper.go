@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -35,8 +36,11 @@ import (
 // whether it reaped; a Conflict or NotFound is not an error but "someone
 // else wrote first", and the watch event of that write makes the
 // controller judge the lock again. On success with ReapPolicyRelease, lock
-// holds the released object as the API server returned it.
-func (r *DistributedLockReconciler) reap(ctx context.Context, lock *locksv1alpha1.DistributedLock, expiresAt time.Time) (bool, error) {
+// holds the released object as the API server returned it. It records the
+// Expired Event (unless expiredReported: the status already said Expired)
+// and the Reaped Event only once the write succeeded, so that a lease
+// renewed at the last moment is not reported expired.
+func (r *DistributedLockReconciler) reap(ctx context.Context, lock *locksv1alpha1.DistributedLock, expiresAt time.Time, expiredReported bool) (bool, error) {
 	log := logf.FromContext(ctx)
 	policy := lock.Spec.ReapPolicy
 	if policy == "" {
@@ -71,7 +75,10 @@ func (r *DistributedLockReconciler) reap(ctx context.Context, lock *locksv1alpha
 	r.metrics.reaps.WithLabelValues(string(policy)).Inc()
 	r.metrics.reapDelay.Observe(delay.Seconds())
 	log.Info("Reaped expired lease", "holder", holder, "reapPolicy", policy, "delayAfterExpiry", delay)
-	r.Recorder.Eventf(lock, nil, "Normal", EventReasonReaped, "Reap",
+	if !expiredReported {
+		r.recordExpired(lock, expiresAt)
+	}
+	r.Recorder.Eventf(lock, nil, corev1.EventTypeNormal, EventReasonReaped, "Reap",
 		"Reaped the expired lease of %q (reapPolicy %s) %s after it expired", holder, policy, delay.Round(time.Millisecond))
 	return true, nil
 }
