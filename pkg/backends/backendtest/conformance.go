@@ -599,12 +599,12 @@ func (s *suite) testMetadata(t *testing.T) {
 		t.Parallel()
 		m := s.fresh(t)
 		md := map[string]string{
-			"a:b#c":          "x:y#z",
-			"quote\"'`":      "line1\nline2\r\n\ttabbed",
-			"ünïcødé 键":      "值 🚀",
-			"empty":          "",
-			"json":           `{"a":[1,2],"b":null}`,
-			"sep=;,|":        "=;,|\\",
+			"a:b#c":                  "x:y#z",
+			"quote\"'`":              "line1\nline2\r\n\ttabbed",
+			"ünïcødé 键":              "值 🚀",
+			"empty":                  "",
+			"json":                   `{"a":[1,2],"b":null}`,
+			"sep=;,|":                "=;,|\\",
 			strings.Repeat("k", 200): strings.Repeat("v", 8000),
 		}
 		l := acquire(t, m, "k", "a", lease, md)
@@ -865,8 +865,15 @@ func (s *suite) testInvalidArgument(t *testing.T) {
 	// The bounds themselves are valid.
 	for _, o := range []lockmanager.AcquireOptions{
 		with(func(o *lockmanager.AcquireOptions) { o.Key = strings.Repeat("k", 256); o.LeaseDuration = time.Second }),
-		with(func(o *lockmanager.AcquireOptions) { o.Key = "max"; o.LeaseDuration = 24 * time.Hour; o.RefreshPeriod = 10 * time.Millisecond }),
-		with(func(o *lockmanager.AcquireOptions) { o.Key = "meta"; o.Metadata = map[string]string{"k": strings.Repeat("v", 16<<10-1)} }),
+		with(func(o *lockmanager.AcquireOptions) {
+			o.Key = "max"
+			o.LeaseDuration = 24 * time.Hour
+			o.RefreshPeriod = 10 * time.Millisecond
+		}),
+		with(func(o *lockmanager.AcquireOptions) {
+			o.Key = "meta"
+			o.Metadata = map[string]string{"k": strings.Repeat("v", 16<<10-1)}
+		}),
 	} {
 		if _, err := m.Acquire(ctx, o); err != nil {
 			t.Fatalf("Acquire at the bounds (key %.10q, lease %s): %v", o.Key, o.LeaseDuration, err)
