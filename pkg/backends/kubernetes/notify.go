@@ -49,8 +49,10 @@ type subscription struct {
 	key string
 	ch  chan struct{}
 
-	// holder is the holder last seen, to recognise a takeover.
+	// holder is the holder last seen, to recognise a takeover; seen says
+	// whether there was a last sighting at all.
 	holder string
+	seen   bool
 	// expiry fires when the lease last seen runs out by this client's
 	// judgement.
 	expiry *time.Timer
@@ -108,7 +110,7 @@ func (s *subscription) consume(ctx context.Context, w watch.Interface) {
 			case ev.Type == watch.Deleted:
 				s.b.seen.forget(s.key, obj.ResourceVersion)
 				s.expiry.Stop()
-				s.holder = ""
+				s.holder, s.seen = "", true
 				s.signal()
 			case ev.Type == watch.Added || ev.Type == watch.Modified:
 				s.changed(obj)
@@ -123,10 +125,10 @@ func (s *subscription) changed(obj *locksv1alpha1.DistributedLock) {
 	o := s.b.seen.observe(obj, s.b.clock.Now())
 	holder := obj.Spec.HolderIdentity
 	s.expiry.Stop()
-	if holder == "" || holder != s.holder {
+	if holder == "" || (s.seen && holder != s.holder) {
 		s.signal()
 	}
-	s.holder = holder
+	s.holder, s.seen = holder, true
 	if holder != "" && o.obj.ResourceVersion == obj.ResourceVersion {
 		// The first sighting of this version plus the lease is when this
 		// client will judge it expired (at the latest).
