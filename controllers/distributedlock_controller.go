@@ -197,13 +197,15 @@ func (r *DistributedLockReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 
 	// After a Release reap, lock is the released object: its generation.
 	status.ObservedGeneration = lock.Generation
-	r.setCondition(status, lock, locksv1alpha1.ConditionValid, metav1.ConditionTrue, locksv1alpha1.ReasonSpecValid, "the spec is a valid lock record", now)
+	r.setCondition(status, lock, locksv1alpha1.ConditionValid, metav1.ConditionTrue, locksv1alpha1.ReasonSpecValid,
+		"the spec is a valid lock record", now)
 	switch {
 	case lock.Spec.HolderIdentity == "":
 		r.observations.forget(req.NamespacedName)
 		status.Phase = locksv1alpha1.PhaseFree
 		status.ExpiresAt = nil
-		r.setCondition(status, lock, locksv1alpha1.ConditionHeld, metav1.ConditionFalse, locksv1alpha1.ReasonNoHolder, "no one holds the lock", now)
+		r.setCondition(status, lock, locksv1alpha1.ConditionHeld, metav1.ConditionFalse, locksv1alpha1.ReasonNoHolder,
+			"no one holds the lock", now)
 	case verdict.Expired:
 		status.Phase = locksv1alpha1.PhaseExpired
 		status.ExpiresAt = ptrMicro(verdict.ExpiresAt)

@@ -102,16 +102,15 @@ func getLock(g Gomega, key types.NamespacedName) *locksv1alpha1.DistributedLock 
 // writeSpec changes the lock's spec as a client does: a write guarded by
 // the resourceVersion just read, read again and retried when another write
 // (the controller's status patches) came first.
-func writeSpec(key types.NamespacedName, change func(*locksv1alpha1.DistributedLockSpec)) *locksv1alpha1.DistributedLock {
-	lock := &locksv1alpha1.DistributedLock{}
+func writeSpec(key types.NamespacedName, change func(*locksv1alpha1.DistributedLockSpec)) {
 	Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		lock := &locksv1alpha1.DistributedLock{}
 		if err := k8sClient.Get(ctx, key, lock); err != nil {
 			return err
 		}
 		change(&lock.Spec)
 		return k8sClient.Update(ctx, lock)
 	})).To(Succeed())
-	return lock
 }
 
 // expectCondition checks one condition of lock.

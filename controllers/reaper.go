@@ -40,7 +40,8 @@ import (
 // Expired Event (unless expiredReported: the status already said Expired)
 // and the Reaped Event only once the write succeeded, so that a lease
 // renewed at the last moment is not reported expired.
-func (r *DistributedLockReconciler) reap(ctx context.Context, lock *locksv1alpha1.DistributedLock, expiresAt time.Time, expiredReported bool) (bool, error) {
+func (r *DistributedLockReconciler) reap(ctx context.Context, lock *locksv1alpha1.DistributedLock,
+	expiresAt time.Time, expiredReported bool) (bool, error) {
 	log := logf.FromContext(ctx)
 	policy := lock.Spec.ReapPolicy
 	if policy == "" {

@@ -57,9 +57,11 @@ func main() {
 		locks    = flag.Int("locks", 1000, "Number of held locks to create; try 10000 on a machine with time to spare.")
 		writers  = flag.Int("writers", 8, "Clients creating the locks in parallel.")
 		workers  = flag.Int("workers", 8, "The controller's MaxConcurrentReconciles (the manager's --max-concurrent-reconciles, default 8).")
-		minLease = flag.Int("min-lease", 1, "The shortest lease, in seconds. Make it longer than creating the locks takes to measure the reaper alone.")
-		spread   = flag.Int("lease-spread", 3, "Leases last min-lease to min-lease + lease-spread - 1 seconds, so that expiries spread out.")
-		assets   = flag.String("assets", defaultAssets(), "Folder with kube-apiserver and etcd (make setup-envtest); $KUBEBUILDER_ASSETS wins when set.")
+		minLease = flag.Int("min-lease", 1,
+			"The shortest lease, in seconds. Make it longer than creating the locks takes to measure the reaper alone.")
+		spread = flag.Int("lease-spread", 3, "Leases last min-lease to min-lease + lease-spread - 1 seconds, so that expiries spread out.")
+		assets = flag.String("assets", defaultAssets(),
+			"Folder with kube-apiserver and etcd (make setup-envtest); $KUBEBUILDER_ASSETS wins when set.")
 		crds     = flag.String("crds", filepath.Join("config", "crd", "bases"), "Folder with the DistributedLock CRD.")
 		deadline = flag.Duration("timeout", 30*time.Minute, "Give up if the locks are not all reaped by then.")
 	)
@@ -121,7 +123,12 @@ func run(n, writers, workers, minLease, spread int, assets, crds string, deadlin
 	mgrCtx, stopMgr := context.WithCancel(ctx)
 	mgrDone := make(chan error, 1)
 	go func() { mgrDone <- mgr.Start(mgrCtx) }()
-	defer func() { stopMgr(); <-mgrDone }()
+	defer func() {
+		stopMgr()
+		if err := <-mgrDone; err != nil {
+			fmt.Fprintln(os.Stderr, "reap: manager:", err)
+		}
+	}()
 
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
