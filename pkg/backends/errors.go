@@ -1,6 +1,7 @@
 package backends
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -40,15 +41,22 @@ var (
 type HeldError struct {
 	// Key is the lock's key.
 	Key string
-	// Holder is the current holder's identity.
+	// Holder is the current holder's identity; empty when the backend could
+	// not tell (the holder released between the refusal and the read).
 	Holder string
 	// ExpiresAt is when the current lease ends unless renewed, by the
-	// backend's clock (see each backend's documentation).
+	// backend's clock (see each backend's documentation); zero when Holder
+	// is empty.
 	ExpiresAt time.Time
 }
 
 // Error implements error.
 func (e *HeldError) Error() string {
+	if e.Holder == "" {
+		// A backend may see the lock held yet find it free by the time it
+		// reads who held it; it then reports an unknown holder.
+		return fmt.Sprintf("lock %q held by another holder", e.Key)
+	}
 	return fmt.Sprintf("lock %q held by %q until %s", e.Key, e.Holder, e.ExpiresAt.UTC().Format(time.RFC3339Nano))
 }
 
@@ -71,6 +79,9 @@ func KeyError(op, key string, sentinel error) error {
 func Unavailable(op, key string, cause error) error {
 	if errors.Is(cause, ErrUnavailable) {
 		return cause
+	}
+	if errors.Is(cause, context.Canceled) || errors.Is(cause, context.DeadlineExceeded) {
+		return fmt.Errorf("%s %q: %w", op, key, cause)
 	}
 	return fmt.Errorf("%s %q: %w: %w", op, key, ErrUnavailable, cause)
 }

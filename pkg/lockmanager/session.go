@@ -281,6 +281,11 @@ func (s *Session) renew() (time.Time, bool) {
 			return time.Time{}, false
 		}
 		// Transient (unavailable, or the request hit the safe deadline).
+		if s.ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+			// Our own per-request deadline, not the caller's: the store did
+			// not answer in time.
+			err = fmt.Errorf("%w: renewing %q: no answer before the safe deadline: %w", ErrUnavailable, cur.Key, err)
+		}
 		s.mu.Lock()
 		s.lastErr = err
 		s.mu.Unlock()
