@@ -23,8 +23,11 @@
 // Acquire creates the object when absent and otherwise updates it guarded
 // by resourceVersion; AlreadyExists and Conflict mean another party wrote
 // first. A Conflict is retried once, after a fresh read, only when that read
-// shows the key still grantable; otherwise the answer is ErrLockHeld. The
-// record's Version is the object's resourceVersion.
+// shows the key still grantable; otherwise the answer is ErrLockHeld. If the
+// retry conflicts too and the key is by then free again (winners releasing
+// at once), the answer is ErrUnavailable ("kept changing"), which is
+// retryable and which lockmanager's wait loop retries. The record's Version
+// is the object's resourceVersion.
 //
 // An Update replaces the whole spec, so every write needs the previous one.
 // To avoid a read before each write the Backend keeps a small client-side
@@ -38,7 +41,12 @@
 // to decide between ErrNotFound, ErrNotHolder, ErrVersionMismatch and
 // ErrLeaseExpired. Requests per operation on a key this client has seen:
 // acquire 1 (a write), renew 1, release 1; the first acquire of a new key
-// is 2 (create of the free object, then the granting update).
+// is 2 (create of the free object, then the granting update). A client
+// that has not seen the key tries the create first, so its first acquire
+// of an existing key costs 3 (a refused create, a read, the update), and
+// its renew or release of a version it did not write costs 2 (a read, the
+// write). A refused acquire costs one read when this client's copy shows
+// the key held.
 //
 // Lease durations are whole seconds in spec.leaseDurationSeconds, rounded
 // up; a lease that is not a whole number of seconds is kept exactly in the
