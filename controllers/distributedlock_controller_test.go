@@ -262,16 +262,19 @@ var _ = Describe("DistributedLock controller", func() {
 		}
 		wg.Wait()
 
-		late, renewalsDone := 0, 0
+		var late []time.Duration
+		renewalsDone := 0
 		for i, r := range results {
 			Expect(r.err).NotTo(HaveOccurred(), "round %d", i)
 			renewalsDone += r.renewals
 			if r.late {
-				late++
+				late = append(late, r.sinceRenewal)
 			}
 		}
 		Expect(renewalsDone).To(BeNumerically(">", 0), "the holders renewed")
-		AddReportEntry("renewal race", fmt.Sprintf("%d rounds, %d renewals, %d rounds whose renewal reached the API server after the lease ran out", rounds, renewalsDone, late))
+		AddReportEntry("renewal race", fmt.Sprintf("%d rounds, %d renewals; %d rounds found their lease reaped "+
+			"after it ran out (a renewal that reached the API server too late), at %v after the last renewal was sent",
+			rounds, renewalsDone, len(late), late))
 
 		By("reaping each lease once its holder stops renewing")
 		Eventually(func(g Gomega) {
@@ -389,7 +392,10 @@ type renewalRound struct {
 	// renewed had run out, and the reaper was first: that is the contract
 	// working, not a fault.
 	late bool
-	err  error
+	// sinceRenewal is, for a late round, how long after its last
+	// successful renewal was sent the holder found the lease reaped.
+	sinceRenewal time.Duration
+	err          error
 }
 
 // errReapedEarly is a fault of the reaper: it reaped a lease within its
@@ -424,11 +430,12 @@ func renewWhileHolding(key types.NamespacedName, lastSent time.Time) renewalRoun
 				return round
 			}
 			if lock.Spec.HolderIdentity != "worker-1" || lock.Spec.FencingToken != 1 {
-				if since := time.Since(lastSent); since < shortLease {
+				since := time.Since(lastSent)
+				if since < shortLease {
 					round.err = fmt.Errorf("%s: %w: %s after the renewal sent last, lease %s", key, errReapedEarly, since, shortLease)
 					return round
 				}
-				round.late = true
+				round.late, round.sinceRenewal = true, since
 				return round
 			}
 			sent := time.Now()
