@@ -400,3 +400,63 @@ func TestFirstTokenIsResourceVersionPlusOne(t *testing.T) {
 		t.Fatalf("first token %d, want the free object's resourceVersion + 1 = %d", l.FencingToken, rv+1)
 	}
 }
+
+// writeStatus does what the controller does after every change: a status
+// write, which moves resourceVersion on without touching the spec.
+func writeStatus(t *testing.T, ns, key string, phase locksv1alpha1.LockPhase) {
+	t.Helper()
+	var obj locksv1alpha1.DistributedLock
+	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: kubernetes.ObjectName(key)}, &obj); err != nil {
+		t.Fatal(err)
+	}
+	obj.Status.Phase = phase
+	obj.Status.ObservedGeneration = obj.Generation
+	if err := k8s.Status().Update(context.Background(), &obj); err != nil {
+		t.Fatalf("status update: %v", err)
+	}
+}
+
+// The controller's status writes change resourceVersion but not the lock:
+// the holder's version stays good for renew and release (one extra read
+// and write), and a judge's wait for expiry is not restarted by them.
+func TestStatusWritesKeepVersionsAndObservation(t *testing.T) {
+	ctx := context.Background()
+	c, counter := countingClient(t)
+	ns := freshNamespace(t)
+	b := newBackend(t, c, ns)
+	l := mustAcquire(t, b, "k", "a", lease)
+	writeStatus(t, ns, "k", locksv1alpha1.PhaseHeld)
+	counter.take()
+	r, err := b.Renew(ctx, &backends.RenewRequest{Key: "k", Holder: "a", Version: l.Version, LeaseDuration: lease})
+	if err != nil {
+		t.Fatalf("Renew after a status write: %v", err)
+	}
+	if diff := cmp.Diff(map[string]int{"PUT": 2, "GET": 1}, counter.take()); diff != "" {
+		t.Errorf("renew after a status write: requests (-want +got):\n%s", diff)
+	}
+	if r.FencingToken != l.FencingToken || r.Version == l.Version {
+		t.Fatalf("Renew = token %d version %q; want token %d and a new version", r.FencingToken, r.Version, l.FencingToken)
+	}
+	// A version from before the renewal is stale, status write or not.
+	writeStatus(t, ns, "k", locksv1alpha1.PhaseHeld)
+	if _, err := b.Renew(ctx, &backends.RenewRequest{Key: "k", Holder: "a", Version: l.Version, LeaseDuration: lease}); !errors.Is(err, backends.ErrVersionMismatch) {
+		t.Fatalf("Renew with the version before the last renewal: %v, want ErrVersionMismatch", err)
+	}
+	if err := b.Release(ctx, &backends.ReleaseRequest{Key: "k", Holder: "a", Version: r.Version, Delete: true}); err != nil {
+		t.Fatalf("Release with delete after a status write: %v", err)
+	}
+
+	t0 := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	judgeClock := clocktesting.NewFakePassiveClock(t0)
+	judge := newBackend(t, k8s, ns, kubernetes.WithClock(judgeClock), kubernetes.WithSkewAllowance(time.Hour))
+	mustAcquire(t, newBackend(t, k8s, ns), "e", "a", 10*time.Second)
+	if got, err := judge.Get(ctx, "e"); err != nil || !got.Held {
+		t.Fatalf("Get = %+v, %v; want held", got, err)
+	}
+	judgeClock.SetTime(t0.Add(5 * time.Second))
+	writeStatus(t, ns, "e", locksv1alpha1.PhaseHeld)
+	judgeClock.SetTime(t0.Add(10 * time.Second))
+	if got, err := judge.Get(ctx, "e"); err != nil || got.Held {
+		t.Fatalf("Get a lease after the judge saw its spec unchanged for a whole lease = %+v, %v; want expired", got, err)
+	}
+}

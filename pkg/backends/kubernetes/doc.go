@@ -48,6 +48,16 @@
 // write). A refused acquire costs one read when this client's copy shows
 // the key held.
 //
+// The controller writes status after changes, which moves resourceVersion
+// on without changing the lock. The backend therefore treats a caller's
+// version as current when this client saw the object's present spec (same
+// UID and metadata.generation, which the API server bumps on every spec
+// change) at that resourceVersion or earlier: renew and release then
+// conflict once, read, and write again on the fresh resourceVersion
+// (3 requests instead of 1) rather than fail with ErrVersionMismatch. A
+// client that never saw the caller's version cannot tell, and reports
+// ErrVersionMismatch, which a Session resolves by reading.
+//
 // Lease durations are whole seconds in spec.leaseDurationSeconds, rounded
 // up; a lease that is not a whole number of seconds is kept exactly in the
 // annotation locks.leasehold.dev/lease-duration-ms, which this backend
@@ -78,12 +88,17 @@
 //
 // Kubernetes has no server clock to ask, so each party judges expiry on its
 // own clocks: a lease is expired once this client has observed the same
-// resourceVersion unchanged for a full lease duration on its own monotonic
+// lock state unchanged for a full lease duration on its own monotonic
 // clock, or once its wall clock is past renewTime + lease + a skew
 // allowance (WithSkewAllowance, default 1 s). renewTime is written from the
 // holder's wall clock, so it can only shorten the wait within the
 // allowance; a holder whose clock runs ahead cannot keep a lease longer than
-// others see it unchanged. Held in Get and List follows the same rule, and
+// others see it unchanged. "The same lock state" is SPEC.md's "the same
+// resourceVersion", refined: the same UID and metadata.generation, so that
+// status writes by the controller do not restart the wait (every grant,
+// renewal and release changes the spec, so they do restart it; the
+// granting update is guarded by resourceVersion, so a takeover succeeds
+// only if nothing changed since). Held in Get and List follows the same rule, and
 // ExpiresAt is renewTime + lease as the holder wrote them. The observation
 // table is the same bounded table as above; forgetting an entry only delays
 // this client's judgement. The holder's side of safety is the Session's

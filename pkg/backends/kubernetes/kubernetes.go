@@ -285,21 +285,54 @@ func (b *Backend) Renew(ctx context.Context, req *backends.RenewRequest) (backen
 	if err := b.check(ctx, op, req.Key); err != nil {
 		return backends.Lock{}, err
 	}
-	cur, err := b.guard(ctx, op, req.Key, req.Holder, req.Version, true)
+	var next *locksv1alpha1.DistributedLock
+	err := b.guarded(ctx, op, req.Key, req.Holder, req.Version, true, func(cur observation) error {
+		next = b.writable(cur.obj)
+		now := b.now()
+		next.Spec.RenewTime = &now
+		setLease(next, req.LeaseDuration)
+		if req.Metadata != nil {
+			next.Spec.Metadata = maps.Clone(req.Metadata)
+		}
+		return b.c.Update(ctx, next)
+	})
 	if err != nil {
 		return backends.Lock{}, err
 	}
-	next := b.writable(cur.obj)
-	now := b.now()
-	next.Spec.RenewTime = &now
-	setLease(next, req.LeaseDuration)
-	if req.Metadata != nil {
-		next.Spec.Metadata = maps.Clone(req.Metadata)
-	}
-	if err := b.c.Update(ctx, next); err != nil {
-		return backends.Lock{}, b.writeFailed(ctx, op, req.Key, req.Holder, req.Version, true, err)
-	}
 	return b.view(b.seen.observe(next, b.clock.Now())), nil
+}
+
+// guarded runs write, a single request guarded by the current
+// resourceVersion, on the object the caller's holder and version name
+// (see guard). If the write conflicts, a fresh read decides: when only the
+// status or metadata moved on (the controller writes status after every
+// change) and the lock state is still the caller's, the write is tried once
+// more on the fresh object; otherwise the read gives the contract's error.
+func (b *Backend) guarded(ctx context.Context, op, key, holder, version string, renewing bool, write func(observation) error) error {
+	cur, err := b.guard(ctx, op, key, holder, version, renewing)
+	if err != nil {
+		return err
+	}
+	for attempt := 0; ; attempt++ {
+		err := write(cur)
+		switch {
+		case err == nil:
+			return nil
+		case apierrors.IsNotFound(err):
+			b.seen.forget(key, version)
+			return backends.KeyError(op, key, backends.ErrNotFound)
+		case !apierrors.IsConflict(err):
+			return b.failure(op, key, err)
+		case attempt == 1:
+			return backends.KeyError(op, key, backends.ErrVersionMismatch)
+		}
+		if cur, err = b.read(ctx, op, key); err != nil {
+			return err
+		}
+		if err := b.decide(op, key, holder, version, renewing, cur); err != nil {
+			return err
+		}
+	}
 }
 
 // Release implements backends.Backend: one guarded update (or, with
@@ -310,35 +343,37 @@ func (b *Backend) Release(ctx context.Context, req *backends.ReleaseRequest) err
 	if err := b.check(ctx, op, req.Key); err != nil {
 		return err
 	}
-	cur, err := b.guard(ctx, op, req.Key, req.Holder, req.Version, false)
-	if err != nil {
+	if req.Delete {
+		err := b.guarded(ctx, op, req.Key, req.Holder, req.Version, false, func(cur observation) error {
+			uid, rv := cur.obj.UID, cur.obj.ResourceVersion
+			victim := &locksv1alpha1.DistributedLock{ObjectMeta: metav1.ObjectMeta{Name: cur.obj.Name, Namespace: b.ns}}
+			return b.c.Delete(ctx, victim, client.Preconditions{UID: &uid, ResourceVersion: &rv})
+		})
+		if err == nil {
+			b.seen.forget(req.Key, "")
+		}
 		return err
 	}
-	if req.Delete {
-		uid, rv := cur.obj.UID, cur.obj.ResourceVersion
-		victim := &locksv1alpha1.DistributedLock{ObjectMeta: metav1.ObjectMeta{Name: cur.obj.Name, Namespace: b.ns}}
-		if err := b.c.Delete(ctx, victim, client.Preconditions{UID: &uid, ResourceVersion: &rv}); err != nil {
-			return b.writeFailed(ctx, op, req.Key, req.Holder, req.Version, false, err)
-		}
-		b.seen.forget(req.Key, "")
-		return nil
-	}
-	next := b.writable(cur.obj)
-	next.Spec.HolderIdentity = ""
-	next.Spec.Metadata = nil
-	if err := b.c.Update(ctx, next); err != nil {
-		return b.writeFailed(ctx, op, req.Key, req.Holder, req.Version, false, err)
+	var next *locksv1alpha1.DistributedLock
+	err := b.guarded(ctx, op, req.Key, req.Holder, req.Version, false, func(cur observation) error {
+		next = b.writable(cur.obj)
+		next.Spec.HolderIdentity = ""
+		next.Spec.Metadata = nil
+		return b.c.Update(ctx, next)
+	})
+	if err != nil {
+		return err
 	}
 	b.seen.observe(next, b.clock.Now())
 	return nil
 }
 
 // guard returns the object to renew or release: this client's copy when
-// it is at version, held by holder and (for renew) unexpired, without
-// asking the server; otherwise a fresh read, checked in the contract's
-// order.
+// it matches version (see observation.matches), is held by holder and (for
+// renew) is unexpired, without asking the server; otherwise a fresh read,
+// checked in the contract's order.
 func (b *Backend) guard(ctx context.Context, op, key, holder, version string, renewing bool) (observation, error) {
-	if cur, ok := b.seen.get(key); ok && cur.obj.ResourceVersion == version &&
+	if cur, ok := b.seen.get(key); ok && cur.matches(version) &&
 		cur.obj.Spec.HolderIdentity == holder && !(renewing && b.expired(cur)) {
 		return cur, nil
 	}
@@ -355,34 +390,12 @@ func (b *Backend) decide(op, key, holder, version string, renewing bool, cur obs
 	switch {
 	case cur.obj.Spec.HolderIdentity != holder:
 		return backends.KeyError(op, key, backends.ErrNotHolder)
-	case cur.obj.ResourceVersion != version:
+	case !cur.matches(version):
 		return backends.KeyError(op, key, backends.ErrVersionMismatch)
 	case renewing && b.expired(cur):
 		return backends.KeyError(op, key, backends.ErrLeaseExpired)
 	}
 	return nil
-}
-
-// writeFailed turns a failed guarded write into the contract's error,
-// reading the object only now, to learn which rule the write broke.
-func (b *Backend) writeFailed(ctx context.Context, op, key, holder, version string, renewing bool, err error) error {
-	switch {
-	case apierrors.IsNotFound(err):
-		b.seen.forget(key, version)
-		return backends.KeyError(op, key, backends.ErrNotFound)
-	case apierrors.IsConflict(err):
-		cur, rerr := b.read(ctx, op, key)
-		if rerr != nil {
-			return rerr
-		}
-		if derr := b.decide(op, key, holder, version, renewing, cur); derr != nil {
-			return derr
-		}
-		// The object is back at the caller's version: impossible for an
-		// etcd revision, so report the conflict as it came.
-		return backends.KeyError(op, key, backends.ErrVersionMismatch)
-	}
-	return b.failure(op, key, err)
 }
 
 // Get implements backends.Backend.

@@ -14,6 +14,24 @@ import (
 type observation struct {
 	obj    *locksv1alpha1.DistributedLock
 	seenAt time.Time
+	// minRV is the lowest resourceVersion at which this client saw the
+	// object's current spec (same UID and generation), or 0 if unknown.
+	// Writes to status or metadata move resourceVersion on without
+	// changing the spec: every version from minRV to obj's is the same
+	// lock state.
+	minRV uint64
+}
+
+// matches reports whether version names o's lock state: it is o's
+// resourceVersion, or an earlier one at which this client saw the same
+// spec (only the controller's status, or metadata, changed since).
+func (o observation) matches(version string) bool {
+	if o.obj.ResourceVersion == version {
+		return true
+	}
+	v, err := strconv.ParseUint(version, 10, 64)
+	cur, errCur := strconv.ParseUint(o.obj.ResourceVersion, 10, 64)
+	return err == nil && errCur == nil && o.minRV != 0 && o.minRV <= v && v <= cur
 }
 
 // observations is the client-side table that serves two purposes:
@@ -51,21 +69,28 @@ func (o *observations) get(key string) (observation, bool) {
 	return e, ok
 }
 
-// observe records obj, seen at now. The same resourceVersion keeps its
-// first sighting. An older resourceVersion than the one recorded (a watch
-// event arriving after this client's own write) is ignored, so that the
-// table never moves backwards. It returns the entry now in force for obj's
-// resourceVersion.
+// observe records obj, seen at now. The same spec (same UID and
+// generation: the API server bumps generation on every spec change, and
+// every grant, renewal and release changes the spec) keeps its first
+// sighting, so that the controller's status writes, which change
+// resourceVersion, do not restart this client's wait for expiry. An older
+// resourceVersion than the one recorded (a watch event arriving after this
+// client's own write) is not recorded, so that the table never moves
+// backwards. It returns the entry now in force for obj.
 func (o *observations) observe(obj *locksv1alpha1.DistributedLock, now time.Time) observation {
 	key := obj.Spec.Key
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if e, ok := o.entries[key]; ok {
-		if e.obj.ResourceVersion == obj.ResourceVersion {
+		switch {
+		case e.obj.ResourceVersion == obj.ResourceVersion:
 			return e
-		}
-		if older(obj.ResourceVersion, e.obj.ResourceVersion) {
+		case older(obj.ResourceVersion, e.obj.ResourceVersion):
 			return observation{obj: obj, seenAt: now}
+		case sameSpec(e.obj, obj):
+			e.obj = obj
+			o.entries[key] = e
+			return e
 		}
 	} else if len(o.entries) >= o.max {
 		for k := range o.entries {
@@ -74,8 +99,15 @@ func (o *observations) observe(obj *locksv1alpha1.DistributedLock, now time.Time
 		}
 	}
 	e := observation{obj: obj, seenAt: now}
+	e.minRV, _ = strconv.ParseUint(obj.ResourceVersion, 10, 64)
 	o.entries[key] = e
 	return e
+}
+
+// sameSpec reports whether a and b are the same incarnation of the object
+// with the same spec.
+func sameSpec(a, b *locksv1alpha1.DistributedLock) bool {
+	return a.UID != "" && a.UID == b.UID && a.Generation != 0 && a.Generation == b.Generation
 }
 
 // forget drops key's entry unless it records a newer resourceVersion than
