@@ -98,10 +98,10 @@
 // status writes by the controller do not restart the wait (every grant,
 // renewal and release changes the spec, so they do restart it; the
 // granting update is guarded by resourceVersion, so a takeover succeeds
-// only if nothing changed since). Held in Get and List follows the same rule, and
-// ExpiresAt is renewTime + lease as the holder wrote them. The observation
-// table is the same bounded table as above; forgetting an entry only delays
-// this client's judgement. The holder's side of safety is the Session's
+// only if nothing changed since). Held in Get and List follows the same
+// rule, and ExpiresAt is renewTime + lease as the holder wrote them. The
+// observation table is the same bounded table as above; forgetting an
+// entry only delays this client's judgement. The holder's side of safety is the Session's
 // (package lockmanager): it counts from when it sent the request.
 //
 // # Waiting
