@@ -1,0 +1,95 @@
+// Command lockctl acquires, renews, releases, inspects and holds Leasehold
+// locks from the shell, on any backend (SQLite, PostgreSQL, Redis,
+// Kubernetes).
+//
+//	lockctl acquire --key K [--holder H] [--lease 30s] [--wait 0] [--metadata k=v] [-o table|json|yaml]
+//	lockctl renew   --key K --holder H --version V [--lease 30s] [-o ...]
+//	lockctl release --key K --holder H --version V [--delete]
+//	lockctl get     --key K [-o ...]
+//	lockctl list    [--prefix P] [-o ...]
+//	lockctl run     --key K [--wait D] [--lease D] [--holder H] [--grace 10s] [--lost-exit-code 75] -- CMD [ARG...]
+//
+// Global flags: --backend URL and -q/--quiet.
+//
+// # Backend
+//
+// --backend, else $LEASEHOLD_BACKEND, else the SQLite file
+// $XDG_STATE_HOME/leasehold/locks.db ($HOME/.local/state/leasehold/locks.db
+// when XDG_STATE_HOME is unset or relative), whose folder is created with
+// mode 0700. URL forms:
+//
+//	sqlite:///path/to/locks.db?namespace=NS
+//	postgres://USER:PASSWORD@HOST:5432/DB?leasehold_namespace=NS
+//	redis://[USER:PASSWORD@]HOST:6379/0?namespace=NS   (rediss:// for TLS)
+//	kubernetes://NAMESPACE                              (the kubeconfig's cluster)
+//
+// Each backend's package documents its other options and whose clock
+// decides expiry there.
+//
+// # Holder, version and fencing token
+//
+// The default holder is the host name, a colon and lockctl's process ID
+// ("build-7:4242"). Since that process ends with the command, scripts that
+// acquire, renew and release in separate steps pass --holder, or read the
+// holder and version from acquire's JSON output:
+//
+//	lease=$(lockctl acquire --key nightly --holder "$HOSTNAME" --lease 5m -o json)
+//	v=$(printf '%s' "$lease" | jq -r .version)
+//	v=$(lockctl renew --key nightly --holder "$HOSTNAME" --version "$v" --lease 5m -o json | jq -r .version)
+//	lockctl release --key nightly --holder "$HOSTNAME" --version "$v"
+//
+// Every grant carries a fencing token, strictly greater than every earlier
+// grant's for the same key; pass it with every write to the protected
+// resource, which refuses tokens lower than the highest it has seen.
+//
+// # run
+//
+// run acquires the lock (waiting up to --wait), starts the command with
+// LEASEHOLD_KEY, LEASEHOLD_HOLDER and LEASEHOLD_FENCING_TOKEN in its
+// environment, renews the lease in the background (every lease/3), and when
+// the command exits releases the lock and exits with the command's status
+// (128+N if signal N killed it).
+//
+// If the lease is lost while the command runs (taken over, deleted, or not
+// renewable before it would expire by lockctl's own clock), lockctl sends
+// the command SIGTERM, SIGKILL after --grace (default 10s), and exits with
+// --lost-exit-code (default 75). A lease found lost just as the command
+// exits counts as lost too.
+//
+// SIGINT, SIGTERM and SIGHUP sent to lockctl are forwarded to the command;
+// the command decides when to exit, and lockctl releases the lock after it.
+// Without a terminal in the foreground, the command runs in a process group
+// of its own, and signals (forwarded, and those for a lost lease) go to the
+// whole group so that its children stop too; after a loss lockctl also
+// waits for the whole group. In the foreground of a terminal the command
+// shares lockctl's process group, so that it can read the terminal and job
+// control works; Ctrl-C then reaches the command directly and lockctl
+// forwards only SIGTERM. On Linux the command is killed if lockctl itself
+// dies, since nobody would renew the lease.
+//
+// While waiting for a lock on a terminal, lockctl shows one status line on
+// stderr with the current holder, its expiry and fencing token, updated
+// every second; --quiet, or stderr not being a terminal, keeps it away.
+//
+// # Exit codes
+//
+//	0      success
+//	1      error not listed below
+//	2      usage: bad flag, argument or backend URL (also invalid key, holder, lease)
+//	3      lock held by another holder, or --wait ran out
+//	4      lock not found
+//	5      not the holder, version mismatch, or lease expired
+//	6      backend cannot be opened or reached, or failed
+//	75     run: the lease was lost while the command ran (--lost-exit-code)
+//	126    run: the command was found but could not be started
+//	127    run: the command was not found
+//	128+N  interrupted by signal N while waiting (130 SIGINT, 143 SIGTERM);
+//	       run: the command was killed by signal N
+//
+// Otherwise run exits with the command's own status. Codes 1 to 6 and 126
+// to 128+N come from lockctl only before the command starts; once it has
+// started, only the lease-lost code is lockctl's. A command whose own
+// statuses include 75 (or that callers must tell apart from lockctl's
+// codes) should be run with another --lost-exit-code; lockctl also prints a
+// "lockctl: ..." line on stderr whenever the status is its own.
+package main

@@ -1,0 +1,190 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// Env is what a lockctl invocation talks to. Main fills it from the
+// process; tests fill it themselves.
+type Env struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// Getenv reads the environment (LEASEHOLD_BACKEND, XDG_STATE_HOME,
+	// HOME).
+	Getenv func(string) string
+	// StderrIsTerminal turns on the status line while waiting for a lock.
+	StderrIsTerminal bool
+	// Signals delivers SIGINT, SIGTERM and SIGHUP. While waiting for a lock
+	// the first one ends the wait; run forwards them to its command. Nil
+	// means no signals.
+	Signals <-chan os.Signal
+}
+
+// Main runs lockctl with the process's arguments, standard streams,
+// environment and signals, and returns the exit code.
+func Main() int {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	return Run(context.Background(), os.Args[1:], Env{
+		Stdin:            os.Stdin,
+		Stdout:           os.Stdout,
+		Stderr:           os.Stderr,
+		Getenv:           os.Getenv,
+		StderrIsTerminal: term.IsTerminal(int(os.Stderr.Fd())),
+		Signals:          sigs,
+	})
+}
+
+// Run runs lockctl with args (without the program name) and returns the
+// exit code. Errors are printed to env.Stderr as one line starting with
+// "lockctl: ".
+func Run(ctx context.Context, args []string, env Env) int {
+	if env.Getenv == nil {
+		env.Getenv = func(string) string { return "" }
+	}
+	root := newRootCommand(&env)
+	root.SetArgs(args)
+	root.SetIn(env.Stdin)
+	root.SetOut(env.Stdout)
+	root.SetErr(env.Stderr)
+	cmd, err := root.ExecuteContextC(ctx)
+	code := ExitCode(err)
+	var st *exitStatus
+	if err != nil && !errors.As(err, &st) {
+		fmt.Fprintln(env.Stderr, "lockctl: "+oneLine(errorMessage(err, cmd)))
+	}
+	return code
+}
+
+// errorMessage adds a pointer to the help of cmd (the command cobra
+// picked, or the root) to usage errors.
+func errorMessage(err error, cmd *cobra.Command) string {
+	msg := err.Error()
+	if ExitCode(err) != ExitUsage {
+		return msg
+	}
+	path := cmd.CommandPath()
+	var usage *usageError
+	if errors.As(err, &usage) && usage.command != "" {
+		path = usage.command
+	}
+	return fmt.Sprintf("%s (see '%s --help')", msg, path)
+}
+
+// oneLine keeps an error to a single line: some backends' errors (the
+// Kubernetes API server's, for example) span several.
+func oneLine(s string) string {
+	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }), "; ")
+}
+
+// options are the flags shared by every command.
+type options struct {
+	env     *Env
+	backend string
+	quiet   bool
+}
+
+func newRootCommand(env *Env) *cobra.Command {
+	o := &options{env: env}
+	root := &cobra.Command{
+		Use:   "lockctl",
+		Short: "Acquire, inspect and hold Leasehold locks from the shell",
+		Long: `lockctl acquires, renews, releases, inspects and holds Leasehold locks.
+
+"lockctl run" holds a lock for as long as a command runs, renewing the
+lease in the background, and stops the command if the lease is lost.
+
+The backend is chosen by --backend, else $LEASEHOLD_BACKEND, else an SQLite
+file at $XDG_STATE_HOME/leasehold/locks.db (~/.local/state/leasehold/locks.db
+when XDG_STATE_HOME is unset), whose folder is created with mode 0700:
+
+  sqlite:///path/to/locks.db?namespace=NS
+  postgres://USER:PASSWORD@HOST:5432/DB?leasehold_namespace=NS
+  redis://[USER:PASSWORD@]HOST:6379/0?namespace=NS      (rediss:// for TLS)
+  kubernetes://NAMESPACE                                 (uses the kubeconfig)
+
+The default holder is HOSTNAME:PID of the lockctl process. acquire prints it
+with the version (-o json), which renew and release need.
+
+Errors are one line on stderr starting with "lockctl: ".
+
+` + exitCodeTable,
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: true},
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &usageError{err: err, command: c.CommandPath()}
+	})
+	root.PersistentFlags().StringVar(&o.backend, "backend", "", "backend URL (default $LEASEHOLD_BACKEND, else the SQLite file in the state folder)")
+	root.PersistentFlags().BoolVarP(&o.quiet, "quiet", "q", false, "no status line while waiting for a lock")
+	root.AddCommand(
+		newAcquireCommand(o),
+		newRenewCommand(o),
+		newReleaseCommand(o),
+		newGetCommand(o),
+		newListCommand(o),
+		newRunCommand(o),
+	)
+	return root
+}
+
+// runE marks the errors of a command's own logic, so that ExitCode can tell
+// them from cobra's parsing errors, and attaches the command to usage errors.
+func runE(f func(cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		err := f(cmd, args)
+		if err == nil {
+			return nil
+		}
+		var usage *usageError
+		if errors.As(err, &usage) {
+			if usage.command == "" {
+				usage.command = cmd.CommandPath()
+			}
+			return err
+		}
+		var st *exitStatus
+		if errors.As(err, &st) {
+			return err
+		}
+		return &opError{err: err}
+	}
+}
+
+// signalContext returns a context that a signal cancels, with a
+// *signalError as its cause, for commands that do not forward signals.
+func (o *options) signalContext(ctx context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		select {
+		case sig := <-o.env.Signals:
+			if s, ok := sig.(syscall.Signal); ok {
+				cancel(&signalError{sig: s})
+			} else {
+				cancel(fmt.Errorf("interrupted by %v", sig))
+			}
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		close(done)
+		<-stopped
+		cancel(nil)
+	}
+}
