@@ -181,7 +181,9 @@ func (r *DistributedLockReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 				leaseVersion{uid: lock.UID, generation: lock.Generation}, now),
 		}
 		verdict = r.Rule.Judge(lease, now)
-		if verdict.Reap {
+		// A lock being deleted (held back by someone's finalizer) is going
+		// away already: reaping it again would count it twice.
+		if verdict.Reap && lock.DeletionTimestamp.IsZero() {
 			reaped, err := r.reap(ctx, lock, verdict.ExpiresAt, before.Phase == locksv1alpha1.PhaseExpired)
 			if err != nil || !reaped {
 				// Not reaped: a newer write of the lock exists, and its
