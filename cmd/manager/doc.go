@@ -14,21 +14,45 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Command manager runs the Leasehold controller manager: the controllers for
-// DistributedLock objects, with health and readiness probes, Prometheus
-// metrics and optional leader election, so that several replicas can run
-// with one of them active.
+// Command manager runs the Leasehold controller manager: the controller for
+// DistributedLock objects (status, expiry, reaping), with health and
+// readiness probes, Prometheus metrics and optional leader election, so that
+// several replicas can run with exactly one of them reaping.
 //
-// It holds no business logic: flags, the scheme and the manager are set up
-// here, and the reconcilers live in package controllers.
+// It holds no business logic: options.go parses and checks the flags and
+// builds the controller-runtime options, main.go wires them up, and the
+// reconciler lives in package controllers.
 //
 // Usage:
 //
-//	manager [--metrics-bind-address=:8080] [--health-probe-bind-address=:8081]
+//	manager [--kubeconfig=FILE]
+//	        [--metrics-bind-address=:8080] [--metrics-secure] [--metrics-cert-dir=DIR]
+//	        [--health-probe-bind-address=:8081]
 //	        [--leader-elect] [--leader-election-namespace=NS]
+//	        [--namespaces=a,b]
 //	        [--clock-skew-allowance=1s] [--reap-grace=0s]
 //	        [--max-concurrent-reconciles=8] [--zap-* flags]
 //
 // It finds its cluster like kubectl: --kubeconfig, $KUBECONFIG, the in-cluster
 // config, then ~/.kube/config.
+//
+// Metrics (controller-runtime's registry: the leasehold_distributedlock*
+// series, controller-runtime's and client-go's) are served on
+// --metrics-bind-address at /metrics, over plain HTTP by default, which
+// suits a local run and a scrape from inside the cluster network. With
+// --metrics-secure they are served over HTTPS (certificate from
+// --metrics-cert-dir, else self-signed); the endpoint does not authenticate
+// the scraper either way, so restrict who can reach the port (NetworkPolicy)
+// where metrics matter. /healthz answers once the process runs; /readyz once
+// the informer caches have synced.
+//
+// With --leader-elect, replicas compete for the coordination.k8s.io Lease
+// "leasehold.locks.leasehold.dev" in the manager's own namespace (in a
+// cluster) or in --leader-election-namespace; only the leader runs the
+// controller, so only one replica reaps. The leader releases the Lease when
+// it stops (SIGTERM, SIGINT), so a standby takes over at once.
+//
+// --namespaces restricts the manager to the DistributedLocks of those
+// namespaces (the cache's DefaultNamespaces); it watches all namespaces by
+// default. Bad flags exit with status 2 and a message naming the flag.
 package main

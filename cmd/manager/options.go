@@ -1,0 +1,196 @@
+/*
+Copyright 2026 The Leasehold Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/leasehold/leasehold/controllers"
+)
+
+// leaderElectionID names the Lease that replicas of the manager compete for.
+const leaderElectionID = "leasehold.locks.leasehold.dev"
+
+// options is everything the command line decides. parseOptions fills it and
+// checks it, so that main only wires it up.
+type options struct {
+	// kubeconfig is an explicit kubeconfig file; empty means the default
+	// loading rules ($KUBECONFIG, in-cluster, ~/.kube/config).
+	kubeconfig              string
+	metricsAddr             string
+	metricsSecure           bool
+	metricsCertDir          string
+	probeAddr               string
+	leaderElect             bool
+	leaderElectionNamespace string
+	// namespaces are the namespaces the manager watches; empty means all.
+	namespaces              []string
+	clockSkewAllowance      time.Duration
+	reapGrace               time.Duration
+	maxConcurrentReconciles int
+	zap                     zap.Options
+}
+
+// parseOptions parses the manager's command line (without the program name).
+// Errors name the flag at fault. Output (usage, -help) goes to out.
+func parseOptions(args []string, out io.Writer) (*options, error) {
+	o := &options{zap: zap.Options{Development: true}}
+	var namespaces string
+	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "",
+		"Path to a kubeconfig file. Empty: $KUBECONFIG, the in-cluster config, then ~/.kube/config.")
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080",
+		"The address the Prometheus metrics endpoint binds to, e.g. :8080 or 127.0.0.1:8080. Use 0 to disable it.")
+	fs.BoolVar(&o.metricsSecure, "metrics-secure", false,
+		"Serve metrics over HTTPS instead of plain HTTP. The certificate comes from --metrics-cert-dir, or is "+
+			"self-signed when that is empty. It encrypts the scrape; it does not authenticate the scraper.")
+	fs.StringVar(&o.metricsCertDir, "metrics-cert-dir", "",
+		"The folder with tls.crt and tls.key for --metrics-secure. Empty: a self-signed certificate.")
+	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081",
+		"The address the health (/healthz) and readiness (/readyz) probe endpoint binds to. Use 0 to disable it.")
+	fs.BoolVar(&o.leaderElect, "leader-elect", false,
+		"Enable leader election, so that only one of several replicas of the manager reconciles and reaps.")
+	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "",
+		"The namespace of the leader election Lease. Defaults to the manager's own namespace "+
+			"when it runs in a cluster; required with --leader-elect when it runs outside one.")
+	fs.StringVar(&namespaces, "namespaces", "",
+		"Comma-separated namespaces whose DistributedLocks the manager watches and reaps, e.g. team-a,team-b. "+
+			"Empty: all namespaces.")
+	fs.DurationVar(&o.clockSkewAllowance, "clock-skew-allowance", controllers.DefaultClockSkewAllowance,
+		"How far a lock holder's clock may lag the manager's. A lease is expired once the manager has seen it "+
+			"unchanged for its full duration, or once the manager's clock is past renewTime + leaseDurationSeconds "+
+			"+ this allowance, whichever comes first. Must not be negative.")
+	fs.DurationVar(&o.reapGrace, "reap-grace", 0,
+		"How long an expired lease stays in place (phase Expired) before the manager reaps it. Must not be negative.")
+	fs.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 8,
+		"How many DistributedLocks the manager reconciles in parallel (at least 1). Reconciles mostly wait for "+
+			"the API server, so more workers than cores shorten the reap delay when many leases expire together.")
+	o.zap.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q: the manager takes flags only", fs.Args())
+	}
+
+	var errs []error
+	if o.clockSkewAllowance < 0 {
+		errs = append(errs, fmt.Errorf("--clock-skew-allowance must not be negative, got %s", o.clockSkewAllowance))
+	}
+	if o.reapGrace < 0 {
+		errs = append(errs, fmt.Errorf("--reap-grace must not be negative, got %s", o.reapGrace))
+	}
+	if o.maxConcurrentReconciles < 1 {
+		errs = append(errs, fmt.Errorf("--max-concurrent-reconciles must be at least 1, got %d", o.maxConcurrentReconciles))
+	}
+	if o.metricsCertDir != "" && !o.metricsSecure {
+		errs = append(errs, errors.New("--metrics-cert-dir needs --metrics-secure"))
+	}
+	if ns := o.leaderElectionNamespace; ns != "" {
+		if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
+			errs = append(errs, fmt.Errorf("--leader-election-namespace %q is not a valid namespace name: %s",
+				ns, strings.Join(msgs, "; ")))
+		}
+	}
+	if namespaces != "" {
+		seen := map[string]bool{}
+		for ns := range strings.SplitSeq(namespaces, ",") {
+			ns = strings.TrimSpace(ns)
+			switch {
+			case ns == "":
+				errs = append(errs, fmt.Errorf("--namespaces %q has an empty entry", namespaces))
+			case len(validation.IsDNS1123Label(ns)) > 0:
+				errs = append(errs, fmt.Errorf("--namespaces: %q is not a valid namespace name: %s",
+					ns, strings.Join(validation.IsDNS1123Label(ns), "; ")))
+			case seen[ns]:
+				errs = append(errs, fmt.Errorf("--namespaces lists %q twice", ns))
+			default:
+				seen[ns] = true
+				o.namespaces = append(o.namespaces, ns)
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// restConfig finds the cluster like kubectl does.
+func (o *options) restConfig() (*rest.Config, error) {
+	if o.kubeconfig != "" {
+		cfg, err := clientcmd.BuildConfigFromFlags("", o.kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("--kubeconfig %s: %w", o.kubeconfig, err)
+		}
+		return cfg, nil
+	}
+	return ctrl.GetConfig()
+}
+
+// managerOptions builds the controller-runtime manager's options.
+func (o *options) managerOptions(scheme *runtime.Scheme) ctrl.Options {
+	opts := ctrl.Options{
+		Scheme: scheme,
+		Metrics: metricsserver.Options{
+			BindAddress:   o.metricsAddr,
+			SecureServing: o.metricsSecure,
+			CertDir:       o.metricsCertDir,
+		},
+		HealthProbeBindAddress:  o.probeAddr,
+		LeaderElection:          o.leaderElect,
+		LeaderElectionID:        leaderElectionID,
+		LeaderElectionNamespace: o.leaderElectionNamespace,
+		// The manager does nothing between losing leadership and exiting,
+		// so releasing the Lease at once lets a standby take over without
+		// waiting for the lease to expire.
+		LeaderElectionReleaseOnCancel: true,
+	}
+	if len(o.namespaces) > 0 {
+		opts.Cache.DefaultNamespaces = make(map[string]cache.Config, len(o.namespaces))
+		for _, ns := range o.namespaces {
+			opts.Cache.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	return opts
+}
+
+// reconciler builds the DistributedLock reconciler the flags describe.
+func (o *options) reconciler() *controllers.DistributedLockReconciler {
+	return &controllers.DistributedLockReconciler{
+		Rule: controllers.ExpiryRule{
+			ClockSkewAllowance: o.clockSkewAllowance,
+			ReapGrace:          o.reapGrace,
+		},
+		MaxConcurrentReconciles: o.maxConcurrentReconciles,
+	}
+}

@@ -1,0 +1,181 @@
+/*
+Copyright 2026 The Leasehold Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package main
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/leasehold/leasehold/controllers"
+)
+
+func TestParseOptionsDefaults(t *testing.T) {
+	o, err := parseOptions(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mo := o.managerOptions(runtime.NewScheme())
+	got := map[string]any{
+		"metrics":         mo.Metrics.BindAddress,
+		"metricsSecure":   mo.Metrics.SecureServing,
+		"probe":           mo.HealthProbeBindAddress,
+		"leaderElection":  mo.LeaderElection,
+		"leaderElectID":   mo.LeaderElectionID,
+		"releaseOnCancel": mo.LeaderElectionReleaseOnCancel,
+		"namespaces":      len(mo.Cache.DefaultNamespaces),
+		"skew":            o.reconciler().Rule.ClockSkewAllowance,
+		"grace":           o.reconciler().Rule.ReapGrace,
+		"workers":         o.reconciler().MaxConcurrentReconciles,
+	}
+	want := map[string]any{
+		"metrics":         ":8080",
+		"metricsSecure":   false,
+		"probe":           ":8081",
+		"leaderElection":  false,
+		"leaderElectID":   leaderElectionID,
+		"releaseOnCancel": true,
+		"namespaces":      0, // all namespaces
+		"skew":            controllers.DefaultClockSkewAllowance,
+		"grace":           time.Duration(0),
+		"workers":         8,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("defaults (-want +got):\n%s", diff)
+	}
+}
+
+func TestParseOptionsFlags(t *testing.T) {
+	o, err := parseOptions([]string{
+		"--kubeconfig=/tmp/kc",
+		"--metrics-bind-address=127.0.0.1:9090",
+		"--metrics-secure",
+		"--health-probe-bind-address=127.0.0.1:9091",
+		"--leader-elect",
+		"--leader-election-namespace=leasehold-system",
+		"--namespaces= team-a,team-b ",
+		"--clock-skew-allowance=250ms",
+		"--reap-grace=2s",
+		"--max-concurrent-reconciles=3",
+		"--zap-log-level=debug",
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mo := o.managerOptions(runtime.NewScheme())
+	r := o.reconciler()
+	got := map[string]any{
+		"kubeconfig":  o.kubeconfig,
+		"metrics":     mo.Metrics.BindAddress,
+		"secure":      mo.Metrics.SecureServing,
+		"probe":       mo.HealthProbeBindAddress,
+		"leader":      mo.LeaderElection,
+		"leaderNS":    mo.LeaderElectionNamespace,
+		"namespaces":  slices.Sorted(maps.Keys(mo.Cache.DefaultNamespaces)),
+		"skew":        r.Rule.ClockSkewAllowance,
+		"grace":       r.Rule.ReapGrace,
+		"workers":     r.MaxConcurrentReconciles,
+		"zapLevelSet": o.zap.Level != nil,
+	}
+	want := map[string]any{
+		"kubeconfig":  "/tmp/kc",
+		"metrics":     "127.0.0.1:9090",
+		"secure":      true,
+		"probe":       "127.0.0.1:9091",
+		"leader":      true,
+		"leaderNS":    "leasehold-system",
+		"namespaces":  []string{"team-a", "team-b"},
+		"skew":        250 * time.Millisecond,
+		"grace":       2 * time.Second,
+		"workers":     3,
+		"zapLevelSet": true,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("options (-want +got):\n%s", diff)
+	}
+}
+
+func TestParseOptionsRejects(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		// wantErr are substrings the error must contain: the flag's name
+		// and what is wrong.
+		wantErr []string
+	}{
+		{"negative clock-skew allowance", []string{"--clock-skew-allowance=-1s"},
+			[]string{"--clock-skew-allowance", "must not be negative", "-1s"}},
+		{"negative reap grace", []string{"--reap-grace=-500ms"},
+			[]string{"--reap-grace", "must not be negative", "-500ms"}},
+		{"zero workers", []string{"--max-concurrent-reconciles=0"},
+			[]string{"--max-concurrent-reconciles", "at least 1"}},
+		{"malformed duration", []string{"--reap-grace=soon"},
+			[]string{"reap-grace", "soon"}},
+		{"namespace with capitals", []string{"--namespaces=team-a,Team_B"},
+			[]string{"--namespaces", `"Team_B"`, "not a valid namespace name"}},
+		{"empty namespace entry", []string{"--namespaces=team-a,,team-b"},
+			[]string{"--namespaces", "empty entry"}},
+		{"namespace listed twice", []string{"--namespaces=team-a,team-a"},
+			[]string{"--namespaces", `"team-a" twice`}},
+		{"bad leader election namespace", []string{"--leader-election-namespace=kube system"},
+			[]string{"--leader-election-namespace", "not a valid namespace name"}},
+		{"cert dir without secure serving", []string{"--metrics-cert-dir=/certs"},
+			[]string{"--metrics-cert-dir", "--metrics-secure"}},
+		{"unknown flag", []string{"--reap-delay=1s"},
+			[]string{"reap-delay"}},
+		{"positional argument", []string{"run"},
+			[]string{"unexpected arguments", "run"}},
+		{"every error at once", []string{"--reap-grace=-1s", "--clock-skew-allowance=-1s"},
+			[]string{"--reap-grace", "--clock-skew-allowance"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := parseOptions(tt.args, io.Discard)
+			if err == nil {
+				t.Fatalf("parseOptions(%q) = %+v, want an error", tt.args, o)
+			}
+			for _, want := range tt.wantErr {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q lacks %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+func TestParseOptionsHelp(t *testing.T) {
+	var out strings.Builder
+	_, err := parseOptions([]string{"--help"}, &out)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("err = %v, want flag.ErrHelp", err)
+	}
+	for _, name := range []string{"metrics-bind-address", "metrics-secure", "health-probe-bind-address",
+		"leader-elect", "namespaces", "clock-skew-allowance", "reap-grace", "max-concurrent-reconciles",
+		"zap-log-level", "kubeconfig"} {
+		if !strings.Contains(out.String(), "-"+name) {
+			t.Errorf("usage lacks -%s:\n%s", name, out.String())
+		}
+	}
+}
