@@ -86,9 +86,10 @@
 //	128+N  interrupted by signal N while waiting (130 SIGINT, 143 SIGTERM);
 //	       run: the command was killed by signal N
 //
-// Otherwise run exits with the command's own status. Codes 1 to 6 and 126
-// to 128+N come from lockctl only before the command starts; once it has
-// started, only the lease-lost code is lockctl's. A command whose own
+// Otherwise run exits with the command's own status. lockctl's own codes
+// (1 to 6, 126, 127, and 128+N for an interrupted wait) come only before
+// the command starts; once it has started, only the lease-lost code is
+// lockctl's. A command whose own
 // statuses include 75 (or that callers must tell apart from lockctl's
 // codes) should be run with another --lost-exit-code; lockctl also prints a
 // "lockctl: ..." line on stderr whenever the status is its own.

@@ -145,6 +145,13 @@ func (o *options) run(ctx context.Context, r *runFlags, args []string) error {
 	}
 	stopStatus()
 	stopSignals()
+	var sig *signalError
+	if h.err == nil && errors.As(context.Cause(waitCtx), &sig) {
+		// The grant and a signal arrived together: the caller asked to stop
+		// before the command started, so do not start it.
+		_ = h.s.Release(context.Background())
+		h.err = fmt.Errorf("waiting for lock %q: %w", r.key, sig)
+	}
 	if h.err != nil {
 		return withCause(waitCtx, h.err)
 	}
