@@ -133,8 +133,7 @@ func wait(t *testing.T, cmd *exec.Cmd, stdout, stderr *bytes.Buffer) result {
 	case err = <-done:
 	case <-time.After(liveness):
 		_ = cmd.Process.Kill()
-		<-done
-		t.Fatalf("lockctl %v did not exit; stderr:\n%s", cmd.Args[1:], stderr)
+		t.Fatalf("lockctl %v did not exit (killed: %v); stderr:\n%s", cmd.Args[1:], <-done, stderr)
 	}
 	var exitErr *exec.ExitError
 	if err != nil && !errors.As(err, &exitErr) {
@@ -344,7 +343,7 @@ func TestRunNeverOverlaps(t *testing.T) {
 			cmd            *exec.Cmd
 			stdout, stderr *bytes.Buffer
 		}
-		var procs []proc
+		procs := make([]proc, 0, runners)
 		for range runners {
 			cmd, stdout, stderr := command(t, backend, "run", "--key", "shared", "--wait", "2m", "--lease", "3s", "--", "sh", "-c", script)
 			if err := cmd.Start(); err != nil {

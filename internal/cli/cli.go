@@ -128,7 +128,8 @@ Errors are one line on stderr starting with "lockctl: ".
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &usageError{err: err, command: c.CommandPath()}
 	})
-	root.PersistentFlags().StringVar(&o.backend, "backend", "", "backend URL (default $LEASEHOLD_BACKEND, else the SQLite file in the state folder)")
+	root.PersistentFlags().StringVar(&o.backend, "backend", "",
+		"backend URL (default $LEASEHOLD_BACKEND, else the SQLite file in the state folder)")
 	root.PersistentFlags().BoolVarP(&o.quiet, "quiet", "q", false, "no status line while waiting for a lock")
 	root.AddCommand(
 		newAcquireCommand(o),

@@ -83,7 +83,8 @@ func checkKey(key string) error {
 
 func checkLease(d time.Duration) error {
 	if d < lockmanager.MinLeaseDuration || d > lockmanager.MaxLeaseDuration || d%time.Millisecond != 0 {
-		return usagef("--lease must be between %s and %s in whole milliseconds, got %s", lockmanager.MinLeaseDuration, lockmanager.MaxLeaseDuration, d)
+		return usagef("--lease must be between %s and %s in whole milliseconds, got %s",
+			lockmanager.MinLeaseDuration, lockmanager.MaxLeaseDuration, d)
 	}
 	return nil
 }
