@@ -108,48 +108,68 @@ type result struct {
 	stdout, stderr string
 }
 
-// command builds a lockctl process for backend, with a state folder of its
-// own so that nothing touches the real home folder.
-func command(t *testing.T, backend string, args ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
+// process is a running lockctl.
+type process struct {
+	cmd            *exec.Cmd
+	stdout, stderr bytes.Buffer
+	done           chan struct{} // closed once the process has exited
+	err            error         // from Wait, valid after done
+}
+
+// startLockctl starts lockctl on backend in dir ("" for the test's
+// folder), with a state folder of its own so that nothing touches the real
+// home folder. A process still running when the test ends is killed.
+func startLockctl(t *testing.T, backend, dir string, args ...string) *process {
 	t.Helper()
-	cmd := exec.Command(lockctlBin, args...)
-	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir(), cli.BackendEnv+"="+backend,
+	p := &process{cmd: exec.Command(lockctlBin, args...), done: make(chan struct{})}
+	p.cmd.Dir = dir
+	p.cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir(), cli.BackendEnv+"="+backend,
 		// The race detector's default one-second pause at exit would make
 		// every invocation slow; a race still fails the run (exit 66).
 		"GORACE=atexit_sleep_ms=0")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
 	// A command's children may keep its output pipes open after it exits.
-	cmd.WaitDelay = 10 * time.Second
-	return cmd, &stdout, &stderr
+	p.cmd.WaitDelay = 10 * time.Second
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			// lockctl's command dies with it (Pdeathsig).
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
 }
 
-func wait(t *testing.T, cmd *exec.Cmd, stdout, stderr *bytes.Buffer) result {
+// wait waits for p to exit and returns what it did.
+func (p *process) wait(t *testing.T) result {
 	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	var err error
 	select {
-	case err = <-done:
+	case <-p.done:
 	case <-time.After(liveness):
-		_ = cmd.Process.Kill()
-		t.Fatalf("lockctl %v did not exit (killed: %v); stderr:\n%s", cmd.Args[1:], <-done, stderr)
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		t.Fatalf("lockctl %v did not exit; stderr:\n%s", p.cmd.Args[1:], &p.stderr)
 	}
 	var exitErr *exec.ExitError
-	if err != nil && !errors.As(err, &exitErr) {
-		t.Fatalf("lockctl %v: %v", cmd.Args[1:], err)
+	if p.err != nil && !errors.As(p.err, &exitErr) {
+		t.Fatalf("lockctl %v: %v", p.cmd.Args[1:], p.err)
 	}
-	return result{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
+	return result{code: p.cmd.ProcessState.ExitCode(), stdout: p.stdout.String(), stderr: p.stderr.String()}
 }
 
 // lockctl runs lockctl to completion.
 func lockctl(t *testing.T, backend string, args ...string) result {
 	t.Helper()
-	cmd, stdout, stderr := command(t, backend, args...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	return wait(t, cmd, stdout, stderr)
+	return startLockctl(t, backend, "", args...).wait(t)
 }
 
 func mustSucceed(t *testing.T, r result, args ...string) {
@@ -171,15 +191,19 @@ func getLock(t *testing.T, backend, key string) cli.LockView {
 }
 
 // waitForFile waits until path exists and returns its content.
-func waitForFile(t *testing.T, path string, running *exec.Cmd) string {
+func waitForFile(t *testing.T, path string, running *process) string {
 	t.Helper()
 	deadline := time.Now().Add(liveness)
 	for {
 		if b, err := os.ReadFile(path); err == nil {
 			return string(b)
 		}
-		if running != nil && running.ProcessState != nil {
-			t.Fatalf("lockctl exited before %s appeared", path)
+		if running != nil {
+			select {
+			case <-running.done:
+				t.Fatalf("lockctl exited before %s appeared: %v, stderr:\n%s", path, running.err, &running.stderr)
+			default:
+			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s did not appear", path)
@@ -245,14 +269,10 @@ func TestRunStopsCommandWhenLeaseLost(t *testing.T) {
 				dir := t.TempDir()
 				script := tc.trap + `; echo $$ > ready.tmp && mv ready.tmp ready; while :; do sleep 0.1; done`
 				args := append([]string{"run", "--key", "k", "--holder", "h", "--lease", "3s"}, tc.args...)
-				cmd, stdout, stderr := command(t, backend, append(args, "--", "sh", "-c", script)...)
-				cmd.Dir = dir
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
-				waitForFile(t, filepath.Join(dir, "ready"), cmd)
+				p := startLockctl(t, backend, dir, append(args, "--", "sh", "-c", script)...)
+				waitForFile(t, filepath.Join(dir, "ready"), p)
 				deleteLease(t, backend, "k")
-				r := wait(t, cmd, stdout, stderr)
+				r := p.wait(t)
 				if r.code != tc.code {
 					t.Fatalf("exit %d, want %d; stderr: %s", r.code, tc.code, r.stderr)
 				}
@@ -309,16 +329,12 @@ func TestRunForwardsSIGTERMAndReleases(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend string) {
 		dir := t.TempDir()
 		script := `trap 'echo term > marker; exit 7' TERM; echo ready > ready.tmp && mv ready.tmp ready; while :; do sleep 0.1; done`
-		cmd, stdout, stderr := command(t, backend, "run", "--key", "fwd", "--", "sh", "-c", script)
-		cmd.Dir = dir
-		if err := cmd.Start(); err != nil {
+		p := startLockctl(t, backend, dir, "run", "--key", "fwd", "--", "sh", "-c", script)
+		waitForFile(t, filepath.Join(dir, "ready"), p)
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
-		waitForFile(t, filepath.Join(dir, "ready"), cmd)
-		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			t.Fatal(err)
-		}
-		r := wait(t, cmd, stdout, stderr)
+		r := p.wait(t)
 		if r.code != 7 {
 			t.Fatalf("exit %d, want the command's 7; stderr: %s", r.code, r.stderr)
 		}
@@ -339,20 +355,12 @@ func TestRunNeverOverlaps(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, backend string) {
 		log := filepath.Join(t.TempDir(), "log")
 		script := fmt.Sprintf(`echo "start $LEASEHOLD_FENCING_TOKEN" >> %[1]s; sleep 0.2; echo "end $LEASEHOLD_FENCING_TOKEN" >> %[1]s`, shell(log))
-		type proc struct {
-			cmd            *exec.Cmd
-			stdout, stderr *bytes.Buffer
-		}
-		procs := make([]proc, 0, runners)
+		procs := make([]*process, 0, runners)
 		for range runners {
-			cmd, stdout, stderr := command(t, backend, "run", "--key", "shared", "--wait", "2m", "--lease", "3s", "--", "sh", "-c", script)
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			procs = append(procs, proc{cmd, stdout, stderr})
+			procs = append(procs, startLockctl(t, backend, "", "run", "--key", "shared", "--wait", "2m", "--lease", "3s", "--", "sh", "-c", script))
 		}
 		for _, p := range procs {
-			if r := wait(t, p.cmd, p.stdout, p.stderr); r.code != 0 {
+			if r := p.wait(t); r.code != 0 {
 				t.Errorf("run: exit %d, stderr: %s", r.code, r.stderr)
 			}
 		}
