@@ -52,8 +52,37 @@ vet: ## Run go vet against code.
 	go vet ./...
 
 .PHONY: test
-test: setup-envtest test-servers ## Run the tests with -race (PKG selects packages, TEST_ARGS adds go test flags).
+test: setup-envtest test-servers ## Run the unit and envtest tests with -race (PKG, TEST_ARGS), then the e2e specs (make test-e2e).
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" go test -race -count=1 $(PKG) $(TEST_ARGS)
+	$(MAKE) --no-print-directory test-e2e
+
+# The e2e specs run without -race: they drive the manager binary (built
+# without -race too) and kubectl as processes, so the race detector would
+# only slow the build of the suite; the packages they exercise run with
+# -race in the unit tests above.
+.PHONY: test-e2e
+test-e2e: setup-envtest ## Run the e2e specs against a local control plane (envtest) and the manager binary.
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" go test -count=1 ./test/e2e/... $(E2E_ARGS)
+
+KIND ?= kind
+KIND_CLUSTER ?= leasehold-e2e
+# Through a variable, so that `make -n test-e2e-kind` prints the steps
+# instead of running them (make runs lines naming $(MAKE) directly even with -n).
+SUBMAKE = $(MAKE) --no-print-directory
+
+# Needs Docker and kind (not available on every machine): creates a kind
+# cluster, builds and loads the image, deploys, runs the same e2e specs
+# against the deployed manager (E2E_KIND=1) and deletes the cluster.
+.PHONY: test-e2e-kind
+test-e2e-kind: kubectl ## Run the e2e specs on a throwaway kind cluster (needs Docker and kind).
+	$(KIND) create cluster --name "$(KIND_CLUSTER)" --kubeconfig "$(LOCALBIN)/kind-kubeconfig"
+	trap '$(KIND) delete cluster --name "$(KIND_CLUSTER)"' EXIT; \
+	export KUBECONFIG="$(LOCALBIN)/kind-kubeconfig"; \
+	$(SUBMAKE) docker-build IMG="$(IMG)" && \
+	$(KIND) load docker-image "$(IMG)" --name "$(KIND_CLUSTER)" && \
+	$(SUBMAKE) deploy IMG="$(IMG)" && \
+	$(KUBECTL) rollout status deployment/leasehold-controller-manager --namespace leasehold-system --timeout=180s && \
+	E2E_KIND=1 KUBECTL="$(KUBECTL)" go test -count=1 ./test/e2e/... $(E2E_ARGS)
 
 .PHONY: lint
 lint: golangci-lint ## Run golangci-lint (not part of test or verify).
@@ -83,6 +112,25 @@ verify: manifests generate ## Fail if generated files are stale, code is not gof
 build: manifests generate fmt vet ## Build the manager binary into bin/manager.
 	go build -o bin/manager ./cmd/manager
 
+# make dev: the whole thing on this machine in one command. devcluster
+# starts etcd and kube-apiserver (envtest binaries), installs the CRD, runs
+# bin/manager against them, applies config/samples and prints how to point
+# kubectl at it (bin/dev/kubeconfig). Ctrl-C stops everything.
+.PHONY: dev
+dev: setup-envtest ## Run a local control plane with the manager and the samples; Ctrl-C stops it.
+	go build -o "$(LOCALBIN)/manager" ./cmd/manager
+	go build -o "$(LOCALBIN)/devcluster" ./hack/devcluster
+	"$(LOCALBIN)/devcluster" --assets "$(ENVTEST_ASSETS_DIR)" --manager "$(LOCALBIN)/manager" \
+		--kubeconfig-out "$(LOCALBIN)/dev/kubeconfig"
+
+# Image of the manager for docker-build and deploy.
+IMG ?= leasehold/manager:dev
+CONTAINER_TOOL ?= docker
+
+.PHONY: docker-build
+docker-build: ## Build the manager's container image (IMG) with Docker.
+	$(CONTAINER_TOOL) build -t "$(IMG)" .
+
 .PHONY: run
 run: manifests generate fmt vet ## Run the manager from your host against the cluster in your kubeconfig.
 	go run ./cmd/manager
@@ -100,6 +148,29 @@ install: manifests kubectl ## Install the CRD into the cluster in your kubeconfi
 .PHONY: uninstall
 uninstall: manifests kubectl ## Uninstall the CRD. Call with ignore-not-found=true to ignore resource not found errors.
 	$(KUBECTL) delete --ignore-not-found=$(ignore-not-found) -k config/crd
+
+.PHONY: deploy
+deploy: manifests kubectl ## Deploy the CRD, RBAC and the manager (image IMG) to the cluster in your kubeconfig.
+	$(MAKE) --no-print-directory build-installer IMG="$(IMG)"
+	$(KUBECTL) apply -f dist/install.yaml
+
+.PHONY: undeploy
+undeploy: kubectl ## Remove what deploy installed. Call with ignore-not-found=true to ignore resource not found errors.
+	$(KUBECTL) kustomize config/default | $(KUBECTL) delete --ignore-not-found=$(ignore-not-found) -f -
+
+# config/default with the image set, in one file: the installer users apply.
+# The image is set in a copy of config/, so config/manager stays as committed.
+.PHONY: build-installer
+build-installer: manifests kubectl ## Write dist/install.yaml: config/default with the image IMG.
+	mkdir -p dist
+	tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \
+	cp -r config "$$tmp/"; \
+	printf 'images:\n- name: controller\n  newName: %s\n  newTag: %s\n' \
+		"$$(echo '$(IMG)' | sed 's/:[^:/]*$$//')" "$$(echo '$(IMG)' | sed -n 's/.*:\([^:/]*\)$$/\1/p')" \
+		> "$$tmp/images.yaml"; \
+	sed -i '/^images:/,$$d' "$$tmp/config/manager/kustomization.yaml"; \
+	cat "$$tmp/images.yaml" >> "$$tmp/config/manager/kustomization.yaml"; \
+	$(KUBECTL) kustomize "$$tmp/config/default" > dist/install.yaml
 
 ##@ Dependencies
 
