@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,7 +30,7 @@ const (
 
 // resource names the lock in the Kubernetes-style errors client-go
 // inspects (apierrors.IsNotFound, IsConflict).
-var resource = schema.GroupResource{Group: "locks.leasehold.dev", Resource: "locks"}
+var resource = schema.GroupResource{Group: "leasehold.dev", Resource: "locks"}
 
 // Lock is a client-go resourcelock.Interface over a Leasehold lock. It is
 // safe for concurrent use, though client-go calls it from one goroutine
@@ -342,10 +343,11 @@ func statusErr(status *apierrors.StatusError, cause error) error {
 }
 
 func (e *statusError) Error() string {
-	if e.cause == nil {
-		return e.status.Error()
+	msg := e.status.Error()
+	if e.cause == nil || strings.Contains(msg, e.cause.Error()) {
+		return msg
 	}
-	return e.status.Error() + ": " + e.cause.Error()
+	return msg + ": " + e.cause.Error()
 }
 
 // Status makes apierrors.IsNotFound, IsConflict and IsAlreadyExists work.
