@@ -395,3 +395,98 @@ func TestLeaseOutsideATerm(t *testing.T) {
 		t.Error("Lease(context.Background()) reported a lease")
 	}
 }
+
+// When Run's context ends, the lease stays the leader's, and is renewed,
+// until OnStartedLeading has returned; only then is it released.
+func TestLeaseKeptUntilWorkStops(t *testing.T) {
+	store := memory.NewStore()
+	m := newManager(t, store.Backend("work"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stopping := make(chan struct{})
+	finishWork := make(chan struct{})
+	stopped := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- leaderelection.Run(ctx, leaderelection.Config{
+			Manager: m, Key: electionKey, Identity: "worker",
+			LeaseDuration: leaseDuration, RetryPeriod: retryPeriod,
+			Callbacks: leaderelection.Callbacks{
+				OnStartedLeading: func(ctx context.Context) {
+					<-ctx.Done()
+					close(stopping)
+					<-finishWork // work still winding down
+				},
+				OnStoppedLeading: func() { close(stopped) },
+			},
+		})
+	}()
+	held := waitHeld(t, m, "worker", "")
+	cancel()
+	waitClosed(t, "the leader's context to end", stopping)
+	// A renewal after the cancellation shows the heartbeat still runs.
+	renewed := waitHeld(t, m, "worker", held.Version)
+	if renewed.FencingToken != held.FencingToken {
+		t.Errorf("fencing token changed from %d to %d while the work wound down", held.FencingToken, renewed.FencingToken)
+	}
+	select {
+	case <-stopped:
+		t.Fatal("OnStoppedLeading ran before OnStartedLeading returned")
+	default:
+	}
+	close(finishWork)
+	if err := waitFor(t, "Run to return", done); !errors.Is(err, context.Canceled) {
+		t.Errorf("Run = %v, want context.Canceled", err)
+	}
+	waitClosed(t, "OnStoppedLeading", stopped)
+	if l, err := m.Get(context.Background(), electionKey); err != nil || l.Held {
+		t.Errorf("after Run returned: %+v, %v; want released", l, err)
+	}
+}
+
+// A callback that returns at once does not give up leadership (as in
+// client-go): the lease is renewed until Run's context ends.
+func TestEarlyReturnKeepsLeading(t *testing.T) {
+	m := newManager(t, memory.New())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	returned := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- leaderelection.Run(ctx, leaderelection.Config{
+			Manager: m, Key: electionKey, Identity: "starter",
+			LeaseDuration: leaseDuration, RetryPeriod: retryPeriod,
+			Callbacks: leaderelection.Callbacks{OnStartedLeading: func(context.Context) { close(returned) }},
+		})
+	}()
+	waitClosed(t, "OnStartedLeading to return", returned)
+	held := waitHeld(t, m, "starter", "")
+	waitHeld(t, m, "starter", held.Version) // renewed after the callback returned
+	cancel()
+	if err := waitFor(t, "Run to return", done); !errors.Is(err, context.Canceled) {
+		t.Errorf("Run = %v, want context.Canceled", err)
+	}
+	if l, err := m.Get(context.Background(), electionKey); err != nil || l.Held {
+		t.Errorf("after Run returned: %+v, %v; want released", l, err)
+	}
+}
+
+// waitHeld polls until the lock is held by holder with a version other
+// than notVersion, and returns it.
+func waitHeld(t *testing.T, m *lockmanager.Manager, holder, notVersion string) lockmanager.Lock {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		l, err := m.Get(context.Background(), electionKey)
+		if err == nil && l.Held && l.Holder == holder && l.Version != notVersion {
+			return l
+		}
+		if err != nil && !errors.Is(err, lockmanager.ErrNotFound) {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s to hold the lock (last: %+v, %v)", holder, l, err)
+		}
+		time.Sleep(retryPeriod / 4)
+	}
+}
