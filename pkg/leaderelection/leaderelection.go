@@ -11,9 +11,10 @@ import (
 
 // ErrLeadershipLost is returned by Run when this candidate led and then
 // lost the lease: the store refused a renewal (another holder has it), or
-// no renewal could be confirmed before the safety deadline. The error also
-// wraps the session's reason (lockmanager.ErrLost or
-// lockmanager.ErrLeaseExpired).
+// no renewal could be confirmed before the safety deadline, or the Manager
+// was closed under it. The error also wraps the session's reason
+// (lockmanager.ErrLost, lockmanager.ErrLeaseExpired or
+// lockmanager.ErrClosed).
 var ErrLeadershipLost = errors.New("leadership lost")
 
 // Run campaigns for leadership until this candidate has led once, then
