@@ -106,6 +106,15 @@ verify: manifests generate ## Fail if generated files are stale, code is not gof
 	@untracked="$$(git ls-files --others --exclude-standard -- $(GENERATED))"; \
 	if [ -n "$$untracked" ]; then echo "Generated files not committed:"; echo "$$untracked"; exit 1; fi
 
+##@ Benchmarks
+
+## Extra flags for bench/compare, e.g. BENCH_ARGS='-runs 1 -only redis,postgres'
+BENCH_ARGS ?=
+
+.PHONY: bench
+bench: setup-envtest test-servers ## Compare Leasehold with redislock, redsync, pglock and client-go on local servers; writes bench/results/ (about 7 minutes).
+	cd bench/compare && go run . -repo "$(CURDIR)" $(BENCH_ARGS)
+
 ##@ Build
 
 .PHONY: build

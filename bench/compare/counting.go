@@ -1,0 +1,103 @@
+package main
+
+import (
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+)
+
+// turnProxy forwards TCP connections to a server and counts round trips:
+// every time a client starts sending after the server last spoke (or for
+// the first time) is one. It counts what the wire shows, so a driver that
+// needs a Parse round trip before its Bind pays for both.
+type turnProxy struct {
+	ln     net.Listener
+	target string
+	turns  atomic.Int64
+	wg     sync.WaitGroup
+}
+
+func newTurnProxy(target string) (*turnProxy, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &turnProxy{ln: ln, target: target}
+	p.wg.Go(p.serve)
+	return p, nil
+}
+
+func (p *turnProxy) addr() string { return p.ln.Addr().String() }
+
+func (p *turnProxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.wg.Go(func() { p.pipe(c) })
+	}
+}
+
+func (p *turnProxy) pipe(client net.Conn) {
+	defer client.Close()
+	server, err := net.Dial("tcp", p.target)
+	if err != nil {
+		return
+	}
+	defer server.Close()
+	var serverSpoke atomic.Bool
+	serverSpoke.Store(true)
+	done := make(chan struct{}, 2)
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := client.Read(buf)
+			if n > 0 {
+				if serverSpoke.Swap(false) {
+					p.turns.Add(1)
+				}
+				if _, werr := server.Write(buf[:n]); werr != nil {
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+		done <- struct{}{}
+	}()
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := server.Read(buf)
+			if n > 0 {
+				serverSpoke.Store(true)
+				if _, werr := client.Write(buf[:n]); werr != nil {
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+		done <- struct{}{}
+	}()
+	<-done
+}
+
+func (p *turnProxy) close() {
+	_ = p.ln.Close()
+}
+
+// countingTransport counts HTTP requests to the API server.
+type countingTransport struct {
+	next http.RoundTripper
+	n    *atomic.Int64
+}
+
+func (t countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	t.n.Add(1)
+	return t.next.RoundTrip(r)
+}

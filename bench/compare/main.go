@@ -1,0 +1,463 @@
+// Command compare measures Leasehold's backends against the lock libraries
+// people use instead, on the same servers in the same run, and writes a
+// Markdown table of ratios and a PNG chart under bench/results/. See
+// README.md in this folder's parent.
+package main
+
+import (
+	"context"
+	"database/sql"
+	"flag"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/bsm/redislock"
+	"github.com/go-logr/logr"
+	"github.com/go-redsync/redsync/v4"
+	redsyncgoredis "github.com/go-redsync/redsync/v4/redis/goredis/v9"
+	_ "github.com/lib/pq" // pglock requires lib/pq
+	goredis "github.com/redis/go-redis/v9"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/leasehold/leasehold/internal/testserver"
+	"github.com/leasehold/leasehold/pkg/backends"
+	kbackend "github.com/leasehold/leasehold/pkg/backends/kubernetes"
+	"github.com/leasehold/leasehold/pkg/backends/memory"
+	pgbackend "github.com/leasehold/leasehold/pkg/backends/postgres"
+	redisbackend "github.com/leasehold/leasehold/pkg/backends/redis"
+	"github.com/leasehold/leasehold/pkg/backends/sqlite"
+	"github.com/leasehold/leasehold/pkg/lockmanager"
+)
+
+type config struct {
+	repo      string
+	runs      int
+	duration  time.Duration
+	only      map[string]bool
+	reapLocks int
+	out       string
+}
+
+func main() {
+	var (
+		cfg  config
+		only string
+	)
+	flag.StringVar(&cfg.repo, "repo", "../..", "The repository root (for the envtest binaries, the CRDs, bench/reap and bench/results).")
+	flag.IntVar(&cfg.runs, "runs", 3, "Repetitions of every measurement; figures are the median with the min-max spread.")
+	flag.DurationVar(&cfg.duration, "duration", 1500*time.Millisecond, "Length of each measurement window.")
+	flag.StringVar(&only, "only", "redis,postgres,kubernetes,sqlite,memory,reap", "Comma-separated subset of redis, postgres, kubernetes, sqlite, memory, reap.")
+	flag.IntVar(&cfg.reapLocks, "reap-locks", 1000, "Locks for the reap-delay measurement (bench/reap); 10000 takes minutes.")
+	flag.StringVar(&cfg.out, "out", "", "Folder for results.md, results.json and pairs.png (default REPO/bench/results).")
+	flag.Parse()
+	cfg.only = map[string]bool{}
+	for s := range strings.SplitSeq(only, ",") {
+		cfg.only[strings.TrimSpace(s)] = true
+	}
+	if cfg.out == "" {
+		cfg.out = filepath.Join(cfg.repo, "bench", "results")
+	}
+	if cfg.runs < 1 || cfg.duration < 100*time.Millisecond {
+		fmt.Fprintln(os.Stderr, "compare: -runs must be at least 1 and -duration at least 100ms")
+		os.Exit(2)
+	}
+	if err := run(cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "compare:", err)
+		os.Exit(1)
+	}
+}
+
+// contender is one implementation measured.
+type contender struct {
+	name  string
+	group string
+	ours  bool
+	l     locker
+	// counted is l reaching the store through a round-trip counter (nil:
+	// l itself), so that the counter costs the throughput figures nothing.
+	counted locker
+	// trips reads a counter of round trips to the store, or is nil.
+	trips func(context.Context) (int64, error)
+	// failover measures one crash-and-take-over.
+	failover func(ctx context.Context, key string) (time.Duration, error)
+}
+
+func run(cfg config) error {
+	logf.SetLogger(logr.Discard())
+	klog.SetLogger(logr.Discard())
+	ctx := context.Background()
+	res := newResults(cfg)
+	fmt.Printf("machine: %s\n", res.Machine)
+
+	var contenders []contender
+	var cleanups []func()
+	defer func() {
+		for _, c := range slices.Backward(cleanups) {
+			c()
+		}
+	}()
+
+	if cfg.only["redis"] {
+		cs, cleanup, err := redisContenders(ctx, cfg, res)
+		cleanups = append(cleanups, cleanup)
+		if err != nil {
+			return err
+		}
+		contenders = append(contenders, cs...)
+	}
+	if cfg.only["postgres"] {
+		cs, cleanup, err := postgresContenders(ctx, cfg, res)
+		cleanups = append(cleanups, cleanup)
+		if err != nil {
+			return err
+		}
+		contenders = append(contenders, cs...)
+	}
+	if cfg.only["kubernetes"] {
+		cs, cleanup, err := kubernetesContenders(ctx, cfg)
+		cleanups = append(cleanups, cleanup)
+		if err != nil {
+			return err
+		}
+		contenders = append(contenders, cs...)
+	}
+	if cfg.only["sqlite"] {
+		dir, err := os.MkdirTemp("", "leasehold-bench-")
+		if err != nil {
+			return err
+		}
+		cleanups = append(cleanups, func() { _ = os.RemoveAll(dir) })
+		u := "sqlite://" + filepath.Join(dir, "locks.db")
+		open := func(ctx context.Context) (backends.Backend, error) { return sqlite.Open(ctx, u) }
+		c, err := oursContender(ctx, "Leasehold sqlite", "SQLite", open, nil, nil)
+		if err != nil {
+			return err
+		}
+		contenders = append(contenders, c)
+	}
+	if cfg.only["memory"] {
+		store := memory.NewStore()
+		open := func(context.Context) (backends.Backend, error) { return store.Backend(""), nil }
+		c, err := oursContender(ctx, "Leasehold memory", "Memory", open, nil, nil)
+		if err != nil {
+			return err
+		}
+		contenders = append(contenders, c)
+	}
+
+	for _, c := range contenders {
+		if err := measure(ctx, cfg, res, c); err != nil {
+			return fmt.Errorf("%s: %w", c.name, err)
+		}
+	}
+	if cfg.only["reap"] && cfg.reapLocks > 0 {
+		if err := reap(ctx, cfg, res); err != nil {
+			return err
+		}
+	}
+	res.finish()
+	return res.write(cfg.out)
+}
+
+func oursContender(ctx context.Context, name, group string, open func(context.Context) (backends.Backend, error), counted locker, trips func(context.Context) (int64, error)) (contender, error) {
+	b, err := open(ctx)
+	if err != nil {
+		return contender{}, fmt.Errorf("%s: %w", name, err)
+	}
+	return contender{
+		name: name, group: group, ours: true, l: leasehold{m: lockmanager.New(b)}, counted: counted, trips: trips,
+		failover: func(ctx context.Context, key string) (time.Duration, error) { return sessionFailover(ctx, open, key) },
+	}, nil
+}
+
+func anchorFailover(l locker) func(context.Context, string) (time.Duration, error) {
+	return func(ctx context.Context, key string) (time.Duration, error) { return failover(ctx, l, l, key) }
+}
+
+func redisContenders(ctx context.Context, cfg config, res *results) ([]contender, func(), error) {
+	srv, stop, err := testserver.StartRedisForMain()
+	if err != nil {
+		return nil, func() {}, fmt.Errorf("starting Redis: %w", err)
+	}
+	proxy, err := newTurnProxy(srv.Addr())
+	if err != nil {
+		stop()
+		return nil, func() {}, err
+	}
+	cleanup := func() { proxy.close(); stop() }
+	trips := func(context.Context) (int64, error) { return proxy.turns.Load(), nil }
+	open := func(ctx context.Context) (backends.Backend, error) { return redisbackend.Open(ctx, srv.URL()) }
+	countedBackend, err := redisbackend.Open(ctx, "redis://"+proxy.addr()+"/0")
+	if err != nil {
+		return nil, cleanup, err
+	}
+	ours, err := oursContender(ctx, "Leasehold redis", "Redis", open, leasehold{m: lockmanager.New(countedBackend)}, trips)
+	if err != nil {
+		return nil, cleanup, err
+	}
+	client := func(addr string) *goredis.Client { return goredis.NewClient(&goredis.Options{Addr: addr}) }
+	bsm := bsmRedislock{c: redislock.New(client(srv.Addr()))}
+	bsmCounted := bsmRedislock{c: redislock.New(client(proxy.addr()))}
+	rs := redsyncLocker{rs: redsync.New(redsyncgoredis.NewPool(client(srv.Addr())))}
+	rsCounted := redsyncLocker{rs: redsync.New(redsyncgoredis.NewPool(client(proxy.addr())))}
+	if err := rawRedis(ctx, cfg, res, srv.Addr()); err != nil {
+		return nil, cleanup, err
+	}
+	return []contender{
+		ours,
+		{name: "bsm/redislock", group: "Redis", l: bsm, counted: bsmCounted, trips: trips, failover: anchorFailover(bsm)},
+		{name: "redsync", group: "Redis", l: rs, counted: rsCounted, trips: trips, failover: anchorFailover(rs)},
+	}, cleanup, nil
+}
+
+func postgresContenders(ctx context.Context, cfg config, res *results) ([]contender, func(), error) {
+	srv, stop, err := testserver.StartPostgresForMain()
+	if err != nil {
+		return nil, func() {}, fmt.Errorf("starting PostgreSQL: %w", err)
+	}
+	proxy, err := newTurnProxy(srv.Addr())
+	if err != nil {
+		stop()
+		return nil, func() {}, err
+	}
+	var closers []func()
+	cleanup := func() {
+		for _, c := range closers {
+			c()
+		}
+		proxy.close()
+		stop()
+	}
+	// Both libraries get the same connection limit (16: two per worker at
+	// most); the copies that count round trips go through the proxy.
+	urls := func(host string) (oursURL, pqURL string, err error) {
+		u, err := url.Parse(srv.URL())
+		if err != nil {
+			return "", "", err
+		}
+		u.Host = host
+		q := u.Query()
+		pqURL = u.String()
+		q.Set("pool_max_conns", "16")
+		u.RawQuery = q.Encode()
+		return u.String(), pqURL, nil
+	}
+	oursURL, pqURL, err := urls(srv.Addr())
+	if err != nil {
+		return nil, cleanup, err
+	}
+	oursCountedURL, pqCountedURL, err := urls(proxy.addr())
+	if err != nil {
+		return nil, cleanup, err
+	}
+	trips := func(context.Context) (int64, error) { return proxy.turns.Load(), nil }
+	open := func(ctx context.Context) (backends.Backend, error) { return pgbackend.Open(ctx, oursURL) }
+	countedBackend, err := pgbackend.Open(ctx, oursCountedURL)
+	if err != nil {
+		return nil, cleanup, err
+	}
+	ours, err := oursContender(ctx, "Leasehold postgres", "PostgreSQL", open, leasehold{m: lockmanager.New(countedBackend)}, trips)
+	if err != nil {
+		return nil, cleanup, err
+	}
+	openPglock := func(u string) (*pglockLocker, error) {
+		db, err := sql.Open("postgres", u)
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, func() { _ = db.Close() })
+		db.SetMaxOpenConns(16)
+		db.SetMaxIdleConns(16) // database/sql keeps only 2 idle by default
+		return newPglock(db)
+	}
+	pg, err := openPglock(pqURL)
+	if err != nil {
+		return nil, cleanup, err
+	}
+	pgCounted, err := openPglock(pqCountedURL)
+	if err != nil {
+		return nil, cleanup, err
+	}
+	if err := rawPostgres(ctx, cfg, res, srv.URL()); err != nil {
+		return nil, cleanup, err
+	}
+	return []contender{
+		ours,
+		{name: "pglock", group: "PostgreSQL", l: pg, counted: pgCounted, trips: trips, failover: anchorFailover(pg)},
+	}, cleanup, nil
+}
+
+func kubernetesContenders(ctx context.Context, cfg config) ([]contender, func(), error) {
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join(cfg.repo, "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: filepath.Join(cfg.repo, "bin", "k8s", "1.37.2-linux-amd64"),
+	}
+	restCfg, err := env.Start()
+	if err != nil {
+		return nil, func() {}, fmt.Errorf("starting the control plane (make setup-envtest builds it): %w", err)
+	}
+	cleanup := func() { _ = env.Stop() }
+	// No client-side rate limit for either side: client-go's default
+	// (5 QPS, burst 10) would measure the limiter, not the lock.
+	counted := func(n *atomic.Int64) *rest.Config {
+		c := rest.CopyConfig(restCfg)
+		c.QPS, c.Burst = -1, 0
+		c.RateLimiter = nil
+		c.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return countingTransport{next: rt, n: n} }
+		return c
+	}
+	var oursN, leaseN atomic.Int64
+	cl, err := client.NewWithWatch(counted(&oursN), client.Options{Scheme: kbackend.Scheme()})
+	if err != nil {
+		return nil, cleanup, err
+	}
+	cs, err := kubernetes.NewForConfig(counted(&leaseN))
+	if err != nil {
+		return nil, cleanup, err
+	}
+	const ns = "bench"
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		return nil, cleanup, err
+	}
+	open := func(context.Context) (backends.Backend, error) { return kbackend.New(cl, ns), nil }
+	ours, err := oursContender(ctx, "Leasehold kubernetes", "Kubernetes", open, nil,
+		func(context.Context) (int64, error) { return oursN.Load(), nil })
+	if err != nil {
+		return nil, cleanup, err
+	}
+	ll := leaseLocker{cs: cs, ns: ns}
+	return []contender{
+		ours,
+		{name: "client-go Lease", group: "Kubernetes", l: ll, trips: func(context.Context) (int64, error) { return leaseN.Load(), nil },
+			failover: func(ctx context.Context, key string) (time.Duration, error) {
+				return electionFailover(ctx, cs, ns, key)
+			}},
+	}, cleanup, nil
+}
+
+// measure runs every scenario cfg.runs times for one contender.
+func measure(ctx context.Context, cfg config, res *results, c contender) error {
+	fmt.Printf("== %s\n", c.name)
+	short := strings.NewReplacer(" ", "", "/", "", "-", "").Replace(strings.ToLower(c.name))
+	if c.trips != nil {
+		a, r, rel, err := roundTrips(ctx, c, "rt-"+short, 50)
+		if err != nil {
+			return fmt.Errorf("counting round trips: %w", err)
+		}
+		res.add(c, "rtAcquire", a)
+		res.add(c, "rtRenew", r)
+		res.add(c, "rtRelease", rel)
+		fmt.Printf("   round trips: acquire %.2f, renew %.2f, release %.2f\n", a, r, rel)
+	}
+	for run := range cfg.runs {
+		tag := fmt.Sprintf("%s-%d", short, run)
+		for _, w := range []int{1, 8} {
+			v, err := pairs(ctx, c.l, fmt.Sprintf("%s-w%d", tag, w), w, cfg.duration)
+			if err != nil {
+				return fmt.Errorf("pairs with %d workers: %w", w, err)
+			}
+			res.add(c, fmt.Sprintf("pairs%d", w), v)
+		}
+		v, err := renewals(ctx, c.l, tag, 8, cfg.duration)
+		if err != nil {
+			return fmt.Errorf("renewals: %w", err)
+		}
+		res.add(c, "renew8", v)
+		for _, w := range []int{8, 32} {
+			ct, err := contended(ctx, c.l, fmt.Sprintf("c%d-%s", w, tag), w, contendedHold, cfg.duration)
+			if err != nil {
+				return fmt.Errorf("contended with %d workers: %w", w, err)
+			}
+			res.add(c, fmt.Sprintf("c%dRate", w), ct.perSecond)
+			if len(ct.waits) > 0 {
+				res.add(c, fmt.Sprintf("c%dP50", w), ms(ct.pct(0.50)))
+				res.add(c, fmt.Sprintf("c%dP99", w), ms(ct.pct(0.99)))
+			}
+			res.addSamples(c, fmt.Sprintf("c%d", w), len(ct.waits))
+		}
+		ct, err := contended(ctx, c.l, "h-"+tag, 2, handoffHold, cfg.duration)
+		if err != nil {
+			return fmt.Errorf("hand-off: %w", err)
+		}
+		if len(ct.waits) > 0 {
+			res.add(c, "handoff", ms(ct.pct(0.50)))
+		}
+		fo, err := c.failover(ctx, "f-"+tag)
+		if err != nil {
+			return fmt.Errorf("failover: %w", err)
+		}
+		res.add(c, "failover", ms(fo))
+		fmt.Printf("   run %d: %s\n", run+1, res.line(c))
+	}
+	return nil
+}
+
+// contendedHold is how long a contended holder keeps the key; handoffHold
+// is longer so that the one waiter is surely waiting when it is released.
+const (
+	contendedHold = 5 * time.Millisecond
+	handoffHold   = 50 * time.Millisecond
+)
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// roundTrips does n acquire, renew, release sequences on one key and
+// returns the average round trips of each.
+func roundTrips(ctx context.Context, c contender, key string, n int) (acq, ren, rel float64, err error) {
+	l := c.l
+	if c.counted != nil {
+		l = c.counted
+	}
+	warm, err := l.acquire(ctx, key, "rt", uncontendedLease, false)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	// The warm-up also loads scripts and prepares statements, which the
+	// first use of each operation pays for once.
+	if err := warm.renew(ctx); err != nil {
+		return 0, 0, 0, err
+	}
+	if err := warm.release(ctx); err != nil {
+		return 0, 0, 0, err
+	}
+	var sums [3]int64
+	for range n {
+		var marks [4]int64
+		if marks[0], err = c.trips(ctx); err != nil {
+			return
+		}
+		h, err := l.acquire(ctx, key, "rt", uncontendedLease, false)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		marks[1], _ = c.trips(ctx)
+		if err := h.renew(ctx); err != nil {
+			return 0, 0, 0, err
+		}
+		marks[2], _ = c.trips(ctx)
+		if err := h.release(ctx); err != nil {
+			return 0, 0, 0, err
+		}
+		marks[3], _ = c.trips(ctx)
+		for i := range 3 {
+			sums[i] += marks[i+1] - marks[i]
+		}
+	}
+	f := float64(n)
+	return float64(sums[0]) / f, float64(sums[1]) / f, float64(sums[2]) / f, nil
+}

@@ -1,0 +1,479 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"image/color"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+)
+
+// stat is a figure over runs: the median and the spread.
+type stat struct {
+	Median float64   `json:"median"`
+	Min    float64   `json:"min"`
+	Max    float64   `json:"max"`
+	Values []float64 `json:"values"`
+}
+
+type entry struct {
+	Name    string           `json:"name"`
+	Group   string           `json:"group"`
+	Ours    bool             `json:"ours"`
+	Raw     bool             `json:"raw"`
+	Figures map[string]*stat `json:"figures"`
+	Samples map[string][]int `json:"waitSamples,omitempty"`
+}
+
+type reapFigure struct {
+	Name string  `json:"name"`
+	Ms   float64 `json:"ms"`
+}
+
+type machine struct {
+	Date        string `json:"date"`
+	CPUs        int    `json:"nproc"`
+	CPUModel    string `json:"cpuModel"`
+	GoVersion   string `json:"goVersion"`
+	LoadAtStart string `json:"loadAverageAtStart"`
+	LoadAtEnd   string `json:"loadAverageAtEnd"`
+	Commit      string `json:"commit"`
+	Elapsed     string `json:"elapsed"`
+}
+
+func (m machine) String() string {
+	return fmt.Sprintf("%d CPUs (%s), %s, load average %s, commit %s", m.CPUs, m.CPUModel, m.GoVersion, m.LoadAtStart, m.Commit)
+}
+
+type results struct {
+	Machine     machine      `json:"machine"`
+	Runs        int          `json:"runs"`
+	Window      string       `json:"window"`
+	Settings    []string     `json:"settings"`
+	Entries     []*entry     `json:"entries"`
+	Reap        []reapFigure `json:"reapDelay,omitempty"`
+	ReapLocks   int          `json:"reapLocks,omitempty"`
+	ReapSummary string       `json:"reapSummary,omitempty"`
+	start       time.Time
+}
+
+func newResults(cfg config) *results {
+	m := machine{
+		Date:        time.Now().UTC().Format(time.RFC3339),
+		CPUs:        runtime.NumCPU(),
+		CPUModel:    cpuModel(),
+		GoVersion:   runtime.Version(),
+		LoadAtStart: loadAverage(),
+	}
+	if out, err := exec.Command("git", "-C", cfg.repo, "rev-parse", "--short", "HEAD").Output(); err == nil {
+		m.Commit = strings.TrimSpace(string(out))
+	}
+	return &results{Machine: m, Runs: cfg.runs, Window: cfg.duration.String(), start: time.Now(), Settings: []string{
+		fmt.Sprintf("Every figure is the median of %d runs with the min–max spread; each measurement window lasts %s.", cfg.runs, cfg.duration),
+		"Uncontended: each worker takes and releases its own key (lease 10 s) as fast as it can; 8 workers share one client (pool) per library.",
+		"Renewals: 8 workers each renew their own held key as fast as they can.",
+		fmt.Sprintf("Contended: 8 or 32 workers on one key, lease %s, each holds it %s then releases; a releaser stays out until someone else is granted, so every wait is a hand-off to a worker already waiting. Wait = next grant − the moment the release was sent. The rate is bounded by the hold time.", contendedLease, contendedHold),
+		fmt.Sprintf("Hand-off: one holder and one waiter on one key, holder keeps it %s; the median wait from release sent to the waiter's grant.", handoffHold),
+		fmt.Sprintf("Failover: lease %s, renewal every %s; the holder stops renewing without releasing (Leasehold: backendtest.Faulty Set(Hang) under a Session; client-go: leader election with ReleaseOnCancel=false). Time from the holder's last successful renewal to the waiter's grant. Goal: at most lease + one refresh period = %s.", failoverLease, failoverRefresh.Round(time.Millisecond), (failoverLease + failoverRefresh).Round(time.Millisecond)),
+		"Leasehold waits with Wait > 0 (woken by the backend's notifications: Redis pub/sub, PostgreSQL LISTEN/NOTIFY, Kubernetes watch, in-process for SQLite and memory).",
+		fmt.Sprintf("bsm/redislock waits with RetryStrategy LinearBackoff(%s) (its README's example; the default is no retry).", redislockRetry),
+		"redsync waits with its defaults: 32 tries, 50–250 ms apart at random, then Lock again; expiry as Leasehold's lease.",
+		"pglock waits its only way: try, then sleep one lease duration (so its contended waits scale with the lease); heartbeats driven explicitly with SendHeartbeat; lib/pq with 16 open and 16 idle connections (Leasehold: pgxpool pool_max_conns=16).",
+		fmt.Sprintf("client-go Lease lock: resourcelock.LeaseLock as a lock (acquire = Get + Create/Update, renew = Update, release = Update clearing the holder, as leader election does); waiters poll every %s + up to 20%% jitter; failover with leaderelection (lease %s, renew deadline %s, retry %s). No client-side rate limit on either Kubernetes client.", leaseRetry, failoverLease, failoverLease*3/4, leaseRetry),
+		"Round trips: Redis and PostgreSQL through a loopback proxy (used only for this count) that counts each time a client starts sending after the server spoke, which is what the wire shows (INFO commandstats would also count the commands a Lua script runs); Kubernetes from a counting http.RoundTripper. 50 acquire/renew/release sequences on one key, one worker.",
+		"The DistributedLock controller does not run during these measurements (bench/reap measures it separately).",
+	}}
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown"
+	}
+	for line := range strings.Lines(string(b)) {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
+}
+
+func (r *results) entry(name, group string, ours, raw bool) *entry {
+	for _, e := range r.Entries {
+		if e.Name == name {
+			return e
+		}
+	}
+	e := &entry{Name: name, Group: group, Ours: ours, Raw: raw, Figures: map[string]*stat{}, Samples: map[string][]int{}}
+	r.Entries = append(r.Entries, e)
+	return e
+}
+
+func (r *results) add(c contender, metric string, v float64) {
+	e := r.entry(c.name, c.group, c.ours, false)
+	s := e.Figures[metric]
+	if s == nil {
+		s = &stat{}
+		e.Figures[metric] = s
+	}
+	s.Values = append(s.Values, v)
+}
+
+func (r *results) addSamples(c contender, metric string, n int) {
+	e := r.entry(c.name, c.group, c.ours, false)
+	e.Samples[metric] = append(e.Samples[metric], n)
+}
+
+func (r *results) addRaw(name, group, metric string, v float64) {
+	e := r.entry(name, group, false, true)
+	s := e.Figures[metric]
+	if s == nil {
+		s = &stat{}
+		e.Figures[metric] = s
+	}
+	s.Values = append(s.Values, v)
+}
+
+// line prints the last run's figures of c.
+func (r *results) line(c contender) string {
+	e := r.entry(c.name, c.group, c.ours, false)
+	var parts []string
+	for _, m := range metricOrder {
+		if s := e.Figures[m.key]; s != nil && len(s.Values) > 0 {
+			parts = append(parts, fmt.Sprintf("%s %.4g", m.key, s.Values[len(s.Values)-1]))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (r *results) finish() {
+	for _, e := range r.Entries {
+		for _, s := range e.Figures {
+			v := slices.Clone(s.Values)
+			slices.Sort(v)
+			s.Min, s.Max = v[0], v[len(v)-1]
+			if len(v)%2 == 1 {
+				s.Median = v[len(v)/2]
+			} else {
+				s.Median = (v[len(v)/2-1] + v[len(v)/2]) / 2
+			}
+		}
+	}
+	r.Machine.LoadAtEnd = loadAverage()
+	r.Machine.Elapsed = time.Since(r.start).Round(time.Second).String()
+}
+
+type metric struct {
+	key, label string
+	higher     bool // higher is better
+}
+
+var metricOrder = []metric{
+	{"pairs1", "acquire+release pairs/s, 1 worker", true},
+	{"pairs8", "acquire+release pairs/s, 8 workers", true},
+	{"ops1", "single-statement ops/s, 1 client", true},
+	{"ops8", "single-statement ops/s, 8 clients", true},
+	{"renew8", "renewals/s, 8 workers", true},
+	{"rtAcquire", "round trips per acquire", false},
+	{"rtRenew", "round trips per renew", false},
+	{"rtRelease", "round trips per release", false},
+	{"c8Rate", "acquisitions/s, 8 waiters on one key", true},
+	{"c8P50", "wait release→next holder p50 (ms), 8 waiters", false},
+	{"c8P99", "wait release→next holder p99 (ms), 8 waiters", false},
+	{"c32Rate", "acquisitions/s, 32 waiters on one key", true},
+	{"c32P50", "wait p50 (ms), 32 waiters", false},
+	{"c32P99", "wait p99 (ms), 32 waiters", false},
+	{"handoff", "clean hand-off, 1 waiter (ms)", false},
+	{"failover", "failover after last renewal (ms), lease 2 s", false},
+}
+
+func fmtStat(s *stat) string {
+	if s == nil {
+		return "–"
+	}
+	if len(s.Values) == 1 || s.Min == s.Max {
+		return num(s.Median)
+	}
+	return fmt.Sprintf("%s (%s–%s)", num(s.Median), num(s.Min), num(s.Max))
+}
+
+func num(v float64) string {
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
+}
+
+func (r *results) fig(name, metric string) *stat {
+	for _, e := range r.Entries {
+		if e.Name == name {
+			return e.Figures[metric]
+		}
+	}
+	return nil
+}
+
+// goal is one target of issue 9, judged on medians.
+type goal struct {
+	what          string
+	ours, against string // entry names
+	metric        string
+	againstMetric string
+	// want is the ratio ours/against (higher-better metrics) or
+	// against/ours (lower-better) that meets the goal.
+	want   float64
+	higher bool
+}
+
+func (r *results) write(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var b strings.Builder
+	m := r.Machine
+	fmt.Fprintf(&b, "# Leasehold against the lock libraries people use\n\n")
+	fmt.Fprintf(&b, "Written by `make bench` (bench/compare). Machine: %d CPUs, %s; %s; run %s at commit %s, took %s.\n",
+		m.CPUs, m.CPUModel, m.GoVersion, m.Date, m.Commit, m.Elapsed)
+	fmt.Fprintf(&b, "Load average at start %s, at end %s (the machine is shared with other builds: absolute figures are noisy, ratios within one run are the point).\n\n", m.LoadAtStart, m.LoadAtEnd)
+
+	b.WriteString("## Ratios and goals\n\n")
+	b.WriteString("Medians. For throughput the ratio is Leasehold ÷ other (higher is better for Leasehold); for waits it is other ÷ Leasehold (how many times lower Leasehold's wait is).\n\n")
+	b.WriteString("| Figure | Leasehold | Other | Leasehold | Other | Ratio | Goal | Met |\n|---|---|---|---|---|---|---|---|\n")
+	for _, g := range r.goals() {
+		o, a := r.fig(g.ours, g.metric), r.fig(g.against, g.againstMetric)
+		if o == nil || a == nil {
+			continue
+		}
+		ratio := o.Median / a.Median
+		if !g.higher {
+			ratio = a.Median / o.Median
+		}
+		goalText, met := "–", ""
+		if g.want > 0 {
+			goalText = fmt.Sprintf("≥ %.1fx", g.want)
+			met = "yes"
+			if ratio < g.want {
+				met = "**no**"
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %.2fx | %s | %s |\n", g.what, g.ours, g.against, fmtStat(o), fmtStat(a), ratio, goalText, met)
+	}
+	b.WriteString("\n")
+	r.absoluteGoals(&b)
+
+	groups := []string{"Redis", "PostgreSQL", "Kubernetes", "SQLite", "Memory"}
+	b.WriteString("## All figures\n\nMedian (min–max) over the runs.\n\n")
+	for _, g := range groups {
+		var es []*entry
+		for _, e := range r.Entries {
+			if e.Group == g {
+				es = append(es, e)
+			}
+		}
+		if len(es) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "### %s\n\n| Figure |", g)
+		for _, e := range es {
+			fmt.Fprintf(&b, " %s |", e.Name)
+		}
+		b.WriteString("\n|---|" + strings.Repeat("---|", len(es)) + "\n")
+		for _, mt := range metricOrder {
+			any := false
+			for _, e := range es {
+				any = any || e.Figures[mt.key] != nil
+			}
+			if !any {
+				continue
+			}
+			fmt.Fprintf(&b, "| %s |", mt.label)
+			for _, e := range es {
+				fmt.Fprintf(&b, " %s |", fmtStat(e.Figures[mt.key]))
+			}
+			b.WriteString("\n")
+		}
+		b.WriteString("| wait samples per run (8 / 32 waiters) |")
+		for _, e := range es {
+			if len(e.Samples["c8"]) == 0 {
+				b.WriteString(" – |")
+				continue
+			}
+			fmt.Fprintf(&b, " %v / %v |", e.Samples["c8"], e.Samples["c32"])
+		}
+		b.WriteString("\n\n")
+	}
+	if len(r.Reap) > 0 {
+		fmt.Fprintf(&b, "## Reap delay after expiry (controller, %d locks, bench/reap)\n\n```\n%s\n```\n\n", r.ReapLocks, r.ReapSummary)
+	}
+	b.WriteString("The manager's memory at 100,000 locks was not measured (optional in issue 9).\n\n## Settings\n\n")
+	for _, s := range r.Settings {
+		fmt.Fprintf(&b, "- %s\n", s)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.md"), []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	js, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.json"), append(js, '\n'), 0o644); err != nil {
+		return err
+	}
+	if err := r.chart(filepath.Join(dir, "pairs.png")); err != nil {
+		return fmt.Errorf("drawing the chart: %w", err)
+	}
+	fmt.Printf("wrote %s, results.json and pairs.png\n\n%s", filepath.Join(dir, "results.md"), b.String())
+	return nil
+}
+
+func (r *results) goals() []goal {
+	return []goal{
+		{"pairs/s, 1 worker", "Leasehold redis", "bsm/redislock", "pairs1", "pairs1", 1.0, true},
+		{"pairs/s, 8 workers", "Leasehold redis", "bsm/redislock", "pairs8", "pairs8", 1.3, true},
+		{"pairs/s, 1 worker", "Leasehold redis", "redsync", "pairs1", "pairs1", 0, true},
+		{"pairs/s, 8 workers", "Leasehold redis", "redsync", "pairs8", "pairs8", 0, true},
+		{"pairs/s vs raw limit, 1 worker", "Leasehold redis", "redis-benchmark", "pairs1", "pairs1", 0, true},
+		{"pairs/s vs raw limit, 8 workers", "Leasehold redis", "redis-benchmark", "pairs8", "pairs8", 0, true},
+		{"pairs/s, 1 worker", "Leasehold postgres", "pglock", "pairs1", "pairs1", 1.8, true},
+		{"pairs/s, 8 workers", "Leasehold postgres", "pglock", "pairs8", "pairs8", 1.8, true},
+		{"pairs/s vs raw limit, 1 worker", "Leasehold postgres", "pgbench", "pairs1", "pairs1", 0, true},
+		{"pairs/s vs raw limit, 8 workers", "Leasehold postgres", "pgbench", "pairs8", "pairs8", 0, true},
+		{"pairs/s, 1 worker", "Leasehold kubernetes", "client-go Lease", "pairs1", "pairs1", 1.0, true},
+		{"pairs/s, 8 workers", "Leasehold kubernetes", "client-go Lease", "pairs8", "pairs8", 1.0, true},
+		{"renewals/s, 8 workers", "Leasehold redis", "bsm/redislock", "renew8", "renew8", 0, true},
+		{"renewals/s, 8 workers", "Leasehold postgres", "pglock", "renew8", "renew8", 0, true},
+		{"renewals/s, 8 workers", "Leasehold kubernetes", "client-go Lease", "renew8", "renew8", 0, true},
+		{"acquisitions/s, 8 waiters", "Leasehold redis", "bsm/redislock", "c8Rate", "c8Rate", 0, true},
+		{"acquisitions/s, 8 waiters", "Leasehold postgres", "pglock", "c8Rate", "c8Rate", 0, true},
+		{"acquisitions/s, 8 waiters", "Leasehold kubernetes", "client-go Lease", "c8Rate", "c8Rate", 0, true},
+		{"p99 wait, 8 waiters", "Leasehold redis", "bsm/redislock", "c8P99", "c8P99", 10, false},
+		{"p99 wait, 8 waiters", "Leasehold redis", "redsync", "c8P99", "c8P99", 10, false},
+		{"p99 wait, 8 waiters", "Leasehold postgres", "pglock", "c8P99", "c8P99", 10, false},
+		{"p99 wait, 8 waiters", "Leasehold kubernetes", "client-go Lease", "c8P99", "c8P99", 10, false},
+		{"p99 wait, 32 waiters", "Leasehold redis", "bsm/redislock", "c32P99", "c32P99", 10, false},
+		{"p99 wait, 32 waiters", "Leasehold redis", "redsync", "c32P99", "c32P99", 10, false},
+		{"p99 wait, 32 waiters", "Leasehold postgres", "pglock", "c32P99", "c32P99", 10, false},
+		{"p99 wait, 32 waiters", "Leasehold kubernetes", "client-go Lease", "c32P99", "c32P99", 10, false},
+		{"failover (lower is better)", "Leasehold redis", "bsm/redislock", "failover", "failover", 0, false},
+		{"failover (lower is better)", "Leasehold postgres", "pglock", "failover", "failover", 0, false},
+		{"failover (lower is better)", "Leasehold kubernetes", "client-go Lease", "failover", "failover", 0, false},
+	}
+}
+
+// absoluteGoals reports the goals that are bounds rather than ratios.
+func (r *results) absoluteGoals(b *strings.Builder) {
+	bound := ms(failoverLease + failoverRefresh)
+	b.WriteString("| Goal | Backend | Measured (median, min–max) | Met |\n|---|---|---|---|\n")
+	for _, e := range r.Entries {
+		if !e.Ours {
+			continue
+		}
+		check := func(what string, s *stat, ok func(float64) bool) {
+			if s == nil {
+				return
+			}
+			met := "yes"
+			if !ok(s.Max) {
+				met = "**no**"
+				if ok(s.Median) {
+					met = "median yes, worst run no"
+				}
+			}
+			fmt.Fprintf(b, "| %s | %s | %s | %s |\n", what, e.Name, fmtStat(s), met)
+		}
+		if e.Group != "SQLite" && e.Group != "Memory" {
+			for _, k := range []string{"rtAcquire", "rtRenew", "rtRelease"} {
+				check("one round trip per "+strings.ToLower(strings.TrimPrefix(k, "rt")), e.Figures[k], func(v float64) bool { return v <= 1.0 })
+			}
+		}
+		check(fmt.Sprintf("failover ≤ lease + refresh (%.0f ms)", bound), e.Figures["failover"], func(v float64) bool { return v <= bound })
+		check("clean hand-off < 50 ms", e.Figures["handoff"], func(v float64) bool { return v < 50 })
+	}
+	b.WriteString("\n")
+}
+
+// chart draws acquire+release pairs/s with 1 and 8 workers per
+// implementation, on a log scale.
+func (r *results) chart(path string) error {
+	var names []string
+	var one, eight plotter.Values
+	for _, e := range r.Entries {
+		p1, p8 := e.Figures["pairs1"], e.Figures["pairs8"]
+		if p1 == nil || p8 == nil {
+			continue
+		}
+		name := e.Name
+		if e.Raw {
+			name += " ÷2"
+		}
+		names = append(names, name)
+		one = append(one, math.Log10(max(p1.Median, 1)))
+		eight = append(eight, math.Log10(max(p8.Median, 1)))
+	}
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("Acquire+release pairs/s (median of %d runs; %d CPUs, load %s)", r.Runs, r.Machine.CPUs, r.Machine.LoadAtStart)
+	// Bars start at zero, which a log axis cannot show: plot log10 of the
+	// rate on a linear axis and label the ticks with the rate.
+	p.Y.Label.Text = "pairs per second (log scale)"
+	p.Y.Tick.Marker = powersOfTen{}
+	w := vg.Points(12)
+	b1, err := plotter.NewBarChart(one, w)
+	if err != nil {
+		return err
+	}
+	b1.Color = plotutil.Color(0)
+	b1.Offset = -w / 2
+	b8, err := plotter.NewBarChart(eight, w)
+	if err != nil {
+		return err
+	}
+	b8.Color = plotutil.Color(1)
+	b8.Offset = w / 2
+	b1.LineStyle.Color, b8.LineStyle.Color = color.Black, color.Black
+	p.Add(b1, b8, plotter.NewGrid())
+	p.Legend.Add("1 worker", b1)
+	p.Legend.Add("8 workers", b8)
+	p.Legend.Top = true
+	p.NominalX(names...)
+	p.Y.Min = 0
+	p.X.Tick.Label.Rotation = 0.6
+	p.X.Tick.Label.XAlign = -1
+	p.X.Tick.Label.YAlign = -0.5
+	return p.Save(vg.Length(80+len(names)*60), 12*vg.Centimeter, path)
+}
+
+// powersOfTen labels a log10 axis with the powers of ten it spans.
+type powersOfTen struct{}
+
+func (powersOfTen) Ticks(lo, hi float64) []plot.Tick {
+	var ts []plot.Tick
+	for k := math.Floor(lo); k <= math.Ceil(hi); k++ {
+		ts = append(ts, plot.Tick{Value: k, Label: strconv.FormatFloat(math.Pow(10, k), 'f', -1, 64)})
+	}
+	return ts
+}

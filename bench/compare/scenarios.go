@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// uncontendedLease is long enough that no lease expires during a window.
+// contendedLease is the shortest lease Leasehold accepts: pglock's waiters
+// sleep a whole lease between tries, so a longer one would only make
+// pglock look worse.
+const (
+	uncontendedLease = 10 * time.Second
+	contendedLease   = time.Second
+)
+
+// pairs runs workers goroutines, each taking and releasing its own key as
+// fast as it can, and returns acquire+release pairs per second.
+func pairs(ctx context.Context, l locker, tag string, workers int, d time.Duration) (float64, error) {
+	var n atomic.Int64
+	var firstErr error
+	var once sync.Once
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range workers {
+		wg.Go(func() {
+			key, holder := fmt.Sprintf("u-%s-%d", tag, w), fmt.Sprintf("h-%d", w)
+			for ctx.Err() == nil {
+				h, err := l.acquire(ctx, key, holder, uncontendedLease, false)
+				if err == nil {
+					err = h.release(context.WithoutCancel(ctx))
+				}
+				if err != nil {
+					if ctx.Err() == nil {
+						once.Do(func() { firstErr = fmt.Errorf("worker %d: %w", w, err); cancel() })
+					}
+					return
+				}
+				n.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	return float64(n.Load()) / time.Since(start).Seconds(), firstErr
+}
+
+// renewals has workers goroutines each hold its own key and renew it as
+// fast as it can; it returns renewals per second.
+func renewals(ctx context.Context, l locker, tag string, workers int, d time.Duration) (float64, error) {
+	hs := make([]held, workers)
+	for w := range workers {
+		h, err := l.acquire(ctx, fmt.Sprintf("r-%s-%d", tag, w), fmt.Sprintf("h-%d", w), uncontendedLease, false)
+		if err != nil {
+			return 0, fmt.Errorf("acquiring before renewing: %w", err)
+		}
+		hs[w] = h
+	}
+	defer func() {
+		for _, h := range hs {
+			_ = h.release(context.WithoutCancel(ctx))
+		}
+	}()
+	var n atomic.Int64
+	var firstErr error
+	var once sync.Once
+	wctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range workers {
+		wg.Go(func() {
+			for wctx.Err() == nil {
+				if err := hs[w].renew(context.WithoutCancel(wctx)); err != nil {
+					once.Do(func() { firstErr = fmt.Errorf("worker %d: %w", w, err); cancel() })
+					return
+				}
+				n.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	return float64(n.Load()) / time.Since(start).Seconds(), firstErr
+}
+
+// contention is the outcome of one contended window.
+type contention struct {
+	perSecond float64
+	waits     []time.Duration // release sent -> next holder granted
+}
+
+func (c contention) pct(p float64) time.Duration {
+	if len(c.waits) == 0 {
+		return 0
+	}
+	w := slices.Clone(c.waits)
+	slices.Sort(w)
+	return w[min(len(w)-1, int(float64(len(w))*p))]
+}
+
+// contended has workers goroutines compete for one key, each holding it
+// for hold and releasing it. A worker that released stays out until
+// another worker has been granted the key (or a second passed), so that
+// every wait measured is a hand-off to a worker that was already waiting,
+// never the releaser taking the key straight back.
+func contended(ctx context.Context, l locker, key string, workers int, hold, d time.Duration) (contention, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var (
+		mu        sync.Mutex
+		grants    int
+		released  time.Time // when the last release was sent
+		lastOwner = -1
+		waits     []time.Duration
+		changed   = make(chan struct{}) // closed and replaced on every grant
+		firstErr  error
+	)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range workers {
+		wg.Go(func() {
+			holder := fmt.Sprintf("c-%d", w)
+			for ctx.Err() == nil {
+				h, err := l.acquire(ctx, key, holder, contendedLease, true)
+				if errors.Is(err, errNotObtained) {
+					continue
+				}
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil && ctx.Err() == nil {
+						firstErr = fmt.Errorf("worker %d: %w", w, err)
+					}
+					mu.Unlock()
+					cancel()
+					return
+				}
+				now := time.Now()
+				mu.Lock()
+				if !released.IsZero() && lastOwner != w && ctx.Err() == nil {
+					waits = append(waits, now.Sub(released))
+				}
+				grants++
+				lastOwner = w
+				close(changed)
+				changed = make(chan struct{})
+				mu.Unlock()
+
+				sleep(ctx, hold)
+				mu.Lock()
+				released = time.Now()
+				next := changed
+				mu.Unlock()
+				if err := h.release(context.WithoutCancel(ctx)); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = fmt.Errorf("worker %d releasing: %w", w, err)
+					}
+					mu.Unlock()
+					cancel()
+					return
+				}
+				select {
+				case <-next:
+				case <-time.After(time.Second):
+				case <-ctx.Done():
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return contention{perSecond: float64(grants) / time.Since(start).Seconds(), waits: waits}, firstErr
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// failoverLease and failoverRefresh are the lease and renewal period of
+// every failover measurement.
+const (
+	failoverLease   = 2 * time.Second
+	failoverRefresh = failoverLease / 3
+)
+
+// failover takes a key as "a", renews it every failoverRefresh while "b"
+// waits for it, then stops renewing without releasing (a crashed holder).
+// It returns the time from a's last successful renewal (when it was sent)
+// to b's grant.
+func failover(ctx context.Context, holderSide, waiterSide locker, key string) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	h, err := holderSide.acquire(ctx, key, "holder-a", failoverLease, false)
+	if err != nil {
+		return 0, fmt.Errorf("holder: %w", err)
+	}
+	last := time.Now()
+	granted := make(chan time.Time, 1)
+	go func() {
+		wh, err := waiterSide.acquire(ctx, key, "holder-b", failoverLease, true)
+		if err != nil {
+			close(granted)
+			return
+		}
+		granted <- time.Now()
+		_ = wh.release(context.WithoutCancel(ctx))
+	}()
+	for range 3 {
+		sleep(ctx, failoverRefresh)
+		sent := time.Now()
+		if err := h.renew(ctx); err != nil {
+			return 0, fmt.Errorf("holder renewing: %w", err)
+		}
+		last = sent
+	}
+	// The crash: no more renewals, no release.
+	at, ok := <-granted
+	if !ok {
+		return 0, errors.New("the waiter was never granted the lock")
+	}
+	return at.Sub(last), nil
+}
