@@ -436,7 +436,7 @@ func (r *results) chart(path string) error {
 		eight = append(eight, math.Log10(max(p8.Median, 1)))
 	}
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("Acquire+release pairs/s (median of %d runs; %d CPUs, load %s)", r.Runs, r.Machine.CPUs, r.Machine.LoadAtStart)
+	p.Title.Text = fmt.Sprintf("Acquire+release pairs/s, median of %d runs (%d CPUs, load %s)", r.Runs, r.Machine.CPUs, r.Machine.LoadAtStart)
 	// Bars start at zero, which a log axis cannot show: plot log10 of the
 	// rate on a linear axis and label the ticks with the rate.
 	p.Y.Label.Text = "pairs per second (log scale)"
@@ -459,12 +459,18 @@ func (r *results) chart(path string) error {
 	p.Legend.Add("1 worker", b1)
 	p.Legend.Add("8 workers", b8)
 	p.Legend.Top = true
+	p.Legend.Left = true
+	top := 0.0
+	for i := range one {
+		top = max(top, one[i], eight[i])
+	}
+	p.Y.Max = math.Ceil(top + 0.2)
 	p.NominalX(names...)
 	p.Y.Min = 0
 	p.X.Tick.Label.Rotation = 0.6
 	p.X.Tick.Label.XAlign = -1
 	p.X.Tick.Label.YAlign = -0.5
-	return p.Save(vg.Length(80+len(names)*60), 12*vg.Centimeter, path)
+	return p.Save(vg.Points(float64(220+len(names)*70)), 12*vg.Centimeter, path)
 }
 
 // powersOfTen labels a log10 axis with the powers of ten it spans.
