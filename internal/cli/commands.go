@@ -89,6 +89,20 @@ func checkLease(d time.Duration) error {
 	return nil
 }
 
+// withManager opens the backend under a context that SIGINT and SIGTERM
+// cancel, runs f, closes the manager, and reports f's error with the
+// signal as its cause where one ended the command.
+func (o *options) withManager(cmd *cobra.Command, f func(ctx context.Context, m *lockmanager.Manager) error) error {
+	ctx, stop := o.signalContext(cmd.Context())
+	defer stop()
+	m, err := o.openManager(ctx)
+	if err != nil {
+		return withCause(ctx, err)
+	}
+	defer func() { _ = m.Close() }()
+	return withCause(ctx, f(ctx, m))
+}
+
 // withCause makes sure an error caused by a signal says so, whichever layer
 // noticed the cancelled context first.
 func withCause(ctx context.Context, err error) error {
@@ -124,20 +138,15 @@ terminal it shows who holds the lock and until when (not with --quiet).`,
 			if err := g.check(); err != nil {
 				return err
 			}
-			ctx, stop := o.signalContext(cmd.Context())
-			defer stop()
-			m, err := o.openManager(ctx)
-			if err != nil {
-				return withCause(ctx, err)
-			}
-			defer func() { _ = m.Close() }()
-			stopStatus := o.startStatus(ctx, m, g.key, g.holder, g.wait)
-			l, err := m.Acquire(ctx, g.acquireOptions())
-			stopStatus()
-			if err != nil {
-				return withCause(ctx, err)
-			}
-			return printLocks(o.env.Stdout, format, []lockmanager.Lock{l}, true)
+			return o.withManager(cmd, func(ctx context.Context, m *lockmanager.Manager) error {
+				stopStatus := o.startStatus(ctx, m, g.key, g.holder, g.wait)
+				l, err := m.Acquire(ctx, g.acquireOptions())
+				stopStatus()
+				if err != nil {
+					return err
+				}
+				return printLocks(o.env.Stdout, format, []lockmanager.Lock{l}, true)
+			})
 		}),
 	}
 	g.add(cmd)
@@ -182,20 +191,15 @@ same and the version changes: use the printed one next time.`,
 			if err := checkLease(lease); err != nil {
 				return err
 			}
-			ctx, stop := o.signalContext(cmd.Context())
-			defer stop()
-			m, err := o.openManager(ctx)
-			if err != nil {
-				return withCause(ctx, err)
-			}
-			defer func() { _ = m.Close() }()
-			l, err := m.Renew(ctx, lockmanager.RenewOptions{
-				Key: h.key, Holder: h.holder, Version: h.version, LeaseDuration: lease, Metadata: metadata,
+			return o.withManager(cmd, func(ctx context.Context, m *lockmanager.Manager) error {
+				l, err := m.Renew(ctx, lockmanager.RenewOptions{
+					Key: h.key, Holder: h.holder, Version: h.version, LeaseDuration: lease, Metadata: metadata,
+				})
+				if err != nil {
+					return err
+				}
+				return printLocks(o.env.Stdout, format, []lockmanager.Lock{l}, true)
 			})
-			if err != nil {
-				return withCause(ctx, err)
-			}
-			return printLocks(o.env.Stdout, format, []lockmanager.Lock{l}, true)
 		}),
 	}
 	h.add(cmd)
@@ -219,15 +223,9 @@ next grant's fencing token is higher than every earlier one. Prints nothing.`,
 			if err := checkKey(h.key); err != nil {
 				return err
 			}
-			ctx, stop := o.signalContext(cmd.Context())
-			defer stop()
-			m, err := o.openManager(ctx)
-			if err != nil {
-				return withCause(ctx, err)
-			}
-			defer func() { _ = m.Close() }()
-			err = m.Release(ctx, lockmanager.ReleaseOptions{Key: h.key, Holder: h.holder, Version: h.version, Delete: del})
-			return withCause(ctx, err)
+			return o.withManager(cmd, func(ctx context.Context, m *lockmanager.Manager) error {
+				return m.Release(ctx, lockmanager.ReleaseOptions{Key: h.key, Holder: h.holder, Version: h.version, Delete: del})
+			})
 		}),
 	}
 	h.add(cmd)
@@ -251,18 +249,13 @@ record exits with code 4.`,
 			if err := checkKey(key); err != nil {
 				return err
 			}
-			ctx, stop := o.signalContext(cmd.Context())
-			defer stop()
-			m, err := o.openManager(ctx)
-			if err != nil {
-				return withCause(ctx, err)
-			}
-			defer func() { _ = m.Close() }()
-			l, err := m.Get(ctx, key)
-			if err != nil {
-				return withCause(ctx, err)
-			}
-			return printLocks(o.env.Stdout, format, []lockmanager.Lock{l}, true)
+			return o.withManager(cmd, func(ctx context.Context, m *lockmanager.Manager) error {
+				l, err := m.Get(ctx, key)
+				if err != nil {
+					return err
+				}
+				return printLocks(o.env.Stdout, format, []lockmanager.Lock{l}, true)
+			})
 		}),
 	}
 	cmd.Flags().StringVar(&key, "key", "", "lock key (required)")
@@ -288,27 +281,21 @@ key, held or not. -o json and -o yaml print an array ([] when there are none).`,
 					return &usageError{err: fmt.Errorf("--prefix: %w", err)}
 				}
 			}
-			ctx, stop := o.signalContext(cmd.Context())
-			defer stop()
-			m, err := o.openManager(ctx)
-			if err != nil {
-				return withCause(ctx, err)
-			}
-			defer func() { _ = m.Close() }()
-			locks := []lockmanager.Lock{}
-			opts := lockmanager.ListOptions{Prefix: prefix, PageSize: lockmanager.MaxPageSize}
-			for {
-				page, err := m.List(ctx, opts)
-				if err != nil {
-					return withCause(ctx, err)
+			return o.withManager(cmd, func(ctx context.Context, m *lockmanager.Manager) error {
+				locks := []lockmanager.Lock{}
+				opts := lockmanager.ListOptions{Prefix: prefix, PageSize: lockmanager.MaxPageSize}
+				for {
+					page, err := m.List(ctx, opts)
+					if err != nil {
+						return err
+					}
+					locks = append(locks, page.Locks...)
+					if page.NextPageToken == "" {
+						return printLocks(o.env.Stdout, format, locks, false)
+					}
+					opts.PageToken = page.NextPageToken
 				}
-				locks = append(locks, page.Locks...)
-				if page.NextPageToken == "" {
-					break
-				}
-				opts.PageToken = page.NextPageToken
-			}
-			return printLocks(o.env.Stdout, format, locks, false)
+			})
 		}),
 	}
 	cmd.Flags().StringVar(&prefix, "prefix", "", "list keys that start with this")
