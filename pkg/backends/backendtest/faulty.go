@@ -2,6 +2,7 @@ package backendtest
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 
 	"github.com/leasehold/leasehold/pkg/backends"
@@ -37,7 +38,10 @@ type Faulty struct {
 	limited atomic.Int64
 }
 
-var _ backends.Backend = (*Faulty)(nil)
+var (
+	_ backends.Backend  = (*Faulty)(nil)
+	_ backends.Notifier = (*Faulty)(nil)
+)
 
 // NewFaulty wraps b.
 func NewFaulty(b backends.Backend) *Faulty { return &Faulty{Backend: b} }
@@ -149,3 +153,19 @@ func (f *Faulty) List(ctx context.Context, req *backends.ListRequest) (backends.
 	}
 	return f.Backend.List(ctx, req)
 }
+
+// Subscribe implements backends.Notifier when the wrapped backend does, so
+// that waiters on a Faulty backend are woken as on the real one. While a
+// fault is set, subscribing fails, and the waiter falls back to polling.
+func (f *Faulty) Subscribe(ctx context.Context, key string) (<-chan struct{}, error) {
+	n, ok := f.Backend.(backends.Notifier)
+	if !ok {
+		return nil, backends.Unavailable("subscribing", key, errNoNotifier)
+	}
+	if Fault(f.fault.Load()) != NoFault {
+		return nil, backends.Unavailable("subscribing", key, errInjected)
+	}
+	return n.Subscribe(ctx, key)
+}
+
+var errNoNotifier = errors.New("the wrapped backend sends no change notifications")
