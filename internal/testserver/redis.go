@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -86,8 +87,25 @@ func StartRedisForMain(extraArgs ...string) (r *Redis, cleanup func(), err error
 	return r, r.close, nil
 }
 
-// URL returns the server's URL for database 0: redis://127.0.0.1:PORT/0.
-func (r *Redis) URL() string { return fmt.Sprintf("redis://%s/0", r.Addr()) }
+// URL returns the server's URL for database 0: redis://127.0.0.1:PORT/0,
+// or redis://:PASSWORD@127.0.0.1:PORT/0 when extraArgs set --requirepass.
+func (r *Redis) URL() string {
+	if pw := r.Password(); pw != "" {
+		return (&url.URL{Scheme: "redis", User: url.UserPassword("", pw), Host: r.Addr(), Path: "/0"}).String()
+	}
+	return fmt.Sprintf("redis://%s/0", r.Addr())
+}
+
+// Password returns the password given with --requirepass in extraArgs, or
+// "" when the server needs none.
+func (r *Redis) Password() string {
+	for i, a := range r.extraArgs {
+		if a == "--requirepass" && i+1 < len(r.extraArgs) {
+			return r.extraArgs[i+1]
+		}
+	}
+	return ""
+}
 
 // Addr returns the server's address, 127.0.0.1:PORT.
 func (r *Redis) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port)) }
@@ -175,8 +193,9 @@ func (r *Redis) ping(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if strings.TrimSpace(line) != "+PONG" {
-		return fmt.Errorf("unexpected reply to PING: %q", strings.TrimSpace(line))
+	// A server that requires a password answers -NOAUTH: it is up.
+	if reply := strings.TrimSpace(line); reply != "+PONG" && !strings.HasPrefix(reply, "-NOAUTH") {
+		return fmt.Errorf("unexpected reply to PING: %q", reply)
 	}
 	return nil
 }

@@ -217,6 +217,23 @@ func TestRedisExtraArgs(t *testing.T) {
 	}
 }
 
+func TestRedisWithPassword(t *testing.T) {
+	t.Parallel()
+	r := testserver.StartRedis(t, "--requirepass", "pa:ss@word")
+	ctx := testContext(t)
+	if r.Password() != "pa:ss@word" {
+		t.Fatalf("Password() = %q", r.Password())
+	}
+	if err := newRedisClient(t, r).Ping(ctx).Err(); err != nil {
+		t.Fatalf("PING with the URL's password: %v", err)
+	}
+	anon := redis.NewClient(&redis.Options{Addr: r.Addr(), MaxRetries: -1})
+	defer anon.Close()
+	if err := anon.Ping(ctx).Err(); err == nil || !strings.Contains(err.Error(), "NOAUTH") {
+		t.Fatalf("PING without a password = %v, want NOAUTH", err)
+	}
+}
+
 func TestRedisStopRestartLosesData(t *testing.T) {
 	t.Parallel()
 	r := testserver.StartRedis(t)
