@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -17,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/leasehold/leasehold/pkg/backends"
+	"github.com/leasehold/leasehold/pkg/backends/internal/sqlrecord"
 )
 
 func init() {
@@ -41,13 +41,6 @@ const (
 	paramTable     = "leasehold_table"
 	paramMigrate   = "leasehold_migrate"
 )
-
-// maxAttempts bounds how often one operation re-runs its statement when the
-// failure-path read finds that the record changed in between (a release
-// landing between a refused acquire and the read that explains it). Each
-// re-run means another caller completed a grant and a release meanwhile, so
-// the store as a whole made progress.
-const maxAttempts = 10
 
 // identifierRE is what schema and table names may be: they are also spelled
 // inside a string literal (the sequence's regclass), and derived names
@@ -276,27 +269,6 @@ func (b *Backend) check(ctx context.Context, op, key string) error {
 	return ctx.Err()
 }
 
-// storeError turns a driver error into the contract's: the caller's own
-// cancellation stays a context error, anything else is ErrUnavailable.
-func storeError(ctx context.Context, op, key string, err error) error {
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		return fmt.Errorf("%s %q: %w", op, key, ctxErr)
-	}
-	return backends.Unavailable(op, key, err)
-}
-
-func encodeMetadata(md map[string]string) (any, error) {
-	if md == nil {
-		// SQL NULL, not the JSON null a nil map would encode to.
-		return nil, nil
-	}
-	buf, err := json.Marshal(md)
-	if err != nil {
-		return nil, err
-	}
-	return string(buf), nil
-}
-
 // scanRecord reads one row of recordColumns plus any extra destinations.
 func scanRecord(row pgx.Row, extra ...any) (backends.Lock, error) {
 	var (
@@ -311,34 +283,26 @@ func scanRecord(row pgx.Row, extra ...any) (backends.Lock, error) {
 	}
 	l.FencingToken = uint64(token)
 	l.LeaseDuration = time.Duration(leaseMS) * time.Millisecond
-	if md != nil {
-		if err := json.Unmarshal(md, &l.Metadata); err != nil {
-			return backends.Lock{}, fmt.Errorf("decoding metadata: %w", err)
-		}
+	var err error
+	if l.Metadata, err = sqlrecord.DecodeMetadata(md); err != nil {
+		return backends.Lock{}, err
 	}
 	return l, nil
 }
 
-type current struct {
-	exists  bool
-	holder  string
-	version string
-	expires time.Time
-	live    bool // the lease has not expired, by the server's clock
-}
-
-// read is the failure path's read: it tells which error applies.
-func (b *Backend) read(ctx context.Context, key string) (current, error) {
-	var c current
+// read is the failure path's read: it tells which error applies. Liveness
+// is judged by the server's clock, in the read itself.
+func (b *Backend) read(ctx context.Context, key string) (sqlrecord.Current, error) {
+	var c sqlrecord.Current
 	var deleted bool
-	err := b.pool.QueryRow(ctx, b.sql.read, b.cfg.namespace, key).Scan(&c.holder, &c.version, &c.expires, &c.live, &deleted)
+	err := b.pool.QueryRow(ctx, b.sql.read, b.cfg.namespace, key).Scan(&c.Holder, &c.Version, &c.Expires, &c.Live, &deleted)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return c, nil
 	case err != nil:
 		return c, err
 	}
-	c.exists = !deleted
+	c.Exists = !deleted
 	return c, nil
 }
 
@@ -348,11 +312,11 @@ func (b *Backend) Acquire(ctx context.Context, req *backends.AcquireRequest) (ba
 	if err := b.check(ctx, op, req.Key); err != nil {
 		return backends.Lock{}, err
 	}
-	md, err := encodeMetadata(req.Metadata)
+	md, err := sqlrecord.EncodeMetadata(req.Metadata)
 	if err != nil {
 		return backends.Lock{}, backends.InvalidArgument("Metadata", "%v", err)
 	}
-	for range maxAttempts {
+	for range sqlrecord.MaxAttempts {
 		var notified bool
 		row := b.pool.QueryRow(ctx, b.sql.acquire, b.cfg.namespace, req.Key, req.Holder, req.LeaseDuration.Milliseconds(), md, b.channel)
 		l, err := scanRecord(row, &notified)
@@ -360,21 +324,18 @@ func (b *Backend) Acquire(ctx context.Context, req *backends.AcquireRequest) (ba
 			return l, nil
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
-			return backends.Lock{}, storeError(ctx, op, req.Key, err)
+			return backends.Lock{}, sqlrecord.StoreError(ctx, op, req.Key, err)
 		}
 		c, err := b.read(ctx, req.Key)
 		if err != nil {
-			return backends.Lock{}, storeError(ctx, op, req.Key, err)
+			return backends.Lock{}, sqlrecord.StoreError(ctx, op, req.Key, err)
 		}
-		if c.exists && c.holder != "" && c.holder != req.Holder && c.live {
-			return backends.Lock{}, backends.Held(req.Key, c.holder, c.expires)
+		if err := c.AcquireError(req.Key, req.Holder); err != nil {
+			return backends.Lock{}, err
 		}
 		// Freed between the statement and the read: try again.
 	}
-	// Every attempt was refused because the lock was held, but each time it
-	// was released again before the read could say by whom. ErrLockHeld is
-	// the truth at every attempt; the holder is unknown.
-	return backends.Lock{}, backends.Held(req.Key, "", time.Time{})
+	return backends.Lock{}, sqlrecord.AcquireExhausted(req.Key)
 }
 
 // Renew implements backends.Backend.
@@ -383,44 +344,28 @@ func (b *Backend) Renew(ctx context.Context, req *backends.RenewRequest) (backen
 	if err := b.check(ctx, op, req.Key); err != nil {
 		return backends.Lock{}, err
 	}
-	md, err := encodeMetadata(req.Metadata)
+	md, err := sqlrecord.EncodeMetadata(req.Metadata)
 	if err != nil {
 		return backends.Lock{}, backends.InvalidArgument("Metadata", "%v", err)
 	}
-	for range maxAttempts {
+	for range sqlrecord.MaxAttempts {
 		row := b.pool.QueryRow(ctx, b.sql.renew, b.cfg.namespace, req.Key, req.Holder, req.Version, req.LeaseDuration.Milliseconds(), md)
 		l, err := scanRecord(row)
 		if err == nil {
 			return l, nil
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
-			return backends.Lock{}, storeError(ctx, op, req.Key, err)
+			return backends.Lock{}, sqlrecord.StoreError(ctx, op, req.Key, err)
 		}
 		c, err := b.read(ctx, req.Key)
 		if err != nil {
-			return backends.Lock{}, storeError(ctx, op, req.Key, err)
+			return backends.Lock{}, sqlrecord.StoreError(ctx, op, req.Key, err)
 		}
-		if err := guardError(op, req.Key, c, req.Holder, req.Version); err != nil {
+		if err := c.RenewError(op, req.Key, req.Holder, req.Version); err != nil {
 			return backends.Lock{}, err
 		}
-		if !c.live {
-			return backends.Lock{}, backends.KeyError(op, req.Key, backends.ErrLeaseExpired)
-		}
 	}
-	return backends.Lock{}, backends.Unavailable(op, req.Key, errors.New("record kept changing under contention"))
-}
-
-// guardError names the first of the contract's checks that c fails.
-func guardError(op, key string, c current, holder, version string) error {
-	switch {
-	case !c.exists:
-		return backends.KeyError(op, key, backends.ErrNotFound)
-	case c.holder != holder:
-		return backends.KeyError(op, key, backends.ErrNotHolder)
-	case c.version != version:
-		return backends.KeyError(op, key, backends.ErrVersionMismatch)
-	}
-	return nil
+	return backends.Lock{}, sqlrecord.Exhausted(op, req.Key)
 }
 
 // Release implements backends.Backend.
@@ -429,24 +374,24 @@ func (b *Backend) Release(ctx context.Context, req *backends.ReleaseRequest) err
 	if err := b.check(ctx, op, req.Key); err != nil {
 		return err
 	}
-	for range maxAttempts {
+	for range sqlrecord.MaxAttempts {
 		var notified bool
 		err := b.pool.QueryRow(ctx, b.sql.release, b.cfg.namespace, req.Key, req.Holder, req.Version, req.Delete, b.channel).Scan(&notified)
 		if err == nil {
 			return nil
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
-			return storeError(ctx, op, req.Key, err)
+			return sqlrecord.StoreError(ctx, op, req.Key, err)
 		}
 		c, err := b.read(ctx, req.Key)
 		if err != nil {
-			return storeError(ctx, op, req.Key, err)
+			return sqlrecord.StoreError(ctx, op, req.Key, err)
 		}
-		if err := guardError(op, req.Key, c, req.Holder, req.Version); err != nil {
+		if err := c.GuardError(op, req.Key, req.Holder, req.Version); err != nil {
 			return err
 		}
 	}
-	return backends.Unavailable(op, req.Key, errors.New("record kept changing under contention"))
+	return sqlrecord.Exhausted(op, req.Key)
 }
 
 // Get implements backends.Backend.
@@ -460,7 +405,7 @@ func (b *Backend) Get(ctx context.Context, key string) (backends.Lock, error) {
 	case errors.Is(err, pgx.ErrNoRows):
 		return backends.Lock{}, backends.KeyError(op, key, backends.ErrNotFound)
 	case err != nil:
-		return backends.Lock{}, storeError(ctx, op, key, err)
+		return backends.Lock{}, sqlrecord.StoreError(ctx, op, key, err)
 	}
 	return l, nil
 }
@@ -474,29 +419,18 @@ func (b *Backend) List(ctx context.Context, req *backends.ListRequest) (backends
 	}
 	var rows pgx.Rows
 	var err error
-	if end, ok := prefixEnd(req.Prefix); ok {
+	if end, ok := sqlrecord.PrefixEnd(req.Prefix); ok {
 		rows, err = b.pool.Query(ctx, b.sql.listRange, b.cfg.namespace, req.Prefix, req.PageToken, req.Limit+1, end)
 	} else {
 		rows, err = b.pool.Query(ctx, b.sql.list, b.cfg.namespace, req.Prefix, req.PageToken, req.Limit+1)
 	}
 	if err != nil {
-		return backends.ListPage{}, storeError(ctx, op, req.Prefix, err)
+		return backends.ListPage{}, sqlrecord.StoreError(ctx, op, req.Prefix, err)
 	}
 	defer rows.Close()
-	var page backends.ListPage
-	for rows.Next() {
-		if len(page.Locks) == req.Limit {
-			page.NextPageToken = page.Locks[len(page.Locks)-1].Key
-			break
-		}
-		l, err := scanRecord(rows)
-		if err != nil {
-			return backends.ListPage{}, storeError(ctx, op, req.Prefix, err)
-		}
-		page.Locks = append(page.Locks, l)
-	}
-	if err := rows.Err(); err != nil {
-		return backends.ListPage{}, storeError(ctx, op, req.Prefix, err)
+	page, err := sqlrecord.CollectPage(rows, req.Limit, func() (backends.Lock, error) { return scanRecord(rows) })
+	if err != nil {
+		return backends.ListPage{}, sqlrecord.StoreError(ctx, op, req.Prefix, err)
 	}
 	return page, nil
 }

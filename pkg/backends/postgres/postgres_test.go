@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/goleak"
@@ -20,6 +19,7 @@ import (
 	"github.com/leasehold/leasehold/internal/testserver"
 	"github.com/leasehold/leasehold/pkg/backends"
 	"github.com/leasehold/leasehold/pkg/backends/backendtest"
+	"github.com/leasehold/leasehold/pkg/backends/internal/sqlbackendtest"
 	"github.com/leasehold/leasehold/pkg/backends/postgres"
 	"github.com/leasehold/leasehold/pkg/lockmanager"
 )
@@ -142,54 +142,23 @@ func TestStatementsPerOperation(t *testing.T) {
 	b := migrated(t, pool, postgres.WithNamespace("statements"))
 	ctx := context.Background()
 
-	var l backends.Lock
-	steps := []struct {
-		name string
-		do   func() error
-	}{
-		{"AcquireNew", func() (err error) {
-			l, err = b.Acquire(ctx, &backends.AcquireRequest{Key: "k", Holder: "a", LeaseDuration: time.Minute})
-			return err
-		}},
-		{"Reacquire", func() (err error) {
-			l, err = b.Acquire(ctx, &backends.AcquireRequest{Key: "k", Holder: "a", LeaseDuration: time.Minute})
-			return err
-		}},
-		{"Renew", func() (err error) {
-			l, err = b.Renew(ctx, &backends.RenewRequest{Key: "k", Holder: "a", Version: l.Version, LeaseDuration: time.Minute})
-			return err
-		}},
-		{"Release", func() error {
-			return b.Release(ctx, &backends.ReleaseRequest{Key: "k", Holder: "a", Version: l.Version})
-		}},
-		{"AcquireReleased", func() (err error) {
-			l, err = b.Acquire(ctx, &backends.AcquireRequest{Key: "k", Holder: "b", LeaseDuration: time.Minute})
-			return err
-		}},
-		{"ReleaseDelete", func() error {
-			return b.Release(ctx, &backends.ReleaseRequest{Key: "k", Holder: "b", Version: l.Version, Delete: true})
-		}},
-		{"AcquireDeleted", func() (err error) {
-			l, err = b.Acquire(ctx, &backends.AcquireRequest{Key: "k", Holder: "c", LeaseDuration: time.Minute})
-			return err
-		}},
-		{"ReleaseAgain", func() error {
-			return b.Release(ctx, &backends.ReleaseRequest{Key: "k", Holder: "c", Version: l.Version, Delete: true})
-		}},
-	}
+	steps, l := sqlbackendtest.StatementSteps(ctx, b)
+	steps = append(steps, sqlbackendtest.Step{Name: "ReleaseAgain", Do: func() error {
+		return b.Release(ctx, &backends.ReleaseRequest{Key: "k", Holder: "c", Version: l.Version, Delete: true})
+	}})
 	// The first round warms the connection's statement cache.
 	for round := range 2 {
 		tracer.take()
 		for _, s := range steps {
-			if err := s.do(); err != nil {
-				t.Fatalf("round %d %s: %v", round, s.name, err)
+			if err := s.Do(); err != nil {
+				t.Fatalf("round %d %s: %v", round, s.Name, err)
 			}
 			queries, prepares := tracer.take()
 			if len(queries) != 1 {
-				t.Errorf("round %d %s sent %d statements %v, want 1", round, s.name, len(queries), queries)
+				t.Errorf("round %d %s sent %d statements %v, want 1", round, s.Name, len(queries), queries)
 			}
 			if round == 1 && prepares != 0 {
-				t.Errorf("%s prepared %d statements on a warm connection, want 0", s.name, prepares)
+				t.Errorf("%s prepared %d statements on a warm connection, want 0", s.Name, prepares)
 			}
 		}
 	}
@@ -531,88 +500,19 @@ func benchBackend(b *testing.B) *postgres.Backend {
 }
 
 func BenchmarkAcquireRelease(b *testing.B) {
-	be := benchBackend(b)
-	ctx := context.Background()
-	start := time.Now()
-	for i := 0; b.Loop(); i++ {
-		key := fmt.Sprintf("k%d", i%64)
-		l, err := be.Acquire(ctx, &backends.AcquireRequest{Key: key, Holder: "h", LeaseDuration: time.Minute})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := be.Release(ctx, &backends.ReleaseRequest{Key: key, Holder: "h", Version: l.Version}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "pairs/s")
+	sqlbackendtest.BenchmarkAcquireRelease(b, benchBackend(b))
 }
 
 func BenchmarkRenew(b *testing.B) {
-	be := benchBackend(b)
-	ctx := context.Background()
-	l, err := be.Acquire(ctx, &backends.AcquireRequest{Key: "k", Holder: "h", LeaseDuration: time.Minute})
-	if err != nil {
-		b.Fatal(err)
-	}
-	start := time.Now()
-	for b.Loop() {
-		if l, err = be.Renew(ctx, &backends.RenewRequest{Key: "k", Holder: "h", Version: l.Version, LeaseDuration: time.Minute}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "renews/s")
+	sqlbackendtest.BenchmarkRenew(b, benchBackend(b))
 }
 
-// BenchmarkContendedAcquire has parallel clients race for one key; a
-// winner releases at once. Every iteration is one attempt, granted or
-// refused.
+// BenchmarkContendedAcquire has parallel clients race for one key through
+// one Backend (one pool); a winner releases at once. Every iteration is one
+// attempt, granted or refused.
 func BenchmarkContendedAcquire(b *testing.B) {
 	be := benchBackend(b)
-	var mu sync.Mutex
-	var n int
-	start := time.Now()
-	b.RunParallel(func(pb *testing.PB) {
-		mu.Lock()
-		n++
-		holder := fmt.Sprintf("h%d", n)
-		mu.Unlock()
-		ctx := context.Background()
-		for pb.Next() {
-			l, err := be.Acquire(ctx, &backends.AcquireRequest{Key: "k", Holder: holder, LeaseDuration: time.Minute})
-			if errors.Is(err, backends.ErrLockHeld) {
-				continue
-			}
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			if err := be.Release(ctx, &backends.ReleaseRequest{Key: "k", Holder: holder, Version: l.Version}); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "attempts/s")
-}
-
-// listKeys lists every key under prefix, one page at a time.
-func listKeys(t *testing.T, b backends.Backend, prefix string) []string {
-	t.Helper()
-	var keys []string
-	token := ""
-	for {
-		page, err := b.List(context.Background(), &backends.ListRequest{Prefix: prefix, Limit: 2, PageToken: token})
-		if err != nil {
-			t.Fatalf("List(%q): %v", prefix, err)
-		}
-		for _, l := range page.Locks {
-			keys = append(keys, l.Key)
-		}
-		if page.NextPageToken == "" {
-			return keys
-		}
-		token = page.NextPageToken
-	}
+	sqlbackendtest.BenchmarkContendedAcquire(b, func() backends.Backend { return be })
 }
 
 // Prefixes whose range ends at a rune boundary (a multi-byte rune, the
@@ -623,22 +523,5 @@ func TestListPrefixAtRuneBoundaries(t *testing.T) {
 	if err := b.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	keys := []string{"a", "a\U0010FFFF", "a\U0010FFFFz", "b", "é", "éa", "ê", "\ud7ff", "\ud7ffx", "\ue000", "z\x7f", "z\x7fq", "z\u0080"}
-	for _, k := range keys {
-		if _, err := b.Acquire(context.Background(), &backends.AcquireRequest{Key: k, Holder: "h", LeaseDuration: time.Minute}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for prefix, want := range map[string][]string{
-		"a\U0010FFFF": {"a\U0010FFFF", "a\U0010FFFFz"},
-		"a":           {"a", "a\U0010FFFF", "a\U0010FFFFz"},
-		"é":           {"é", "éa"},
-		"\ud7ff":      {"\ud7ff", "\ud7ffx"},
-		"z\x7f":       {"z\x7f", "z\x7fq"},
-		"":            {"a", "a\U0010FFFF", "a\U0010FFFFz", "b", "z\x7f", "z\x7fq", "z\u0080", "é", "éa", "ê", "\ud7ff", "\ud7ffx", "\ue000"},
-	} {
-		if diff := cmp.Diff(want, listKeys(t, b, prefix)); diff != "" {
-			t.Errorf("prefix %q (-want +got):\n%s", prefix, diff)
-		}
-	}
+	sqlbackendtest.ListPrefixAtRuneBoundaries(t, b)
 }

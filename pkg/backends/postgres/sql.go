@@ -110,7 +110,7 @@ WHERE namespace = $1 AND key = $2 AND NOT deleted`,
 
 		// Both list forms are a range scan of the primary key: key is
 		// COLLATE "C", so comparisons are byte order and the prefix is
-		// literal ($5 is the end of the prefix's range, see prefixEnd).
+		// literal ($5 is the end of the prefix's range, see sqlrecord.PrefixEnd).
 		list: `SELECT ` + recordColumns + ` FROM ` + id.Table + `
 WHERE namespace = $1 AND key >= $2 AND key > $3 AND NOT deleted
 ORDER BY key LIMIT $4`,

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -20,6 +19,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/leasehold/leasehold/pkg/backends"
+	"github.com/leasehold/leasehold/pkg/backends/internal/sqlrecord"
 )
 
 func init() {
@@ -31,13 +31,6 @@ func init() {
 // DefaultBusyTimeout is how long a statement waits for another connection's
 // write to finish before it fails with ErrUnavailable.
 const DefaultBusyTimeout = 5 * time.Second
-
-// maxAttempts bounds how often one operation re-runs its statement when the
-// failure-path read finds that the record changed in between (a release
-// landing between a refused acquire and the read that explains it). Each
-// re-run means another caller completed a grant and a release meanwhile, so
-// the store as a whole made progress.
-const maxAttempts = 10
 
 // Option configures a Backend.
 type Option func(*Backend)
@@ -246,15 +239,6 @@ func (b *Backend) check(ctx context.Context, op, key string) error {
 	return ctx.Err()
 }
 
-// storeError turns a driver error into the contract's: the caller's own
-// cancellation stays a context error, anything else is ErrUnavailable.
-func storeError(ctx context.Context, op, key string, err error) error {
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		return fmt.Errorf("%s %q: %w", op, key, ctxErr)
-	}
-	return backends.Unavailable(op, key, err)
-}
-
 // newVersion returns a random 128-bit version, so that every grant and
 // renewal, even a same-holder re-acquire, gets a version nobody has seen.
 func newVersion() (string, error) {
@@ -263,17 +247,6 @@ func newVersion() (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(v[:]), nil
-}
-
-func encodeMetadata(md map[string]string) (any, error) {
-	if md == nil {
-		return nil, nil
-	}
-	buf, err := json.Marshal(md)
-	if err != nil {
-		return nil, err
-	}
-	return string(buf), nil
 }
 
 // columns are what every read returns, in scanRecord's order.
@@ -298,8 +271,9 @@ func scanRecord(row interface{ Scan(...any) error }, now time.Time) (backends.Lo
 	l.ExpiresAt = time.UnixMilli(expiry)
 	l.LeaseDuration = time.Duration(leaseMS) * time.Millisecond
 	if md.Valid {
-		if err := json.Unmarshal([]byte(md.String), &l.Metadata); err != nil {
-			return backends.Lock{}, false, fmt.Errorf("decoding metadata: %w", err)
+		var err error
+		if l.Metadata, err = sqlrecord.DecodeMetadata([]byte(md.String)); err != nil {
+			return backends.Lock{}, false, err
 		}
 	}
 	l.Held = l.Holder != "" && now.Before(l.ExpiresAt)
@@ -335,24 +309,21 @@ RETURNING ` + columns
 // readSQL is the failure path's read: it tells which error applies.
 const readSQL = `SELECT holder, version, expires_at, deleted FROM leasehold_locks WHERE namespace = ?1 AND key = ?2`
 
-type current struct {
-	exists  bool
-	holder  string
-	version string
-	expires int64
-}
-
-func (b *Backend) read(ctx context.Context, key string) (current, error) {
-	var c current
+// read judges liveness by the local clock, read after the record.
+func (b *Backend) read(ctx context.Context, key string) (sqlrecord.Current, error) {
+	var c sqlrecord.Current
+	var expires int64
 	var deleted bool
-	err := b.db.QueryRowContext(ctx, readSQL, b.ns, key).Scan(&c.holder, &c.version, &c.expires, &deleted)
+	err := b.db.QueryRowContext(ctx, readSQL, b.ns, key).Scan(&c.Holder, &c.Version, &expires, &deleted)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return c, nil
 	case err != nil:
 		return c, err
 	}
-	c.exists = !deleted
+	c.Exists = !deleted
+	c.Expires = time.UnixMilli(expires)
+	c.Live = expires > b.now().UnixMilli()
 	return c, nil
 }
 
@@ -362,11 +333,11 @@ func (b *Backend) Acquire(ctx context.Context, req *backends.AcquireRequest) (ba
 	if err := b.check(ctx, op, req.Key); err != nil {
 		return backends.Lock{}, err
 	}
-	md, err := encodeMetadata(req.Metadata)
+	md, err := sqlrecord.EncodeMetadata(req.Metadata)
 	if err != nil {
 		return backends.Lock{}, backends.InvalidArgument("Metadata", "%v", err)
 	}
-	for range maxAttempts {
+	for range sqlrecord.MaxAttempts {
 		version, err := newVersion()
 		if err != nil {
 			return backends.Lock{}, backends.Unavailable(op, req.Key, err)
@@ -384,21 +355,18 @@ func (b *Backend) Acquire(ctx context.Context, req *backends.AcquireRequest) (ba
 			return l, nil
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
-			return backends.Lock{}, storeError(ctx, op, req.Key, err)
+			return backends.Lock{}, sqlrecord.StoreError(ctx, op, req.Key, err)
 		}
 		c, err := b.read(ctx, req.Key)
 		if err != nil {
-			return backends.Lock{}, storeError(ctx, op, req.Key, err)
+			return backends.Lock{}, sqlrecord.StoreError(ctx, op, req.Key, err)
 		}
-		if c.exists && c.holder != "" && c.holder != req.Holder && c.expires > b.now().UnixMilli() {
-			return backends.Lock{}, backends.Held(req.Key, c.holder, time.UnixMilli(c.expires))
+		if err := c.AcquireError(req.Key, req.Holder); err != nil {
+			return backends.Lock{}, err
 		}
 		// Freed between the statement and the read: try again.
 	}
-	// Every attempt was refused because the lock was held, but each time it
-	// was released again before the read could say by whom. ErrLockHeld is
-	// the truth at every attempt; the holder is unknown.
-	return backends.Lock{}, backends.Held(req.Key, "", time.Time{})
+	return backends.Lock{}, sqlrecord.AcquireExhausted(req.Key)
 }
 
 // renewSQL extends the caller's lease only if holder and version match and
@@ -415,11 +383,11 @@ func (b *Backend) Renew(ctx context.Context, req *backends.RenewRequest) (backen
 	if err := b.check(ctx, op, req.Key); err != nil {
 		return backends.Lock{}, err
 	}
-	md, err := encodeMetadata(req.Metadata)
+	md, err := sqlrecord.EncodeMetadata(req.Metadata)
 	if err != nil {
 		return backends.Lock{}, backends.InvalidArgument("Metadata", "%v", err)
 	}
-	for range maxAttempts {
+	for range sqlrecord.MaxAttempts {
 		version, err := newVersion()
 		if err != nil {
 			return backends.Lock{}, backends.Unavailable(op, req.Key, err)
@@ -431,33 +399,17 @@ func (b *Backend) Renew(ctx context.Context, req *backends.RenewRequest) (backen
 			return l, nil
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
-			return backends.Lock{}, storeError(ctx, op, req.Key, err)
+			return backends.Lock{}, sqlrecord.StoreError(ctx, op, req.Key, err)
 		}
 		c, err := b.read(ctx, req.Key)
 		if err != nil {
-			return backends.Lock{}, storeError(ctx, op, req.Key, err)
+			return backends.Lock{}, sqlrecord.StoreError(ctx, op, req.Key, err)
 		}
-		if err := guardError(op, req.Key, c, req.Holder, req.Version); err != nil {
+		if err := c.RenewError(op, req.Key, req.Holder, req.Version); err != nil {
 			return backends.Lock{}, err
 		}
-		if c.expires <= b.now().UnixMilli() {
-			return backends.Lock{}, backends.KeyError(op, req.Key, backends.ErrLeaseExpired)
-		}
 	}
-	return backends.Lock{}, backends.Unavailable(op, req.Key, errors.New("record kept changing under contention"))
-}
-
-// guardError names the first of the contract's checks that c fails.
-func guardError(op, key string, c current, holder, version string) error {
-	switch {
-	case !c.exists:
-		return backends.KeyError(op, key, backends.ErrNotFound)
-	case c.holder != holder:
-		return backends.KeyError(op, key, backends.ErrNotHolder)
-	case c.version != version:
-		return backends.KeyError(op, key, backends.ErrVersionMismatch)
-	}
-	return nil
+	return backends.Lock{}, sqlrecord.Exhausted(op, req.Key)
 }
 
 // releaseSQL frees the record, or turns it into a tombstone with ?6 = 1. A
@@ -473,18 +425,18 @@ func (b *Backend) Release(ctx context.Context, req *backends.ReleaseRequest) err
 	if err := b.check(ctx, op, req.Key); err != nil {
 		return err
 	}
-	for range maxAttempts {
+	for range sqlrecord.MaxAttempts {
 		version, err := newVersion()
 		if err != nil {
 			return backends.Unavailable(op, req.Key, err)
 		}
 		res, err := b.db.ExecContext(ctx, releaseSQL, b.ns, req.Key, req.Holder, req.Version, version, req.Delete)
 		if err != nil {
-			return storeError(ctx, op, req.Key, err)
+			return sqlrecord.StoreError(ctx, op, req.Key, err)
 		}
 		n, err := res.RowsAffected()
 		if err != nil {
-			return storeError(ctx, op, req.Key, err)
+			return sqlrecord.StoreError(ctx, op, req.Key, err)
 		}
 		if n == 1 {
 			notify(b.scope, b.ns, req.Key)
@@ -492,13 +444,13 @@ func (b *Backend) Release(ctx context.Context, req *backends.ReleaseRequest) err
 		}
 		c, err := b.read(ctx, req.Key)
 		if err != nil {
-			return storeError(ctx, op, req.Key, err)
+			return sqlrecord.StoreError(ctx, op, req.Key, err)
 		}
-		if err := guardError(op, req.Key, c, req.Holder, req.Version); err != nil {
+		if err := c.GuardError(op, req.Key, req.Holder, req.Version); err != nil {
 			return err
 		}
 	}
-	return backends.Unavailable(op, req.Key, errors.New("record kept changing under contention"))
+	return sqlrecord.Exhausted(op, req.Key)
 }
 
 const getSQL = `SELECT ` + columns + ` FROM leasehold_locks WHERE namespace = ?1 AND key = ?2 AND deleted = 0`
@@ -514,7 +466,7 @@ func (b *Backend) Get(ctx context.Context, key string) (backends.Lock, error) {
 	case errors.Is(err, sql.ErrNoRows):
 		return backends.Lock{}, backends.KeyError(op, key, backends.ErrNotFound)
 	case err != nil:
-		return backends.Lock{}, storeError(ctx, op, key, err)
+		return backends.Lock{}, sqlrecord.StoreError(ctx, op, key, err)
 	}
 	return l, nil
 }
@@ -522,7 +474,7 @@ func (b *Backend) Get(ctx context.Context, key string) (backends.Lock, error) {
 // listSQL and listRangeSQL select a key range of the primary key, so the
 // scan touches only matching rows. TEXT compares with the BINARY collation
 // (memcmp), which is the byte order the contract sorts by; ?5 is the
-// exclusive upper end of the prefix's range (see prefixEnd).
+// exclusive upper end of the prefix's range (see sqlrecord.PrefixEnd).
 const (
 	listSQL = `SELECT ` + columns + ` FROM leasehold_locks
 WHERE namespace = ?1 AND key >= ?2 AND key > ?3 AND deleted = 0
@@ -542,29 +494,21 @@ func (b *Backend) List(ctx context.Context, req *backends.ListRequest) (backends
 	now := b.now()
 	var rows *sql.Rows
 	var err error
-	if end, ok := prefixEnd(req.Prefix); ok {
+	if end, ok := sqlrecord.PrefixEnd(req.Prefix); ok {
 		rows, err = b.db.QueryContext(ctx, listRangeSQL, b.ns, req.Prefix, req.PageToken, req.Limit+1, end)
 	} else {
 		rows, err = b.db.QueryContext(ctx, listSQL, b.ns, req.Prefix, req.PageToken, req.Limit+1)
 	}
 	if err != nil {
-		return backends.ListPage{}, storeError(ctx, op, req.Prefix, err)
+		return backends.ListPage{}, sqlrecord.StoreError(ctx, op, req.Prefix, err)
 	}
 	defer func() { _ = rows.Close() }()
-	var page backends.ListPage
-	for rows.Next() {
-		if len(page.Locks) == req.Limit {
-			page.NextPageToken = page.Locks[len(page.Locks)-1].Key
-			break
-		}
+	page, err := sqlrecord.CollectPage(rows, req.Limit, func() (backends.Lock, error) {
 		l, _, err := scanRecord(rows, now)
-		if err != nil {
-			return backends.ListPage{}, storeError(ctx, op, req.Prefix, err)
-		}
-		page.Locks = append(page.Locks, l)
-	}
-	if err := rows.Err(); err != nil {
-		return backends.ListPage{}, storeError(ctx, op, req.Prefix, err)
+		return l, err
+	})
+	if err != nil {
+		return backends.ListPage{}, sqlrecord.StoreError(ctx, op, req.Prefix, err)
 	}
 	return page, nil
 }

@@ -17,11 +17,11 @@ import (
 	"time"
 
 	"database/sql/driver"
-	"github.com/google/go-cmp/cmp"
 	"go.uber.org/goleak"
 
 	"github.com/leasehold/leasehold/pkg/backends"
 	"github.com/leasehold/leasehold/pkg/backends/backendtest"
+	"github.com/leasehold/leasehold/pkg/backends/internal/sqlbackendtest"
 	"github.com/leasehold/leasehold/pkg/backends/sqlite"
 	"github.com/leasehold/leasehold/pkg/lockmanager"
 	msqlite "modernc.org/sqlite"
@@ -383,45 +383,13 @@ func TestStatementsPerOperation(t *testing.T) {
 	}
 	counter.take()
 
-	type step struct {
-		name string
-		do   func() error
-	}
-	var l backends.Lock
-	steps := []step{
-		{"AcquireNew", func() (err error) {
-			l, err = b.Acquire(ctx, &backends.AcquireRequest{Key: "k", Holder: "a", LeaseDuration: time.Minute})
-			return err
-		}},
-		{"Reacquire", func() (err error) {
-			l, err = b.Acquire(ctx, &backends.AcquireRequest{Key: "k", Holder: "a", LeaseDuration: time.Minute})
-			return err
-		}},
-		{"Renew", func() (err error) {
-			l, err = b.Renew(ctx, &backends.RenewRequest{Key: "k", Holder: "a", Version: l.Version, LeaseDuration: time.Minute})
-			return err
-		}},
-		{"Release", func() error {
-			return b.Release(ctx, &backends.ReleaseRequest{Key: "k", Holder: "a", Version: l.Version})
-		}},
-		{"AcquireReleased", func() (err error) {
-			l, err = b.Acquire(ctx, &backends.AcquireRequest{Key: "k", Holder: "b", LeaseDuration: time.Minute})
-			return err
-		}},
-		{"ReleaseDelete", func() error {
-			return b.Release(ctx, &backends.ReleaseRequest{Key: "k", Holder: "b", Version: l.Version, Delete: true})
-		}},
-		{"AcquireDeleted", func() (err error) {
-			l, err = b.Acquire(ctx, &backends.AcquireRequest{Key: "k", Holder: "c", LeaseDuration: time.Minute})
-			return err
-		}},
-	}
+	steps, _ := sqlbackendtest.StatementSteps(ctx, b)
 	for _, s := range steps {
-		if err := s.do(); err != nil {
-			t.Fatalf("%s: %v", s.name, err)
+		if err := s.Do(); err != nil {
+			t.Fatalf("%s: %v", s.Name, err)
 		}
 		if got := counter.take(); len(got) != 1 {
-			t.Errorf("%s sent %d statements %v, want 1", s.name, len(got), got)
+			t.Errorf("%s sent %d statements %v, want 1", s.Name, len(got), got)
 		}
 	}
 	// The refused path may read once more to name the error.
@@ -435,36 +403,11 @@ func TestStatementsPerOperation(t *testing.T) {
 }
 
 func BenchmarkAcquireRelease(b *testing.B) {
-	be := open(b, fileURL(b, "bench"))
-	ctx := context.Background()
-	start := time.Now()
-	for i := 0; b.Loop(); i++ {
-		key := fmt.Sprintf("k%d", i%64)
-		l, err := be.Acquire(ctx, &backends.AcquireRequest{Key: key, Holder: "h", LeaseDuration: time.Minute})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := be.Release(ctx, &backends.ReleaseRequest{Key: key, Holder: "h", Version: l.Version}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "pairs/s")
+	sqlbackendtest.BenchmarkAcquireRelease(b, open(b, fileURL(b, "bench")))
 }
 
 func BenchmarkRenew(b *testing.B) {
-	be := open(b, fileURL(b, "bench"))
-	ctx := context.Background()
-	l, err := be.Acquire(ctx, &backends.AcquireRequest{Key: "k", Holder: "h", LeaseDuration: time.Minute})
-	if err != nil {
-		b.Fatal(err)
-	}
-	start := time.Now()
-	for b.Loop() {
-		if l, err = be.Renew(ctx, &backends.RenewRequest{Key: "k", Holder: "h", Version: l.Version, LeaseDuration: time.Minute}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "renews/s")
+	sqlbackendtest.BenchmarkRenew(b, open(b, fileURL(b, "bench")))
 }
 
 // BenchmarkContendedAcquire has parallel clients, each with its own
@@ -472,75 +415,12 @@ func BenchmarkRenew(b *testing.B) {
 // Every iteration is one attempt, granted or refused.
 func BenchmarkContendedAcquire(b *testing.B) {
 	u := fileURL(b, "bench")
-	var mu sync.Mutex
-	var n int
-	start := time.Now()
-	b.RunParallel(func(pb *testing.PB) {
-		mu.Lock()
-		n++
-		holder := fmt.Sprintf("h%d", n)
-		mu.Unlock()
-		be := open(b, u)
-		ctx := context.Background()
-		for pb.Next() {
-			l, err := be.Acquire(ctx, &backends.AcquireRequest{Key: "k", Holder: holder, LeaseDuration: time.Minute})
-			if errors.Is(err, backends.ErrLockHeld) {
-				continue
-			}
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			if err := be.Release(ctx, &backends.ReleaseRequest{Key: "k", Holder: holder, Version: l.Version}); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "attempts/s")
-}
-
-// listKeys lists every key under prefix, one page at a time.
-func listKeys(t *testing.T, b backends.Backend, prefix string) []string {
-	t.Helper()
-	var keys []string
-	token := ""
-	for {
-		page, err := b.List(context.Background(), &backends.ListRequest{Prefix: prefix, Limit: 2, PageToken: token})
-		if err != nil {
-			t.Fatalf("List(%q): %v", prefix, err)
-		}
-		for _, l := range page.Locks {
-			keys = append(keys, l.Key)
-		}
-		if page.NextPageToken == "" {
-			return keys
-		}
-		token = page.NextPageToken
-	}
+	sqlbackendtest.BenchmarkContendedAcquire(b, func() backends.Backend { return open(b, u) })
 }
 
 // Prefixes whose range ends at a rune boundary (a multi-byte rune, the
 // last code point, the edge of the surrogates) select exactly their keys,
 // in byte order.
 func TestListPrefixAtRuneBoundaries(t *testing.T) {
-	b := open(t, fileURL(t, "runes"))
-	keys := []string{"a", "a\U0010FFFF", "a\U0010FFFFz", "b", "é", "éa", "ê", "\ud7ff", "\ud7ffx", "\ue000", "z\x7f", "z\x7fq", "z\u0080"}
-	for _, k := range keys {
-		if _, err := b.Acquire(context.Background(), &backends.AcquireRequest{Key: k, Holder: "h", LeaseDuration: time.Minute}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for prefix, want := range map[string][]string{
-		"a\U0010FFFF": {"a\U0010FFFF", "a\U0010FFFFz"},
-		"a":           {"a", "a\U0010FFFF", "a\U0010FFFFz"},
-		"é":           {"é", "éa"},
-		"\ud7ff":      {"\ud7ff", "\ud7ffx"},
-		"z\x7f":       {"z\x7f", "z\x7fq"},
-		"":            {"a", "a\U0010FFFF", "a\U0010FFFFz", "b", "z\x7f", "z\x7fq", "z\u0080", "é", "éa", "ê", "\ud7ff", "\ud7ffx", "\ue000"},
-	} {
-		if diff := cmp.Diff(want, listKeys(t, b, prefix)); diff != "" {
-			t.Errorf("prefix %q (-want +got):\n%s", prefix, diff)
-		}
-	}
+	sqlbackendtest.ListPrefixAtRuneBoundaries(t, open(t, fileURL(t, "runes")))
 }

@@ -1,16 +1,16 @@
-package sqlite
+package sqlrecord
 
 import (
 	"unicode/utf8"
 )
 
-// prefixEnd returns the smallest string greater, in byte order, than every
+// PrefixEnd returns the smallest string greater, in byte order, than every
 // string that starts with prefix, so that "key >= prefix AND key < end" is
 // an index range holding exactly the keys with that prefix. UTF-8 orders
 // code points the same way as their bytes, so replacing the last rune with
 // its successor gives that bound and stays valid UTF-8. It reports false
 // when there is no bound (an empty prefix, or one made only of U+10FFFF).
-func prefixEnd(prefix string) (string, bool) {
+func PrefixEnd(prefix string) (string, bool) {
 	for prefix != "" {
 		r, size := utf8.DecodeLastRuneInString(prefix)
 		prefix = prefix[:len(prefix)-size]

@@ -1,4 +1,4 @@
-package sqlite
+package sqlrecord
 
 import "testing"
 
@@ -16,9 +16,9 @@ func TestPrefixEnd(t *testing.T) {
 		{"a\U0010FFFF", "b", true}, // carries past the last rune
 		{"\U0010FFFF\U0010FFFF", "", false},
 	} {
-		got, ok := prefixEnd(tc.prefix)
+		got, ok := PrefixEnd(tc.prefix)
 		if got != tc.want || ok != tc.ok {
-			t.Errorf("prefixEnd(%q) = %q, %v; want %q, %v", tc.prefix, got, ok, tc.want, tc.ok)
+			t.Errorf("PrefixEnd(%q) = %q, %v; want %q, %v", tc.prefix, got, ok, tc.want, tc.ok)
 			continue
 		}
 		if !ok {
@@ -28,11 +28,11 @@ func TestPrefixEnd(t *testing.T) {
 		// below it and at or above the prefix lacks the prefix.
 		for _, ext := range []string{"", "\x00", "z", "\U0010FFFF\U0010FFFF"} {
 			if s := tc.prefix + ext; s >= got {
-				t.Errorf("prefixEnd(%q) = %q is not above %q", tc.prefix, got, s)
+				t.Errorf("PrefixEnd(%q) = %q is not above %q", tc.prefix, got, s)
 			}
 		}
 		if got <= tc.prefix {
-			t.Errorf("prefixEnd(%q) = %q is not above the prefix", tc.prefix, got)
+			t.Errorf("PrefixEnd(%q) = %q is not above the prefix", tc.prefix, got)
 		}
 	}
 }
