@@ -67,6 +67,12 @@ func RunConformanceTests(t *testing.T, h Harness) {
 	t.Run("Close", s.testClose)
 	t.Run("InvalidArgument", s.testInvalidArgument)
 	t.Run("Session", s.testSession)
+	probe := h.Open(t, namespace(t))
+	_, notifies := probe.(backends.Notifier)
+	_ = probe.Close()
+	if notifies {
+		t.Run("Notify", s.testNotify)
+	}
 }
 
 // namespace returns a fresh namespace for one subtest.

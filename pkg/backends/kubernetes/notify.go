@@ -2,6 +2,7 @@ package kubernetes
 
 import (
 	"context"
+	"github.com/leasehold/leasehold/pkg/backends"
 	"slices"
 	"strings"
 	"time"
@@ -31,6 +32,14 @@ func (b *Backend) Subscribe(ctx context.Context, key string) (<-chan struct{}, e
 	}
 	ch := make(chan struct{}, 1)
 	ctx, cancel := context.WithCancel(ctx)
+	// The first watch starts before Subscribe returns, so that a change
+	// between Subscribe and the waiter's next try is not missed.
+	s := &subscription{b: b, key: key, ch: ch}
+	w, err := s.watch(ctx)
+	if err != nil {
+		cancel()
+		return nil, backends.Unavailable("subscribing", key, err)
+	}
 	stop := context.AfterFunc(b.done, cancel)
 	b.subs.Add(1)
 	go func() {
@@ -38,8 +47,7 @@ func (b *Backend) Subscribe(ctx context.Context, key string) (<-chan struct{}, e
 		defer close(ch)
 		defer stop()
 		defer cancel()
-		s := &subscription{b: b, key: key, ch: ch}
-		s.run(ctx)
+		s.run(ctx, w)
 	}()
 	return ch, nil
 }
@@ -65,27 +73,35 @@ func (s *subscription) signal() {
 	}
 }
 
-func (s *subscription) run(ctx context.Context) {
+func (s *subscription) watch(ctx context.Context) (watch.Interface, error) {
+	return s.b.c.Watch(ctx, &locksv1alpha1.DistributedLockList{},
+		client.InNamespace(s.b.ns), client.MatchingFields{"metadata.name": ObjectName(s.key)})
+}
+
+// run consumes the first watch w, then watches again whenever the server
+// ends a watch, signalling after each gap since changes may have been
+// missed.
+func (s *subscription) run(ctx context.Context, w watch.Interface) {
 	s.expiry = time.NewTimer(time.Hour)
 	s.expiry.Stop()
 	defer s.expiry.Stop()
-	first := true
-	for ctx.Err() == nil {
-		w, err := s.b.c.Watch(ctx, &locksv1alpha1.DistributedLockList{},
-			client.InNamespace(s.b.ns), client.MatchingFields{"metadata.name": ObjectName(s.key)})
-		if err != nil {
+	for {
+		s.consume(ctx, w)
+		w.Stop()
+		for {
+			if ctx.Err() != nil {
+				return
+			}
+			var err error
+			if w, err = s.watch(ctx); err == nil {
+				break
+			}
 			select {
 			case <-ctx.Done():
 			case <-time.After(rewatchBackoff):
 			}
-			continue
 		}
-		if !first {
-			s.signal()
-		}
-		first = false
-		s.consume(ctx, w)
-		w.Stop()
+		s.signal()
 	}
 }
 
