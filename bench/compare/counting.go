@@ -1,6 +1,13 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 	"net"
 	"net/http"
 	"sync"
@@ -100,4 +107,25 @@ type countingTransport struct {
 func (t countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	t.n.Add(1)
 	return t.next.RoundTrip(r)
+}
+
+// redisCPU reads the Redis server's CPU time (used_cpu_user +
+// used_cpu_sys from INFO cpu).
+func redisCPU(ctx context.Context, c *goredis.Client) (time.Duration, error) {
+	s, err := c.Info(ctx, "cpu").Result()
+	if err != nil {
+		return 0, err
+	}
+	var total float64
+	for line := range strings.Lines(s) {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if ok && (k == "used_cpu_user" || k == "used_cpu_sys") {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return 0, fmt.Errorf("unexpected INFO cpu line %q", line)
+			}
+			total += f
+		}
+	}
+	return time.Duration(total * float64(time.Second)), nil
 }

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/bsm/redislock"
@@ -92,6 +93,8 @@ type contender struct {
 	counted locker
 	// trips reads a counter of round trips to the store, or is nil.
 	trips func(context.Context) (int64, error)
+	// serverCPU reads the store's CPU time, or is nil.
+	serverCPU func(context.Context) (time.Duration, error)
 	// failover measures one crash-and-take-over.
 	failover func(ctx context.Context, key string) (time.Duration, error)
 }
@@ -198,8 +201,10 @@ func redisContenders(ctx context.Context, cfg config, res *results) ([]contender
 		stop()
 		return nil, func() {}, err
 	}
-	cleanup := func() { proxy.close(); stop() }
+	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	cleanup := func() { _ = admin.Close(); proxy.close(); stop() }
 	trips := func(context.Context) (int64, error) { return proxy.turns.Load(), nil }
+	serverCPU := func(ctx context.Context) (time.Duration, error) { return redisCPU(ctx, admin) }
 	open := func(ctx context.Context) (backends.Backend, error) { return redisbackend.Open(ctx, srv.URL()) }
 	countedBackend, err := redisbackend.Open(ctx, "redis://"+proxy.addr()+"/0")
 	if err != nil {
@@ -217,10 +222,11 @@ func redisContenders(ctx context.Context, cfg config, res *results) ([]contender
 	if err := rawRedis(ctx, cfg, res, srv.Addr()); err != nil {
 		return nil, cleanup, err
 	}
+	ours.serverCPU = serverCPU
 	return []contender{
 		ours,
-		{name: "bsm/redislock", group: "Redis", l: bsm, counted: bsmCounted, trips: trips, failover: anchorFailover(bsm)},
-		{name: "redsync", group: "Redis", l: rs, counted: rsCounted, trips: trips, failover: anchorFailover(rs)},
+		{name: "bsm/redislock", group: "Redis", l: bsm, counted: bsmCounted, trips: trips, serverCPU: serverCPU, failover: anchorFailover(bsm)},
+		{name: "redsync", group: "Redis", l: rs, counted: rsCounted, trips: trips, serverCPU: serverCPU, failover: anchorFailover(rs)},
 	}, cleanup, nil
 }
 
@@ -367,11 +373,25 @@ func measure(ctx context.Context, cfg config, res *results, c contender) error {
 	for run := range cfg.runs {
 		tag := fmt.Sprintf("%s-%d", short, run)
 		for _, w := range []int{1, 8} {
-			v, err := pairs(ctx, c.l, fmt.Sprintf("%s-w%d", tag, w), w, cfg.duration)
+			cpu0, srv0, err := cpuTimes(ctx, c)
+			if err != nil {
+				return err
+			}
+			v, n, err := pairs(ctx, c.l, fmt.Sprintf("%s-w%d", tag, w), w, cfg.duration)
 			if err != nil {
 				return fmt.Errorf("pairs with %d workers: %w", w, err)
 			}
+			cpu1, srv1, err := cpuTimes(ctx, c)
+			if err != nil {
+				return err
+			}
 			res.add(c, fmt.Sprintf("pairs%d", w), v)
+			if w == 8 && n > 0 {
+				res.add(c, "clientCPU8", float64((cpu1-cpu0)/time.Microsecond)/float64(n))
+				if c.serverCPU != nil {
+					res.add(c, "serverCPU8", float64((srv1-srv0)/time.Microsecond)/float64(n))
+				}
+			}
 		}
 		v, err := renewals(ctx, c.l, tag, 8, cfg.duration)
 		if err != nil {
@@ -405,6 +425,20 @@ func measure(ctx context.Context, cfg config, res *results, c contender) error {
 		fmt.Printf("   run %d: %s\n", run+1, res.line(c))
 	}
 	return nil
+}
+
+// cpuTimes reads this process's CPU time (user + system) and, where the
+// contender has a way, the store's.
+func cpuTimes(ctx context.Context, c contender) (self, server time.Duration, err error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, 0, err
+	}
+	self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	if c.serverCPU != nil {
+		server, err = c.serverCPU(ctx)
+	}
+	return self, server, err
 }
 
 // contendedHold is how long a contended holder keeps the key; handoffHold

@@ -20,8 +20,9 @@ const (
 )
 
 // pairs runs workers goroutines, each taking and releasing its own key as
-// fast as it can, and returns acquire+release pairs per second.
-func pairs(ctx context.Context, l locker, tag string, workers int, d time.Duration) (float64, error) {
+// fast as it can, and returns acquire+release pairs per second and their
+// number.
+func pairs(ctx context.Context, l locker, tag string, workers int, d time.Duration) (float64, int64, error) {
 	var n atomic.Int64
 	var firstErr error
 	var once sync.Once
@@ -48,7 +49,7 @@ func pairs(ctx context.Context, l locker, tag string, workers int, d time.Durati
 		})
 	}
 	wg.Wait()
-	return float64(n.Load()) / time.Since(start).Seconds(), firstErr
+	return float64(n.Load()) / time.Since(start).Seconds(), n.Load(), firstErr
 }
 
 // renewals has workers goroutines each hold its own key and renew it as
