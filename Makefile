@@ -52,9 +52,10 @@ vet: ## Run go vet against code.
 	go vet ./...
 
 .PHONY: test
-test: setup-envtest test-servers ## Run the unit and envtest tests with -race (PKG, TEST_ARGS), then the e2e specs (make test-e2e).
+test: setup-envtest test-servers ## Run the unit and envtest tests with -race (PKG, TEST_ARGS), then the e2e specs and the chaos scenarios (make test-e2e, make test-chaos).
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" go test -race -count=1 $(PKG) $(TEST_ARGS)
 	$(MAKE) --no-print-directory test-e2e
+	$(MAKE) --no-print-directory test-chaos
 
 # The e2e specs run without -race: they drive the manager binary (built
 # without -race too) and kubectl as processes, so the race detector would
@@ -63,6 +64,14 @@ test: setup-envtest test-servers ## Run the unit and envtest tests with -race (P
 .PHONY: test-e2e
 test-e2e: setup-envtest ## Run the e2e specs against a local control plane (envtest) and the manager binary.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" go test -count=1 ./test/e2e/... $(E2E_ARGS)
+
+# The chaos scenarios (build tag chaos): every backend under restarts,
+# partitions, latency and resets, checked for overlapping holders and stale
+# writes. A few seconds per scenario, about 30 s in all; for a long run:
+# make test-chaos CHAOS_ARGS='-chaos.duration=60s -v'
+.PHONY: test-chaos
+test-chaos: test-servers ## Run the chaos scenarios with -race (CHAOS_ARGS); fails on any safety violation.
+	go test -tags chaos -race -count=1 -timeout 20m ./test/chaos/ $(CHAOS_ARGS)
 
 KIND ?= kind
 KIND_CLUSTER ?= leasehold-e2e
