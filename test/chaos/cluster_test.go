@@ -100,7 +100,10 @@ func openMemory(t *testing.T, ns string, n int) *cluster {
 func openSQLite(t *testing.T, ns string, n int) *cluster {
 	// One file shared by every client, each with its own connections, as
 	// several processes on one machine would.
-	u := "sqlite://" + filepath.Join(t.TempDir(), "chaos.db") + "?namespace=" + url.QueryEscape(ns)
+	return openSQLiteURL(t, "sqlite://"+filepath.Join(t.TempDir(), "chaos.db")+"?namespace="+url.QueryEscape(ns), n)
+}
+
+func openSQLiteURL(t *testing.T, u string, n int) *cluster {
 	return apiCluster(t, n, func() backends.Backend {
 		b, err := sqlite.Open(context.Background(), u)
 		if err != nil {
