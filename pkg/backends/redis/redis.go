@@ -100,14 +100,19 @@ func New(client goredis.UniversalClient, opts ...Option) (*Backend, error) {
 	return b, nil
 }
 
-// recordKey and fenceKey share the hash tag {hex(key)}: every key of one
-// lock lives in one Cluster slot whatever bytes the key holds, and hex
-// keeps byte order, so SCAN results sort like the keys.
+// recordKey and its fence (lockKeys) share the hash tag {hex(key)}: every
+// key of one lock lives in one Cluster slot whatever bytes the key holds,
+// and hex keeps byte order, so SCAN results sort like the keys.
 func (b *Backend) recordKey(key string) string {
 	return b.base + "{" + hex.EncodeToString([]byte(key)) + "}"
 }
 
-func (b *Backend) fenceKey(key string) string { return b.recordKey(key) + ":fence" }
+// lockKeys returns KEYS for the acquire, renew and release scripts: the
+// record and its fence.
+func (b *Backend) lockKeys(key string) []string {
+	rk := b.recordKey(key)
+	return []string{rk, rk + ":fence"}
+}
 
 // check returns the error for a call that must not proceed.
 func (b *Backend) check(ctx context.Context, op, key string) error {
@@ -143,7 +148,7 @@ func encodeMetadata(md map[string]string) (given, encoded string, err error) {
 }
 
 // run executes a script and returns its reply as strings (nil entries
-// become "").
+// become ""): a status, then what that status carries (see scripts.go).
 func (b *Backend) run(ctx context.Context, s *goredis.Script, op, key string, keys []string, args ...any) ([]string, error) {
 	res, err := s.Run(ctx, b.client, keys, args...).Slice()
 	if err != nil {
@@ -163,8 +168,8 @@ func toStrings(op, key string, res []any) ([]string, error) {
 			return nil, backends.Unavailable(op, key, fmt.Errorf("unexpected script reply element %T", v))
 		}
 	}
-	if len(out) < 2 {
-		return nil, backends.Unavailable(op, key, fmt.Errorf("short script reply (%d elements)", len(out)))
+	if len(out) == 0 {
+		return nil, backends.Unavailable(op, key, errors.New("empty script reply"))
 	}
 	return out, nil
 }
@@ -241,7 +246,7 @@ func (b *Backend) Acquire(ctx context.Context, req *backends.AcquireRequest) (ba
 		return backends.Lock{}, backends.InvalidArgument("Metadata", "cannot be encoded: %v", err)
 	}
 	reply, err := b.run(ctx, acquireScript, op, req.Key,
-		[]string{b.recordKey(req.Key), b.fenceKey(req.Key)},
+		b.lockKeys(req.Key),
 		req.Key, req.Holder, req.LeaseDuration.Milliseconds(), given, md, b.retentionMS())
 	if err != nil {
 		return backends.Lock{}, err
@@ -263,7 +268,7 @@ func (b *Backend) Renew(ctx context.Context, req *backends.RenewRequest) (backen
 		return backends.Lock{}, backends.InvalidArgument("Metadata", "cannot be encoded: %v", err)
 	}
 	reply, err := b.run(ctx, renewScript, op, req.Key,
-		[]string{b.recordKey(req.Key), b.fenceKey(req.Key)},
+		b.lockKeys(req.Key),
 		req.Holder, req.Version, req.LeaseDuration.Milliseconds(), given, md, b.retentionMS())
 	if err != nil {
 		return backends.Lock{}, err
@@ -286,7 +291,7 @@ func (b *Backend) Release(ctx context.Context, req *backends.ReleaseRequest) err
 		del = "1"
 	}
 	reply, err := b.run(ctx, releaseScript, op, req.Key,
-		[]string{b.recordKey(req.Key), b.fenceKey(req.Key)},
+		b.lockKeys(req.Key),
 		req.Holder, req.Version, del, b.retentionMS(), b.channel, req.Key)
 	if err != nil {
 		return err
