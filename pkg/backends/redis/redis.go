@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -110,8 +111,16 @@ func (b *Backend) recordKey(key string) string {
 // lockKeys returns KEYS for the acquire, renew and release scripts: the
 // record and its fence.
 func (b *Backend) lockKeys(key string) []string {
-	rk := b.recordKey(key)
-	return []string{rk, rk + ":fence"}
+	// One allocation for both names: the record's is a prefix of the
+	// fence's. This runs on every acquire, renew and release.
+	const suffix = "}:fence"
+	buf := make([]byte, 0, len(b.base)+1+hex.EncodedLen(len(key))+len(suffix))
+	buf = append(buf, b.base...)
+	buf = append(buf, '{')
+	buf = hex.AppendEncode(buf, []byte(key))
+	buf = append(buf, suffix...)
+	fence := string(buf)
+	return []string{fence[:len(fence)-len(":fence")], fence}
 }
 
 // check returns the error for a call that must not proceed.
@@ -233,6 +242,45 @@ func decode(op, key string, reply []string) (backends.Lock, error) {
 	return l, nil
 }
 
+// decodeGrant turns the "ok" reply of an acquire or renew, {status, now,
+// v, t, a, m}, into the Lock granted to holder for lease with metadata md
+// (nil when the caller gave none, and the reply's m is the record's). The
+// script computed ExpiresAt as now + lease in µs, exactly as here.
+func decodeGrant(op, key, holder string, lease time.Duration, md map[string]string, reply []string) (backends.Lock, error) {
+	if len(reply) != 6 {
+		return backends.Lock{}, backends.Unavailable(op, key, fmt.Errorf("grant reply has %d elements, want 6", len(reply)))
+	}
+	var nums [3]int64 // now, t, a
+	for i, idx := range [...]int{1, 3, 4} {
+		n, err := strconv.ParseInt(reply[idx], 10, 64)
+		if err != nil {
+			return backends.Lock{}, backends.Unavailable(op, key, fmt.Errorf("corrupt record field %d: %q", idx, reply[idx]))
+		}
+		nums[i] = n
+	}
+	leaseMS := lease.Milliseconds()
+	l := backends.Lock{
+		Key:           key,
+		Holder:        holder,
+		Version:       reply[2],
+		FencingToken:  uint64(nums[1]),
+		AcquiredAt:    time.UnixMicro(nums[2]),
+		RenewedAt:     time.UnixMicro(nums[0]),
+		ExpiresAt:     time.UnixMicro(nums[0] + leaseMS*1000),
+		LeaseDuration: time.Duration(leaseMS) * time.Millisecond,
+	}
+	l.Held = holder != "" && leaseMS > 0
+	switch {
+	case md != nil:
+		l.Metadata = maps.Clone(md)
+	case reply[5] != "":
+		if err := json.Unmarshal([]byte(reply[5]), &l.Metadata); err != nil {
+			return backends.Lock{}, backends.Unavailable(op, key, fmt.Errorf("corrupt metadata: %w", err))
+		}
+	}
+	return l, nil
+}
+
 func (b *Backend) retentionMS() int64 { return b.retention.Milliseconds() }
 
 // Acquire implements backends.Backend in one script call.
@@ -254,7 +302,7 @@ func (b *Backend) Acquire(ctx context.Context, req *backends.AcquireRequest) (ba
 	if err := outcome(op, req.Key, reply); err != nil {
 		return backends.Lock{}, err
 	}
-	return decode(op, req.Key, reply)
+	return decodeGrant(op, req.Key, req.Holder, req.LeaseDuration, req.Metadata, reply)
 }
 
 // Renew implements backends.Backend in one script call.
@@ -276,7 +324,7 @@ func (b *Backend) Renew(ctx context.Context, req *backends.RenewRequest) (backen
 	if err := outcome(op, req.Key, reply); err != nil {
 		return backends.Lock{}, err
 	}
-	return decode(op, req.Key, reply)
+	return decodeGrant(op, req.Key, req.Holder, req.LeaseDuration, req.Metadata, reply)
 }
 
 // Release implements backends.Backend in one script call, which also

@@ -201,7 +201,9 @@ func commandCalls(t *testing.T, c *goredis.Client) map[string]int {
 
 // Each of acquire, renew and release is one EVALSHA on the uncontended path
 // once the scripts are loaded: one command from the client, and on the
-// server one evalsha and no eval or script load.
+// server one evalsha and no eval or script load. The commands the scripts
+// run inside are pinned too, as they are the server's cost per operation:
+// one read, one write, and the fence only when the record is absent.
 func TestOneRoundTripPerOperation(t *testing.T) {
 	r := testserver.StartRedis(t) // commandstats of our own
 	opts, err := goredis.ParseURL(r.URL())
@@ -224,18 +226,20 @@ func TestOneRoundTripPerOperation(t *testing.T) {
 
 	var l backends.Lock
 	for _, tc := range []struct {
-		op  string
-		run func() error
+		op    string
+		inner map[string]int // commands the script runs
+		run   func() error
 	}{
-		{"acquire", func() (err error) {
+		// "k" has no record yet, so the grant reads its (absent) fence.
+		{"acquire", map[string]int{"time": 1, "hmget": 1, "get": 1, "hset": 1, "pexpire": 1}, func() (err error) {
 			l, err = b.Acquire(ctx, &backends.AcquireRequest{Key: "k", Holder: "a", LeaseDuration: time.Minute, Metadata: map[string]string{"m": "1"}})
 			return err
 		}},
-		{"renew", func() (err error) {
+		{"renew", map[string]int{"hmget": 1, "time": 1, "hset": 1, "pexpire": 1}, func() (err error) {
 			l, err = b.Renew(ctx, &backends.RenewRequest{Key: "k", Holder: "a", Version: l.Version, LeaseDuration: time.Minute})
 			return err
 		}},
-		{"release", func() error {
+		{"release", map[string]int{"hmget": 1, "hset": 1, "pexpire": 1, "publish": 1}, func() error {
 			return b.Release(ctx, &backends.ReleaseRequest{Key: "k", Holder: "a", Version: l.Version})
 		}},
 	} {
@@ -259,6 +263,10 @@ func TestOneRoundTripPerOperation(t *testing.T) {
 			t.Logf("%s: server commandstats delta %v", tc.op, delta)
 			if delta["evalsha"] != 1 || delta["eval"] != 0 || delta["script|load"] != 0 {
 				t.Fatalf("%s: evalsha +%d, eval +%d, script load +%d; want exactly one evalsha", tc.op, delta["evalsha"], delta["eval"], delta["script|load"])
+			}
+			delete(delta, "evalsha")
+			if diff := cmp.Diff(tc.inner, delta); diff != "" {
+				t.Fatalf("%s: commands run by the script (-want +got):\n%s", tc.op, diff)
 			}
 		})
 	}

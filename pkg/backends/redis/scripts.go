@@ -46,9 +46,13 @@ end
 local function fmt(n) return string.format('%.0f', n) end
 `
 
-// Replies. An "ok" with a record is {status, now, k, h, v, t, a, r, e, l,
-// m} (decode reads it); "held" is {status, now, holder, expires at}; every
-// other status is the status alone.
+// Replies. Get's "ok" is {status, now, k, h, v, t, a, r, e, l, m}
+// (decode reads it). A grant or renewal's "ok" is {status, now, v, t, a,
+// m} (decodeGrant reads it): the caller already knows the key, the holder
+// and the lease, renewed-at is now and expires-at now + lease, and m is
+// false (nil) when the caller gave the metadata, so the reply carries only
+// what the caller cannot know. "held" is {status, now, holder, expires
+// at}; every other status is the status alone.
 
 // acquireScript: ARGV = key, holder, lease ms, "1" if metadata given,
 // metadata JSON, retention ms.
@@ -65,16 +69,15 @@ if h and h ~= '' and e and now < e then
   -- The holder's own lease: a renewal (new version, same token).
   local sn = fmt((tonumber(f[4]) or 0) + 1)
   local v = t .. '.' .. sn
-  local md
+  local md = false
   if ARGV[4] == '1' then
-    md = ARGV[5]
-    redis.call('HSET', KEYS[1], 'v', v, 'n', sn, 'r', snow, 'e', se, 'l', ARGV[3], 'm', md)
+    redis.call('HSET', KEYS[1], 'v', v, 'n', sn, 'r', snow, 'e', se, 'l', ARGV[3], 'm', ARGV[5])
   else
     md = redis.call('HGET', KEYS[1], 'm')
     redis.call('HSET', KEYS[1], 'v', v, 'n', sn, 'r', snow, 'e', se, 'l', ARGV[3])
   end
   redis.call('PEXPIRE', KEYS[1], ttl)
-  return {'ok', snow, ARGV[1], h, v, t, f[5], snow, se, ARGV[3], md}
+  return {'ok', snow, v, t, f[5], md}
 end
 -- A new grant. The token is above the record's and the fence's, and never
 -- below the server's clock in µs, which is what keeps it rising when both
@@ -98,7 +101,7 @@ if ARGV[4] == '1' then md = ARGV[5] end
 redis.call('HSET', KEYS[1], 'k', ARGV[1], 'h', ARGV[2], 'v', v, 'n', '0',
   't', st, 'a', snow, 'r', snow, 'e', se, 'l', ARGV[3], 'm', md)
 redis.call('PEXPIRE', KEYS[1], ttl)
-return {'ok', snow, ARGV[1], ARGV[2], v, st, snow, snow, se, ARGV[3], md}
+return {'ok', snow, v, st, snow, ''}
 `)
 
 // renewScript: ARGV = holder, version, lease ms, "1" if metadata given,
@@ -117,13 +120,13 @@ local sn = fmt((tonumber(f[6]) or 0) + 1)
 local v = f[5] .. '.' .. sn
 local md = f[8]
 if ARGV[4] == '1' then
-  md = ARGV[5]
-  redis.call('HSET', KEYS[1], 'v', v, 'n', sn, 'r', snow, 'e', se, 'l', ARGV[3], 'm', md)
+  md = false
+  redis.call('HSET', KEYS[1], 'v', v, 'n', sn, 'r', snow, 'e', se, 'l', ARGV[3], 'm', ARGV[5])
 else
   redis.call('HSET', KEYS[1], 'v', v, 'n', sn, 'r', snow, 'e', se, 'l', ARGV[3])
 end
 redis.call('PEXPIRE', KEYS[1], lease + tonumber(ARGV[6]))
-return {'ok', snow, f[1], f[2], v, f[5], f[7], snow, se, ARGV[3], md}
+return {'ok', snow, v, f[5], f[7], md}
 `)
 
 // releaseScript: ARGV = holder, version, "1" to delete, retention ms,
