@@ -52,7 +52,9 @@
 // A new grant's token is max(floor + 1, T), where floor is the larger of
 // the record's token and the fence's (whichever exist) and T is the
 // server's TIME in microseconds when the script runs. Renewals keep the
-// token.
+// token. (The two never exist together: a delete moves the record's token
+// into the fence, and the next grant moves it back and removes the fence,
+// so a grant on an existing record need not read the fence.)
 //
 // While the record or its fence exists, floor + 1 alone makes tokens
 // strictly increasing, across release, delete, expiry and takeover,

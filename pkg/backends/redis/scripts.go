@@ -92,9 +92,8 @@ if not t then
     redis.call('DEL', KEYS[2])
   end
 end
-local tok = floor + 1
-if now > tok then tok = now end
-local st = fmt(tok)
+local tok, st = floor + 1, snow
+if now > tok then tok = now else st = fmt(tok) end
 local v = st .. '.0'
 local md = ''
 if ARGV[4] == '1' then md = ARGV[5] end
