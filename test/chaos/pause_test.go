@@ -36,7 +36,9 @@ const (
 
 // runHelper is the holder process: it loops Hold, work, write, release on
 // pauseKey and tells the parent on stdout what it believes and does
-// ("acquired TOKEN", "write TOKEN", "end"), until its stdin closes.
+// ("acquired N TOKEN", "write N TOKEN", "end N" for its N-th grant), until
+// its stdin closes. N ties a late "end" from a context.AfterFunc to its
+// own grant rather than to the next one.
 func runHelper(rawURL string) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -57,31 +59,32 @@ func runHelper(rawURL string) int {
 		defer mu.Unlock()
 		fmt.Printf(format+"\n", args...)
 	}
-	for ctx.Err() == nil {
-		s, err := lockmanager.Hold(ctx, m, lockmanager.AcquireOptions{
-			Key: pauseKey, Holder: helperName, LeaseDuration: leaseDuration, Wait: holdWait,
-		}, lockmanager.WithSafetyMargin(safetyMargin))
+	for n := 0; ctx.Err() == nil; {
+		s, err := hold(ctx, m, helperName, pauseKey)
 		if err != nil {
 			pause(ctx, 20*time.Millisecond)
 			continue
 		}
+		n++
 		token := s.FencingToken()
-		say("acquired %d", token)
-		stop := context.AfterFunc(s.Context(), func() { say("end") })
+		say("acquired %d %d", n, token)
+		stop := context.AfterFunc(s.Context(), func() { say("end %d", n) })
 		t := time.NewTimer(helperWork)
 		select {
 		case <-s.Context().Done():
+		case <-ctx.Done():
 		case <-t.C:
 			if s.Context().Err() == nil {
-				say("write %d", token)
+				say("write %d %d", n, token)
 			}
 		}
 		t.Stop()
-		say("end")
+		say("end %d", n)
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), liveness)
 		_ = s.Release(rctx)
 		rcancel()
 		stop()
+		s.end()
 	}
 	return 0
 }
@@ -115,14 +118,20 @@ func startHolderProcess(t *testing.T, w *workload, rawURL string) *holderProcess
 	p := &holderProcess{cmd: cmd, stdin: stdin, acquired: make(chan struct{}, 100), done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
-		var h *history.Hold
+		holds := map[string]*history.Hold{}
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			verb, arg, _ := strings.Cut(sc.Text(), " ")
-			token, _ := strconv.ParseUint(arg, 10, 64)
+			f := strings.Fields(sc.Text())
+			if len(f) < 2 {
+				continue
+			}
+			verb, n, token := f[0], f[1], uint64(0)
+			if len(f) > 2 {
+				token, _ = strconv.ParseUint(f[2], 10, 64)
+			}
 			switch verb {
 			case "acquired":
-				h = w.rec.Begin(pauseKey, helperName, token)
+				holds[n] = w.rec.Begin(pauseKey, helperName, token)
 				w.grants[0].Add(1)
 				select {
 				case p.acquired <- struct{}{}:
@@ -133,7 +142,7 @@ func startHolderProcess(t *testing.T, w *workload, rawURL string) *holderProcess
 					w.rejected.Add(1)
 				}
 			case "end":
-				if h != nil {
+				if h := holds[n]; h != nil {
 					h.End()
 				}
 			}

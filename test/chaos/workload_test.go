@@ -107,15 +107,7 @@ func (w *workload) client(ctx context.Context, id int, m *lockmanager.Manager) {
 
 func (w *workload) once(ctx context.Context, id int, name string, k int, m *lockmanager.Manager) {
 	key := w.keys[k]
-	// A Hold stuck behind a fault gives up after acquireTimeout; once it
-	// returns, the timer is stopped so that it cannot end the session.
-	hctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	timer := time.AfterFunc(acquireTimeout, cancel)
-	s, err := lockmanager.Hold(hctx, m, lockmanager.AcquireOptions{
-		Key: key, Holder: name, LeaseDuration: leaseDuration, Wait: holdWait,
-	}, lockmanager.WithSafetyMargin(safetyMargin))
-	timer.Stop()
+	s, err := hold(ctx, m, name, key)
 	if err != nil {
 		if errors.Is(err, lockmanager.ErrInvalidArgument) {
 			w.fail(fmt.Errorf("%s: Hold(%q): %w", name, key, err))
@@ -123,6 +115,7 @@ func (w *workload) once(ctx context.Context, id int, name string, k int, m *lock
 		pause(ctx, 10*time.Millisecond+rand.N(40*time.Millisecond))
 		return
 	}
+	defer s.end()
 	token := s.FencingToken()
 	h := w.rec.Begin(key, name, token)
 	stop := context.AfterFunc(s.Context(), h.End)
@@ -133,6 +126,7 @@ func (w *workload) once(ctx context.Context, id int, name string, k int, m *lock
 	t := time.NewTimer(w.work.pick())
 	select {
 	case <-s.Context().Done():
+	case <-ctx.Done(): // the workload ends: stop believing, then release
 	case <-t.C:
 		// Write only while the lease is believed held.
 		if s.Context().Err() == nil && !w.reg.Write(key, name, token) {
@@ -155,6 +149,48 @@ func (w *workload) once(ctx context.Context, id int, name string, k int, m *lock
 	case <-rctx.Done():
 		w.fail(fmt.Errorf("%s: session on %q did not end within %s of Release", name, key, liveness))
 	}
+}
+
+// heldSession is a Session whose parent context only ends after the
+// client has released it (end), so that the session is only ever given
+// up by Release or lost: never released on its own by a parent context
+// ending, which would free the key before the client's belief is recorded
+// as ended (context.AfterFunc runs a moment after the cancel).
+type heldSession struct {
+	*lockmanager.Session
+	end context.CancelFunc
+}
+
+// errEnding reports a grant that arrived just as the Hold was being given
+// up (the workload ended or acquireTimeout passed): its session is already
+// ending, so the client never believes it holds the lock.
+var errEnding = errors.New("granted as the acquire was given up")
+
+// hold acquires key for holder, waiting up to holdWait, giving up when ctx
+// ends or after acquireTimeout (so that a client stuck behind a fault
+// tries afresh).
+func hold(ctx context.Context, m *lockmanager.Manager, holder, key string) (*heldSession, error) {
+	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stopWatch := context.AfterFunc(ctx, cancel)
+	timer := time.AfterFunc(acquireTimeout, cancel)
+	s, err := lockmanager.Hold(hctx, m, lockmanager.AcquireOptions{
+		Key: key, Holder: holder, LeaseDuration: leaseDuration, Wait: holdWait,
+	}, lockmanager.WithSafetyMargin(safetyMargin))
+	watched, timed := stopWatch(), timer.Stop()
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if !watched || !timed {
+		// hctx is cancelled: the session releases itself.
+		cancel()
+		select {
+		case <-s.Done():
+		case <-time.After(liveness):
+		}
+		return nil, errEnding
+	}
+	return &heldSession{Session: s, end: cancel}, nil
 }
 
 func (w *workload) fail(err error) {
