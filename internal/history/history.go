@@ -148,7 +148,7 @@ func (v Violation) String() string { return fmt.Sprintf("%s on %q: %s", v.Kind, 
 // Check returns every violation in the history, sorted by key then kind;
 // none means the history is safe.
 func Check(intervals []Interval, writes []Write) []Violation {
-	var out []Violation
+	out := checkWrites(writes)
 	byKey := map[string][]Interval{}
 	for _, iv := range intervals {
 		byKey[iv.Key] = append(byKey[iv.Key], iv)
@@ -156,7 +156,6 @@ func Check(intervals []Interval, writes []Write) []Violation {
 	for key, ivs := range byKey {
 		out = append(out, checkKey(key, ivs)...)
 	}
-	out = append(out, checkWrites(writes)...)
 	slices.SortStableFunc(out, func(a, b Violation) int {
 		return cmp.Or(cmp.Compare(a.Key, b.Key), cmp.Compare(a.Kind, b.Kind))
 	})
@@ -196,7 +195,8 @@ func checkWrites(writes []Write) []Violation {
 			continue
 		}
 		if w.Token < max[w.Key] {
-			out = append(out, Violation{Kind: StaleWriteSeen, Key: w.Key, Detail: fmt.Sprintf("%s's write with token %d at %s was accepted after token %d", w.Client, w.Token, w.At, max[w.Key])})
+			detail := fmt.Sprintf("%s's write with token %d at %s was accepted after token %d", w.Client, w.Token, w.At, max[w.Key])
+			out = append(out, Violation{Kind: StaleWriteSeen, Key: w.Key, Detail: detail})
 			continue
 		}
 		max[w.Key] = w.Token
