@@ -199,6 +199,9 @@ var (
 )
 
 func TestChaos(t *testing.T) {
+	resultsMu.Lock()
+	results = nil // a fresh report for each -count
+	resultsMu.Unlock()
 	// The backends run side by side (the workload mostly sleeps), each
 	// with its scenarios in turn. Calling t.Run from goroutines rather
 	// than t.Parallel keeps that independent of -parallel, which is
