@@ -67,6 +67,13 @@ func WithSafetyMargin(d time.Duration) SessionOption {
 // heartbeat, which renews every o.RefreshPeriod. The session ends, and its
 // Context is cancelled, when the lease may be lost, when Release is called,
 // or when ctx ends (the lease is then released).
+//
+// Release, and ctx ending, cancel Context and then give the lease up at
+// once: the next holder may be granted a moment later. Work running on
+// other goroutines must therefore have stopped before Release is called (or
+// before ctx is cancelled); wait for it first, as the background-scheduler
+// example does. Only a lost or expired lease leaves the lease to run out by
+// itself, and Context then ends at least the safety margin before it does.
 func Hold(ctx context.Context, m *Manager, o AcquireOptions, opts ...SessionOption) (*Session, error) {
 	cfg := sessionConfig{margin: -1}
 	for _, opt := range opts {
