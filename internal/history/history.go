@@ -119,6 +119,18 @@ func (r *Register) Write(key, client string, token uint64) bool {
 	return ok
 }
 
+// WriteUnfenced records a write to key by client that the resource
+// accepts whatever its token: a resource guarded by a lock library that
+// hands out no fencing token cannot refuse anyone. token is then the
+// grant's place in the order of grants (see chaos), so that Check still
+// counts the writes a fenced resource would have refused.
+func (r *Register) WriteUnfenced(key, client string, token uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.max[key] = max(r.max[key], token)
+	r.writes = append(r.writes, Write{Key: key, Client: client, Token: token, At: r.clock.Now(), Seq: len(r.writes), Accepted: true})
+}
+
 // Writes returns a copy of every write attempted so far.
 func (r *Register) Writes() []Write {
 	r.mu.Lock()

@@ -130,6 +130,29 @@ func TestRegister(t *testing.T) {
 	}
 }
 
+// An unfenced resource accepts every write, and Check counts the ones
+// from a grant older than one already written as stale writes accepted.
+func TestWriteUnfencedCountsStaleWrites(t *testing.T) {
+	r := NewRegister(NewClock())
+	r.WriteUnfenced("k", "a", 1)
+	r.WriteUnfenced("k", "b", 2)
+	r.WriteUnfenced("k", "a", 1) // a's grant ended: b already wrote
+	r.WriteUnfenced("other", "a", 1)
+	v := Check(nil, r.Writes())
+	if len(v) != 1 || v[0].Kind != StaleWriteSeen || v[0].Key != "k" {
+		t.Fatalf("Check = %v, want one stale write accepted on \"k\"", v)
+	}
+	for _, w := range r.Writes() {
+		if !w.Accepted {
+			t.Fatalf("an unfenced write was refused: %+v", w)
+		}
+	}
+	// A fenced write after them is still judged against the highest token.
+	if r.Write("k", "a", 1) {
+		t.Fatal("Write accepted token 1 after token 2 was written unfenced")
+	}
+}
+
 // End keeps the earliest of several calls, and a context.AfterFunc on a
 // cancelled context ends the interval at the cancel.
 func TestHoldEndsAtTheEarliestEnd(t *testing.T) {

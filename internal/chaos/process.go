@@ -1,0 +1,327 @@
+package chaos
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/leasehold/leasehold/internal/history"
+)
+
+// The process scenarios: a holder that is a process of its own, killed
+// with SIGKILL or frozen with SIGSTOP in the middle of its work, while the
+// cluster's clients contend for the same key. A process scenario's
+// clients write at once on acquiring, so that a late write from the
+// process meets a higher token already written.
+const (
+	processKey    = "chaos:process"
+	processHolder = "holder-process"
+	// processWork is how long the holder process works before it writes:
+	// it is stopped or killed 100 ms into it.
+	processWork = time.Second
+)
+
+// holderEnv carries the holder process's settings (holderSettings as
+// JSON) from the scenario to the process.
+const holderEnv = "LEASEHOLD_CHAOS_HOLDER"
+
+type holderSettings struct {
+	Key, Holder                         string
+	Work, Lease, SafetyMargin, HoldWait time.Duration
+	AcquireTimeout, Liveness            time.Duration
+	Clients                             int
+}
+
+// HolderProcess reports whether this process was started by a process
+// scenario to be its holder: its main must then call RunHolderProcess.
+func HolderProcess() bool { return os.Getenv(holderEnv) != "" }
+
+// HolderConfig returns the Config of the scenario that started this
+// holder process, for the Locker that open in RunHolderProcess builds.
+func HolderConfig() (Config, error) {
+	s, err := holderSettingsFromEnv()
+	if err != nil {
+		return Config{}, err
+	}
+	return Config{
+		Clients: s.Clients, Keys: []string{s.Key}, Lease: s.Lease, SafetyMargin: s.SafetyMargin,
+		HoldWait: s.HoldWait, AcquireTimeout: s.AcquireTimeout, Liveness: s.Liveness,
+	}, nil
+}
+
+func holderSettingsFromEnv() (holderSettings, error) {
+	var s holderSettings
+	if err := json.Unmarshal([]byte(os.Getenv(holderEnv)), &s); err != nil {
+		return s, fmt.Errorf("%s: %w", holderEnv, err)
+	}
+	return s, nil
+}
+
+// RunHolderProcess is the holder process's main: it loops Hold, work,
+// write, release on the scenario's key through the Locker open returns,
+// and tells the parent on stdout what it believes and does ("acquired N
+// TOKEN FENCED", "write N", "end N" for its N-th grant), until its stdin
+// closes. N ties a late "end" from a context.AfterFunc to its own grant
+// rather than to the next one. It returns the process's exit code.
+func RunHolderProcess(open func(ctx context.Context) (Locker, error)) int {
+	s, err := holderSettingsFromEnv()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		cancel()
+	}()
+	l, err := open(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "holder process: opening the locker:", err)
+		return 1
+	}
+	defer l.Close()
+	var mu sync.Mutex
+	say := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Printf(format+"\n", args...)
+	}
+	for n := 0; ctx.Err() == nil; {
+		hctx, hcancel := context.WithTimeout(ctx, s.AcquireTimeout)
+		lease, err := l.Hold(hctx, s.Key, s.Holder)
+		hcancel()
+		if err != nil {
+			pause(ctx, 20*time.Millisecond)
+			continue
+		}
+		n++
+		token, fenced := lease.Token()
+		say("acquired %d %d %t", n, token, fenced)
+		stop := context.AfterFunc(lease.Context(), func() { say("end %d", n) })
+		t := time.NewTimer(s.Work)
+		select {
+		case <-lease.Context().Done():
+		case <-ctx.Done():
+		case <-t.C:
+			if lease.Context().Err() == nil {
+				say("write %d", n)
+			}
+		}
+		t.Stop()
+		say("end %d", n)
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), s.Liveness)
+		_ = lease.Release(rctx)
+		rcancel()
+		stop()
+	}
+	return 0
+}
+
+// holderProcess is the parent's view of a holder process: it records the
+// process's beliefs and writes into the workload's history as they arrive
+// (on the parent's clock, so later than the process's own: a believed
+// interval is recorded as ending no earlier than it did).
+type holderProcess struct {
+	w        *Workload
+	cmd      *exec.Cmd
+	stdin    io.Closer
+	acquired chan struct{} // one value per "acquired" line
+	done     chan struct{} // the output reader has finished
+
+	mu    sync.Mutex
+	holds map[string]grant // by N
+	dead  bool
+}
+
+type grant struct {
+	h      *history.Hold
+	token  uint64
+	fenced bool
+}
+
+func startHolderProcess(c *Cluster, w *Workload) (*holderProcess, error) {
+	settings, err := json.Marshal(holderSettings{
+		Key: w.keys[0], Holder: processHolder, Work: processWork,
+		Lease: w.cfg.Lease, SafetyMargin: w.cfg.SafetyMargin, HoldWait: w.cfg.HoldWait,
+		AcquireTimeout: w.cfg.AcquireTimeout, Liveness: w.cfg.Liveness, Clients: w.cfg.Clients,
+	})
+	if err != nil {
+		return nil, err
+	}
+	cmd := c.Spawn()
+	cmd.Env = append(cmd.Environ(), holderEnv+"="+string(settings))
+	if cmd.Stderr == nil {
+		cmd.Stderr = os.Stderr
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting the holder process: %w", err)
+	}
+	p := &holderProcess{w: w, cmd: cmd, stdin: stdin, acquired: make(chan struct{}, 100), done: make(chan struct{}), holds: map[string]grant{}}
+	go func() {
+		defer close(p.done)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			p.line(strings.Fields(sc.Text()))
+		}
+	}()
+	return p, nil
+}
+
+func (p *holderProcess) line(f []string) {
+	if len(f) < 2 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	verb, n := f[0], f[1]
+	switch verb {
+	case "acquired":
+		if p.dead || len(f) < 4 {
+			// Sent just before the kill, read after it: the process
+			// believed for a moment that has already been cut short.
+			return
+		}
+		token, _ := strconv.ParseUint(f[2], 10, 64)
+		fenced := f[3] == "true"
+		h, token, fenced := p.w.beginToken(0, processHolder, token, fenced)
+		p.holds[n] = grant{h: h, token: token, fenced: fenced}
+		select {
+		case p.acquired <- struct{}{}:
+		default:
+		}
+	case "write":
+		if g, ok := p.holds[n]; ok {
+			p.w.write(p.w.keys[0], processHolder, g.token, g.fenced)
+		}
+	case "end":
+		if g, ok := p.holds[n]; ok {
+			g.h.End()
+		}
+	}
+}
+
+// kill kills the process with SIGKILL: from now on it believes nothing.
+func (p *holderProcess) kill() error {
+	p.mu.Lock()
+	p.dead = true
+	err := p.cmd.Process.Signal(syscall.SIGKILL)
+	for _, g := range p.holds {
+		g.h.End()
+	}
+	p.mu.Unlock()
+	<-p.done
+	_ = p.cmd.Wait() // killed: the error only says so
+	return err
+}
+
+// stop asks the process to release and exit (closing its stdin), resuming
+// it first in case it is stopped, and kills it if it does not exit in
+// time.
+func (p *holderProcess) stop() error {
+	_ = p.cmd.Process.Signal(syscall.SIGCONT)
+	_ = p.stdin.Close()
+	exited := make(chan error, 1)
+	go func() { <-p.done; exited <- p.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			return fmt.Errorf("holder process: %w", err)
+		}
+		return nil
+	case <-time.After(p.w.cfg.Liveness):
+		_ = p.kill()
+		<-exited
+		return fmt.Errorf("holder process did not exit within %s", p.w.cfg.Liveness)
+	}
+}
+
+// awaitGrant waits for the process's next grant.
+func (p *holderProcess) awaitGrant(ctx context.Context) error {
+	select {
+	case <-p.acquired:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-p.done:
+		return errors.New("the holder process exited")
+	case <-time.After(p.w.cfg.Liveness):
+		return fmt.Errorf("the holder process did not acquire %q within %s", p.w.keys[0], p.w.cfg.Liveness)
+	}
+}
+
+// killHolders: a holder process is killed with SIGKILL in the middle of
+// its work, and a new one started, until the deadline. A dead process
+// believes nothing, so no overlap is allowed: the others wait until its
+// lease expires.
+func killHolders(ctx context.Context, c *Cluster, w *Workload, until time.Time) (int, error) {
+	faults := 0
+	for faults == 0 || time.Now().Before(until) {
+		p, err := startHolderProcess(c, w)
+		if err != nil {
+			return faults, err
+		}
+		if err := p.awaitGrant(ctx); err != nil {
+			return faults, errors.Join(err, p.stop())
+		}
+		pause(ctx, 100*time.Millisecond)
+		if err := p.kill(); err != nil {
+			return faults, err
+		}
+		faults++
+	}
+	return faults, nil
+}
+
+// pauseHolders: a holder process is stopped (SIGSTOP) in the middle of
+// its work for longer than the lease, while the cluster's clients contend
+// for the same key, then resumed (SIGCONT). A stopped process cannot
+// notice that its lease ended: when it resumes, it still believes it holds
+// the lock until its expiry timer runs, so its believed interval overlaps
+// the next holder's. No lease protocol can prevent that; fencing is what
+// protects the resource: the other clients write at once on acquiring, so
+// the resumed process's late write carries a lower token than one already
+// accepted and must be refused.
+func pauseHolders(ctx context.Context, c *Cluster, w *Workload, until time.Time) (faults int, err error) {
+	p, err := startHolderProcess(c, w)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { err = errors.Join(err, p.stop()) }()
+	for faults == 0 || time.Now().Before(until) {
+		if err := p.awaitGrant(ctx); err != nil {
+			return faults, err
+		}
+		pause(ctx, 100*time.Millisecond)
+		if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+			return faults, err
+		}
+		pause(ctx, w.cfg.Lease+time.Second)
+		if err := p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+			return faults, err
+		}
+		faults++
+		for len(p.acquired) > 0 {
+			<-p.acquired // grants from before the pause
+		}
+	}
+	return faults, nil
+}
