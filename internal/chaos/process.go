@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -134,6 +135,7 @@ func RunHolderProcess(open func(ctx context.Context) (Locker, error)) int {
 // interval is recorded as ending no earlier than it did).
 type holderProcess struct {
 	w        *Workload
+	name     string
 	cmd      *exec.Cmd
 	stdin    io.Closer
 	acquired chan struct{} // one value per "acquired" line
@@ -150,9 +152,16 @@ type grant struct {
 	fenced bool
 }
 
+// processes numbers the holder processes, so that each has a holder ID of
+// its own: a process started with the ID of one that was killed would take
+// over its lease at once (same holder: the grant is extended), which is
+// how a restarted process reclaims its lease, not a failover.
+var processes atomic.Int64
+
 func startHolderProcess(c *Cluster, w *Workload) (*holderProcess, error) {
+	name := fmt.Sprintf("%s-%d", processHolder, processes.Add(1))
 	settings, err := json.Marshal(holderSettings{
-		Key: w.keys[0], Holder: processHolder, Work: processWork,
+		Key: w.keys[0], Holder: name, Work: processWork,
 		Lease: w.cfg.Lease, SafetyMargin: w.cfg.SafetyMargin, HoldWait: w.cfg.HoldWait,
 		AcquireTimeout: w.cfg.AcquireTimeout, Liveness: w.cfg.Liveness, Clients: w.cfg.Clients,
 	})
@@ -175,7 +184,7 @@ func startHolderProcess(c *Cluster, w *Workload) (*holderProcess, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting the holder process: %w", err)
 	}
-	p := &holderProcess{w: w, cmd: cmd, stdin: stdin, acquired: make(chan struct{}, 100), done: make(chan struct{}), holds: map[string]grant{}}
+	p := &holderProcess{w: w, name: name, cmd: cmd, stdin: stdin, acquired: make(chan struct{}, 100), done: make(chan struct{}), holds: map[string]grant{}}
 	go func() {
 		defer close(p.done)
 		sc := bufio.NewScanner(stdout)
@@ -202,7 +211,7 @@ func (p *holderProcess) line(f []string) {
 		}
 		token, _ := strconv.ParseUint(f[2], 10, 64)
 		fenced := f[3] == "true"
-		h, token, fenced := p.w.beginToken(0, processHolder, token, fenced)
+		h, token, fenced := p.w.beginToken(0, p.name, token, fenced)
 		p.holds[n] = grant{h: h, token: token, fenced: fenced}
 		select {
 		case p.acquired <- struct{}{}:
@@ -210,7 +219,7 @@ func (p *holderProcess) line(f []string) {
 		}
 	case "write":
 		if g, ok := p.holds[n]; ok {
-			p.w.write(p.w.keys[0], processHolder, g.token, g.fenced)
+			p.w.write(p.w.keys[0], p.name, g.token, g.fenced)
 		}
 	case "end":
 		if g, ok := p.holds[n]; ok {
