@@ -55,16 +55,3 @@ func checkName(t *testing.T, key, name string) {
 		t.Fatalf("ObjectName(%q) is not deterministic: %q then %q", key, name, again)
 	}
 }
-
-func FuzzObjectName(f *testing.F) {
-	for _, seed := range []string{"", "a", "a/b", "-", "..", "ü", strings.Repeat("-a", 200), "scheduler:background:lease"} {
-		f.Add(seed)
-	}
-	f.Fuzz(func(t *testing.T, key string) {
-		name := kubernetes.ObjectName(key)
-		checkName(t, key, name)
-		if other := key + "x"; kubernetes.ObjectName(other) == name {
-			t.Fatalf("keys %q and %q map to the same name %q", key, other, name)
-		}
-	})
-}

@@ -1,0 +1,56 @@
+package objectname
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+)
+
+const (
+	// maxReadablePrefix bounds the readable part of an object name, so that
+	// names stay short enough for kubectl columns and for label values
+	// (63 bytes): prefix + "-" + hash is at most 40 + 1 + 16 = 57 bytes.
+	maxReadablePrefix = 40
+	// hashHexChars is how much of the key's SHA-256 a name carries: 64 bits,
+	// so an accidental collision among a namespace's keys is vanishingly
+	// unlikely, and one that happens is detected (spec.key is checked on
+	// every read) rather than mixing two locks up.
+	hashHexChars = 16
+)
+
+// Of returns the object name of key; kubernetes.ObjectName documents the
+// mapping. Names are persisted (they are how a lock's object is found), so
+// the output for a given key must never change.
+func Of(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	var b strings.Builder
+	b.Grow(maxReadablePrefix + 1 + hashHexChars)
+	dash := false // a '-' is pending: only emitted before the next alphanumeric
+	for i := 0; i < len(key) && b.Len() < maxReadablePrefix; i++ {
+		c := key[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case c >= 'A' && c <= 'Z':
+			c += 'a' - 'A'
+		default:
+			dash = b.Len() > 0 // never a leading '-'
+			continue
+		}
+		if dash {
+			if b.Len()+2 > maxReadablePrefix {
+				break
+			}
+			b.WriteByte('-')
+			dash = false
+		}
+		b.WriteByte(c)
+	}
+	if b.Len() == 0 {
+		// A key without any ASCII letter or digit: keep the name readable
+		// as a lock rather than starting with the hash.
+		b.WriteString("lock")
+	}
+	b.WriteByte('-')
+	b.WriteString(hex.EncodeToString(sum[:])[:hashHexChars])
+	return b.String()
+}
