@@ -3,10 +3,8 @@ package redis
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,6 +15,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/leasehold/leasehold/pkg/backends"
+	"github.com/leasehold/leasehold/pkg/backends/redis/internal/record"
 )
 
 const (
@@ -143,19 +142,6 @@ func storeError(ctx context.Context, op, key string, err error) error {
 	return backends.Unavailable(op, key, err)
 }
 
-func encodeMetadata(md map[string]string) (given, encoded string, err error) {
-	if md == nil {
-		return "0", "", nil
-	}
-	// Keys and values are valid UTF-8 (the manager checks), so JSON
-	// round-trips them byte for byte, separators and newlines included.
-	raw, err := json.Marshal(md)
-	if err != nil {
-		return "", "", err
-	}
-	return "1", string(raw), nil
-}
-
 // run executes a script and returns its reply as strings (nil entries
 // become ""): a status, then what that status carries (see scripts.go).
 func (b *Backend) run(ctx context.Context, s *goredis.Script, op, key string, keys []string, args ...any) ([]string, error) {
@@ -209,78 +195,6 @@ func outcome(op, key string, reply []string) error {
 	return backends.Unavailable(op, key, fmt.Errorf("unexpected script status %q", reply[0]))
 }
 
-// decode turns an "ok" reply {status, now, k, h, v, t, a, r, e, l, m} into
-// a Lock with Held judged at the server's now.
-func decode(op, key string, reply []string) (backends.Lock, error) {
-	if len(reply) != 11 {
-		return backends.Lock{}, backends.Unavailable(op, key, fmt.Errorf("record reply has %d elements, want 11", len(reply)))
-	}
-	var nums [6]int64 // now, t, a, r, e, l
-	for i, idx := range []int{1, 5, 6, 7, 8, 9} {
-		n, err := strconv.ParseInt(reply[idx], 10, 64)
-		if err != nil {
-			return backends.Lock{}, backends.Unavailable(op, key, fmt.Errorf("corrupt record field %d: %q", idx, reply[idx]))
-		}
-		nums[i] = n
-	}
-	l := backends.Lock{
-		Key:           reply[2],
-		Holder:        reply[3],
-		Version:       reply[4],
-		FencingToken:  uint64(nums[1]),
-		AcquiredAt:    time.UnixMicro(nums[2]),
-		RenewedAt:     time.UnixMicro(nums[3]),
-		ExpiresAt:     time.UnixMicro(nums[4]),
-		LeaseDuration: time.Duration(nums[5]) * time.Millisecond,
-	}
-	l.Held = l.Holder != "" && nums[0] < nums[4]
-	if reply[10] != "" {
-		if err := json.Unmarshal([]byte(reply[10]), &l.Metadata); err != nil {
-			return backends.Lock{}, backends.Unavailable(op, key, fmt.Errorf("corrupt metadata: %w", err))
-		}
-	}
-	return l, nil
-}
-
-// decodeGrant turns the "ok" reply of an acquire or renew, {status, now,
-// v, t, a, m}, into the Lock granted to holder for lease with metadata md
-// (nil when the caller gave none, and the reply's m is the record's). The
-// script computed ExpiresAt as now + lease in µs, exactly as here.
-func decodeGrant(op, key, holder string, lease time.Duration, md map[string]string, reply []string) (backends.Lock, error) {
-	if len(reply) != 6 {
-		return backends.Lock{}, backends.Unavailable(op, key, fmt.Errorf("grant reply has %d elements, want 6", len(reply)))
-	}
-	var nums [3]int64 // now, t, a
-	for i, idx := range [...]int{1, 3, 4} {
-		n, err := strconv.ParseInt(reply[idx], 10, 64)
-		if err != nil {
-			return backends.Lock{}, backends.Unavailable(op, key, fmt.Errorf("corrupt record field %d: %q", idx, reply[idx]))
-		}
-		nums[i] = n
-	}
-	leaseMS := lease.Milliseconds()
-	l := backends.Lock{
-		Key:           key,
-		Holder:        holder,
-		Version:       reply[2],
-		FencingToken:  uint64(nums[1]),
-		AcquiredAt:    time.UnixMicro(nums[2]),
-		RenewedAt:     time.UnixMicro(nums[0]),
-		ExpiresAt:     time.UnixMicro(nums[0] + leaseMS*1000),
-		LeaseDuration: time.Duration(leaseMS) * time.Millisecond,
-	}
-	l.Held = holder != "" && leaseMS > 0
-	switch {
-	case md != nil:
-		l.Metadata = maps.Clone(md)
-	case reply[5] != "":
-		if err := json.Unmarshal([]byte(reply[5]), &l.Metadata); err != nil {
-			return backends.Lock{}, backends.Unavailable(op, key, fmt.Errorf("corrupt metadata: %w", err))
-		}
-	}
-	return l, nil
-}
-
 func (b *Backend) retentionMS() int64 { return b.retention.Milliseconds() }
 
 // Acquire implements backends.Backend in one script call.
@@ -289,7 +203,7 @@ func (b *Backend) Acquire(ctx context.Context, req *backends.AcquireRequest) (ba
 	if err := b.check(ctx, op, req.Key); err != nil {
 		return backends.Lock{}, err
 	}
-	given, md, err := encodeMetadata(req.Metadata)
+	given, md, err := record.EncodeMetadata(req.Metadata)
 	if err != nil {
 		return backends.Lock{}, backends.InvalidArgument("Metadata", "cannot be encoded: %v", err)
 	}
@@ -302,7 +216,7 @@ func (b *Backend) Acquire(ctx context.Context, req *backends.AcquireRequest) (ba
 	if err := outcome(op, req.Key, reply); err != nil {
 		return backends.Lock{}, err
 	}
-	return decodeGrant(op, req.Key, req.Holder, req.LeaseDuration, req.Metadata, reply)
+	return record.DecodeGrant(op, req.Key, req.Holder, req.LeaseDuration, req.Metadata, reply)
 }
 
 // Renew implements backends.Backend in one script call.
@@ -311,7 +225,7 @@ func (b *Backend) Renew(ctx context.Context, req *backends.RenewRequest) (backen
 	if err := b.check(ctx, op, req.Key); err != nil {
 		return backends.Lock{}, err
 	}
-	given, md, err := encodeMetadata(req.Metadata)
+	given, md, err := record.EncodeMetadata(req.Metadata)
 	if err != nil {
 		return backends.Lock{}, backends.InvalidArgument("Metadata", "cannot be encoded: %v", err)
 	}
@@ -324,7 +238,7 @@ func (b *Backend) Renew(ctx context.Context, req *backends.RenewRequest) (backen
 	if err := outcome(op, req.Key, reply); err != nil {
 		return backends.Lock{}, err
 	}
-	return decodeGrant(op, req.Key, req.Holder, req.LeaseDuration, req.Metadata, reply)
+	return record.DecodeGrant(op, req.Key, req.Holder, req.LeaseDuration, req.Metadata, reply)
 }
 
 // Release implements backends.Backend in one script call, which also
@@ -360,7 +274,7 @@ func (b *Backend) Get(ctx context.Context, key string) (backends.Lock, error) {
 	if err := outcome(op, key, reply); err != nil {
 		return backends.Lock{}, err
 	}
-	return decode(op, key, reply)
+	return record.Decode(op, key, reply)
 }
 
 // List implements backends.Backend. Keys are found with SCAN (on every
@@ -428,7 +342,7 @@ func (b *Backend) List(ctx context.Context, req *backends.ListRequest) (backends
 		if err := outcome(op, k, reply); err != nil {
 			return backends.ListPage{}, err
 		}
-		l, err := decode(op, k, reply)
+		l, err := record.Decode(op, k, reply)
 		if err != nil {
 			return backends.ListPage{}, err
 		}

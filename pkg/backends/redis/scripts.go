@@ -47,11 +47,11 @@ local function fmt(n) return string.format('%.0f', n) end
 `
 
 // Replies. Get's "ok" is {status, now, k, h, v, t, a, r, e, l, m}
-// (decode reads it). A grant or renewal's "ok" is {status, now, v, t, a,
-// m} (decodeGrant reads it): the caller already knows the key, the holder
-// and the lease, renewed-at is now and expires-at now + lease, and m is
-// false (nil) when the caller gave the metadata, so the reply carries only
-// what the caller cannot know. "held" is {status, now, holder, expires
+// (record.Decode reads it). A grant or renewal's "ok" is {status, now, v,
+// t, a, m} (record.DecodeGrant reads it): the caller already knows the
+// key, the holder and the lease, renewed-at is now and expires-at now +
+// lease, and m is false (nil) when the caller gave the metadata, so the
+// reply carries only what the caller cannot know. "held" is {status, now, holder, expires
 // at}; every other status is the status alone.
 
 // acquireScript: ARGV = key, holder, lease ms, "1" if metadata given,

@@ -1,8 +1,9 @@
-package redis
+package record
 
 import (
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -23,10 +24,11 @@ func validMetadata(md map[string]string) bool {
 }
 
 // FuzzMetadataRoundTrip: whatever metadata passes validation comes back
-// exactly from the record encoding: encodeMetadata writes the hash field
-// that the scripts store and return verbatim, and decode reads it from the
-// script's reply. (The scripts themselves only copy the field, so the
-// pure encode/decode pair is the whole round trip; running it against the
+// exactly from the record encoding: EncodeMetadata writes the hash field
+// that the scripts store and return verbatim, and Decode (a Get's reply)
+// and DecodeGrant (a renewal that kept the record's metadata) read it
+// back. (The scripts themselves only copy the field, so the pure
+// encode/decode pair is the whole round trip; running it against the
 // server per input would only slow the fuzzer.) nil stays nil ("keep" to
 // a renewal), and an empty map stays empty.
 func FuzzMetadataRoundTrip(f *testing.F) {
@@ -48,23 +50,34 @@ func FuzzMetadataRoundTrip(f *testing.F) {
 				return
 			}
 		}
-		given, encoded, err := encodeMetadata(md)
+		given, encoded, err := EncodeMetadata(md)
 		if err != nil {
-			t.Fatalf("encodeMetadata(%q): %v", md, err)
+			t.Fatalf("EncodeMetadata(%q): %v", md, err)
 		}
 		if want := map[bool]string{true: "0", false: "1"}[md == nil]; given != want {
-			t.Fatalf("encodeMetadata(%q) given = %q, want %q", md, given, want)
+			t.Fatalf("EncodeMetadata(%q) given = %q, want %q", md, given, want)
 		}
 		reply := []string{"ok", "1000", "key", "holder", "v1", "7", "1", "1", "2000", "1000", encoded}
-		l, err := decode("getting", "key", reply)
+		l, err := Decode("getting", "key", reply)
 		if err != nil {
-			t.Fatalf("decode of encoded %q: %v", encoded, err)
+			t.Fatalf("Decode of encoded %q: %v", encoded, err)
 		}
-		if diff := cmp.Diff(md, l.Metadata); diff != "" {
-			t.Fatalf("metadata round trip (-want +got):\n%s", diff)
+		checkRoundTrip(t, "Decode", md, l.Metadata)
+		grant := []string{"ok", "1000", "v2", "8", "1", encoded}
+		l, err = DecodeGrant("renewing", "key", "holder", time.Second, nil, grant)
+		if err != nil {
+			t.Fatalf("DecodeGrant of encoded %q: %v", encoded, err)
 		}
-		if (md == nil) != (l.Metadata == nil) {
-			t.Fatalf("metadata round trip: nil-ness changed: sent %#v, got %#v", md, l.Metadata)
-		}
+		checkRoundTrip(t, "DecodeGrant", md, l.Metadata)
 	})
+}
+
+func checkRoundTrip(t *testing.T, via string, sent, got map[string]string) {
+	t.Helper()
+	if diff := cmp.Diff(sent, got); diff != "" {
+		t.Fatalf("metadata round trip through %s (-want +got):\n%s", via, diff)
+	}
+	if (sent == nil) != (got == nil) {
+		t.Fatalf("metadata round trip through %s: nil-ness changed: sent %#v, got %#v", via, sent, got)
+	}
 }
