@@ -302,7 +302,7 @@ func Model() porcupine.Model {
 			}
 			return states
 		},
-		Equal: func(a, b any) bool { return a.(State) == b.(State) },
+		Equal:             func(a, b any) bool { return a.(State) == b.(State) },
 		Hash:              hash,
 		DescribeOperation: describeOperation,
 		DescribeState:     describeState,
