@@ -2,28 +2,26 @@ package lockmanager
 
 import (
 	"time"
-	"unicode"
-	"unicode/utf8"
 
-	"github.com/leasehold/leasehold/pkg/backends"
+	"github.com/leasehold/leasehold/pkg/lockmanager/internal/options"
 )
 
 // Bounds of the lock contract. Values outside them are ErrInvalidArgument,
 // never clamped.
 const (
-	MaxKeyBytes        = 256
-	MaxHolderBytes     = 256
-	MaxVersionBytes    = 256
-	MinLeaseDuration   = time.Second
-	MaxLeaseDuration   = 24 * time.Hour
-	MaxWait            = 24 * time.Hour
-	MinRefreshPeriod   = 10 * time.Millisecond
-	MaxMetadataEntries = 64
+	MaxKeyBytes        = options.MaxKeyBytes        // 256
+	MaxHolderBytes     = options.MaxHolderBytes     // 256
+	MaxVersionBytes    = options.MaxVersionBytes    // 256
+	MinLeaseDuration   = options.MinLeaseDuration   // 1 s
+	MaxLeaseDuration   = options.MaxLeaseDuration   // 24 h
+	MaxWait            = options.MaxWait            // 24 h
+	MinRefreshPeriod   = options.MinRefreshPeriod   // 10 ms
+	MaxMetadataEntries = options.MaxMetadataEntries // 64
 	// MaxMetadataBytes bounds the sum of the lengths of all metadata keys
 	// and values.
-	MaxMetadataBytes = 16 << 10
-	DefaultPageSize  = 100
-	MaxPageSize      = 1000
+	MaxMetadataBytes = options.MaxMetadataBytes // 16 KiB
+	DefaultPageSize  = options.DefaultPageSize  // 100
+	MaxPageSize      = options.MaxPageSize      // 1000
 )
 
 // AcquireOptions asks for a lease.
@@ -87,24 +85,16 @@ type ListOptions struct {
 	PageToken string
 }
 
-func (o *AcquireOptions) validate() error {
-	if err := validateName("Key", o.Key, MaxKeyBytes); err != nil {
-		return err
-	}
-	if err := validateName("Holder", o.Holder, MaxHolderBytes); err != nil {
-		return err
-	}
-	if err := validateLease("LeaseDuration", o.LeaseDuration); err != nil {
-		return err
-	}
-	if o.Wait < 0 || o.Wait > MaxWait {
-		return backends.InvalidArgument("Wait", "must be between 0 and %s, got %s", MaxWait, o.Wait)
-	}
-	if o.RefreshPeriod != 0 && (o.RefreshPeriod < MinRefreshPeriod || o.RefreshPeriod >= o.LeaseDuration) {
-		return backends.InvalidArgument("RefreshPeriod", "must be 0 (LeaseDuration/3) or at least %s and less than LeaseDuration (%s), got %s", MinRefreshPeriod, o.LeaseDuration, o.RefreshPeriod)
-	}
-	return validateMetadata(o.Metadata)
-}
+// The checks live in internal/options (see its doc for why); each option
+// type converts to its twin there, field for field.
+
+func (o *AcquireOptions) validate() error { return (*options.Acquire)(o).Validate() }
+
+func (o *RenewOptions) validate() error { return (*options.Renew)(o).Validate() }
+
+func (o *ReleaseOptions) validate() error { return (*options.Release)(o).Validate() }
+
+func (o *ListOptions) validate() error { return (*options.List)(o).Validate() }
 
 // refreshPeriod returns the effective refresh period of valid options.
 func (o *AcquireOptions) refreshPeriod() time.Duration {
@@ -114,106 +104,6 @@ func (o *AcquireOptions) refreshPeriod() time.Duration {
 	return max(o.LeaseDuration/3, MinRefreshPeriod)
 }
 
-func (o *RenewOptions) validate() error {
-	if err := validateName("Key", o.Key, MaxKeyBytes); err != nil {
-		return err
-	}
-	if err := validateName("Holder", o.Holder, MaxHolderBytes); err != nil {
-		return err
-	}
-	if err := validateName("Version", o.Version, MaxVersionBytes); err != nil {
-		return err
-	}
-	if err := validateLease("LeaseDuration", o.LeaseDuration); err != nil {
-		return err
-	}
-	return validateMetadata(o.Metadata)
-}
-
-func (o *ReleaseOptions) validate() error {
-	if err := validateName("Key", o.Key, MaxKeyBytes); err != nil {
-		return err
-	}
-	if err := validateName("Holder", o.Holder, MaxHolderBytes); err != nil {
-		return err
-	}
-	return validateName("Version", o.Version, MaxVersionBytes)
-}
-
-func (o *ListOptions) validate() error {
-	if o.Prefix != "" {
-		if err := validateName("Prefix", o.Prefix, MaxKeyBytes); err != nil {
-			return err
-		}
-	}
-	if o.PageSize < 0 || o.PageSize > MaxPageSize {
-		return backends.InvalidArgument("PageSize", "must be 0 (meaning %d) or 1 to %d, got %d", DefaultPageSize, MaxPageSize, o.PageSize)
-	}
-	if len(o.PageToken) > 4*MaxKeyBytes {
-		return backends.InvalidArgument("PageToken", "is not a token returned by List")
-	}
-	return nil
-}
-
 // ValidateKey reports whether key is a valid lock key, with an
 // ErrInvalidArgument naming the rule it breaks.
-func ValidateKey(key string) error { return validateName("Key", key, MaxKeyBytes) }
-
-// validateName checks the rule shared by keys, holders and versions: 1 to
-// maxBytes bytes of UTF-8 without control characters.
-func validateName(field, s string, maxBytes int) error {
-	switch {
-	case s == "":
-		return backends.InvalidArgument(field, "must not be empty")
-	case len(s) > maxBytes:
-		return backends.InvalidArgument(field, "must be at most %d bytes, got %d", maxBytes, len(s))
-	case !utf8.ValidString(s):
-		return backends.InvalidArgument(field, "must be valid UTF-8")
-	}
-	for i, r := range s {
-		if unicode.IsControl(r) {
-			return backends.InvalidArgument(field, "must not contain control characters (found %U at byte %d)", r, i)
-		}
-	}
-	return nil
-}
-
-func validateLease(field string, d time.Duration) error {
-	if d < MinLeaseDuration || d > MaxLeaseDuration {
-		return backends.InvalidArgument(field, "must be between %s and %s, got %s", MinLeaseDuration, MaxLeaseDuration, d)
-	}
-	if d%time.Millisecond != 0 {
-		return backends.InvalidArgument(field, "must be a whole number of milliseconds, got %s", d)
-	}
-	return nil
-}
-
-func validateMetadata(md map[string]string) error {
-	if len(md) > MaxMetadataEntries {
-		return backends.InvalidArgument("Metadata", "must have at most %d entries, got %d", MaxMetadataEntries, len(md))
-	}
-	total := 0
-	for k, v := range md {
-		total += len(k) + len(v)
-		if k == "" {
-			return backends.InvalidArgument("Metadata", "keys must not be empty")
-		}
-		if !utf8.ValidString(k) || !utf8.ValidString(v) {
-			return backends.InvalidArgument("Metadata", "keys and values must be valid UTF-8 (key %q)", k)
-		}
-		for _, r := range k {
-			if unicode.IsControl(r) {
-				return backends.InvalidArgument("Metadata", "keys must not contain control characters (key %q)", k)
-			}
-		}
-		for i := 0; i < len(v); i++ {
-			if v[i] == 0 {
-				return backends.InvalidArgument("Metadata", "values must not contain NUL bytes (key %q)", k)
-			}
-		}
-	}
-	if total > MaxMetadataBytes {
-		return backends.InvalidArgument("Metadata", "keys and values must total at most %d bytes, got %d", MaxMetadataBytes, total)
-	}
-	return nil
-}
+func ValidateKey(key string) error { return options.Name("Key", key, MaxKeyBytes) }

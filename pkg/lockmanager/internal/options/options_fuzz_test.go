@@ -1,7 +1,6 @@
-package lockmanager_test
+package options_test
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -9,8 +8,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/leasehold/leasehold/pkg/backends/memory"
-	"github.com/leasehold/leasehold/pkg/lockmanager"
+	"github.com/leasehold/leasehold/pkg/backends"
+	"github.com/leasehold/leasehold/pkg/lockmanager/internal/options"
 )
 
 // fuzzMetadata builds a metadata map from fuzz input: one "key=value" per
@@ -40,9 +39,9 @@ func fuzzMetadata(lines string, extra uint8, pad uint16, isNil bool) map[string]
 }
 
 // invalidFields is the contract's rule for AcquireOptions (SPEC.md and
-// options.go's doc comments), written independently of the code under
+// lockmanager's doc comments), written independently of the code under
 // test: the set of fields that break it.
-func invalidFields(o lockmanager.AcquireOptions) map[string]bool {
+func invalidFields(o options.Acquire) map[string]bool {
 	bad := map[string]bool{}
 	name := func(s string) bool {
 		if s == "" || len(s) > 256 || !utf8.ValidString(s) {
@@ -79,9 +78,10 @@ func invalidFields(o lockmanager.AcquireOptions) map[string]bool {
 	return bad
 }
 
-// FuzzAcquireOptions: Acquire never panics; options the contract allows
-// are accepted (a free key is granted); any other set fails with
-// ErrInvalidArgument naming one of the fields that break the rules.
+// FuzzAcquireOptions: validation never panics; options the contract allows
+// are accepted; any other set fails with ErrInvalidArgument naming one of
+// the fields that break the rules. (lockmanager's TestOptionsAreValidated
+// checks that every call validates its options with this package.)
 func FuzzAcquireOptions(f *testing.F) {
 	f.Add("jobs:nightly", "worker-1", int64(30_000), int64(0), int64(0), "owner=team-a", uint8(0), uint16(0), false)
 	f.Add("k", "h", int64(1000), int64(24*3600*1000), int64(10), "", uint8(0), uint16(0), true)
@@ -96,7 +96,7 @@ func FuzzAcquireOptions(f *testing.F) {
 	f.Add("k", "h", int64(1000), int64(0), int64(0), "a=b", uint8(0), uint16(16<<10), false)
 	f.Add("k", "h", int64(1000), int64(0), int64(0), "a=b\x00", uint8(0), uint16(0), false)
 	f.Fuzz(func(t *testing.T, key, holder string, leaseUnits, waitMs, refreshMs int64, md string, extra uint8, pad uint16, nilMD bool) {
-		o := lockmanager.AcquireOptions{
+		o := options.Acquire{
 			Key:           key,
 			Holder:        holder,
 			Wait:          time.Duration(waitMs) * time.Millisecond,
@@ -111,23 +111,19 @@ func FuzzAcquireOptions(f *testing.F) {
 			o.LeaseDuration = time.Duration(leaseUnits) * time.Millisecond
 		}
 		bad := invalidFields(o)
-		m := lockmanager.New(memory.New())
-		defer m.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_, err := m.Acquire(ctx, o)
+		err := o.Validate()
 		if len(bad) == 0 {
 			if err != nil {
-				t.Fatalf("Acquire(%+v) of a free key = %v, want a grant", o, err)
+				t.Fatalf("Validate(%+v) = %v, want nil", o, err)
 			}
 			return
 		}
-		if !errors.Is(err, lockmanager.ErrInvalidArgument) {
-			t.Fatalf("Acquire with invalid %v = %v, want ErrInvalidArgument", bad, err)
+		if !errors.Is(err, backends.ErrInvalidArgument) {
+			t.Fatalf("Validate with invalid %v = %v, want ErrInvalidArgument", bad, err)
 		}
-		field, _, _ := strings.Cut(strings.TrimPrefix(err.Error(), lockmanager.ErrInvalidArgument.Error()+": "), ":")
+		field, _, _ := strings.Cut(strings.TrimPrefix(err.Error(), backends.ErrInvalidArgument.Error()+": "), ":")
 		if !bad[field] {
-			t.Fatalf("Acquire with invalid %v: error %q names %q", bad, err, field)
+			t.Fatalf("Validate with invalid %v: error %q names %q", bad, err, field)
 		}
 	})
 }
