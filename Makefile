@@ -56,6 +56,7 @@ test: setup-envtest test-servers ## Run the unit and envtest tests with -race (P
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" go test -race -count=1 $(PKG) $(TEST_ARGS)
 	$(MAKE) --no-print-directory test-e2e
 	$(MAKE) --no-print-directory test-chaos
+	$(MAKE) --no-print-directory test-fuzz
 
 # The e2e specs run without -race: they drive the manager binary (built
 # without -race too) and kubectl as processes, so the race detector would
@@ -72,6 +73,28 @@ test-e2e: setup-envtest ## Run the e2e specs against a local control plane (envt
 .PHONY: test-chaos
 test-chaos: test-servers ## Run the chaos scenarios with -race (CHAOS_ARGS); fails on any safety violation.
 	go test -tags chaos -race -count=1 -timeout 20m ./test/chaos/ $(CHAOS_ARGS)
+
+# The fuzz targets: every `func FuzzX` in a test file of this module, found
+# with go list (so build tags count) and fuzzed one after another for
+# FUZZTIME each; make test runs them for 3 s each. A long hunt:
+#   make test-fuzz FUZZTIME=10m FUZZMINIMIZETIME=60s
+# Each fuzzes a small package that imports little beyond the standard
+# library, so the instrumented build (-fuzz instruments every dependency)
+# takes seconds: keep new targets in such packages. A failing input is
+# written to the package's testdata/fuzz/, to commit with the fix.
+# -fuzzminimizetime=100x spends a short run fuzzing instead of shrinking
+# each new input for up to a minute (about 5 to 50 times the execs in 3 s).
+FUZZTIME ?= 3s
+FUZZMINIMIZETIME ?= 100x
+.PHONY: test-fuzz
+test-fuzz: ## Fuzz each fuzz target in turn for FUZZTIME (default 3s; FUZZMINIMIZETIME).
+	@targets="$$(go list -f '{{$$p := .ImportPath}}{{range .TestGoFiles}}{{$$p}} {{$$.Dir}}/{{.}}{{"\n"}}{{end}}{{range .XTestGoFiles}}{{$$p}} {{$$.Dir}}/{{.}}{{"\n"}}{{end}}' ./... | \
+		while read -r pkg file; do sed -n "s|^func \(Fuzz[A-Za-z0-9_]*\)(.*|$$pkg \1|p" "$$file"; done)"; \
+	if [ -z "$$targets" ]; then echo "No fuzz targets found."; exit 1; fi; \
+	while read -r pkg fn; do \
+		echo "go test -run='^\$$' -fuzz='^$$fn\$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZETIME) $$pkg"; \
+		go test -run='^$$' -fuzz="^$$fn\$$" -fuzztime="$(FUZZTIME)" -fuzzminimizetime="$(FUZZMINIMIZETIME)" "$$pkg" </dev/null; \
+	done <<< "$$targets"
 
 KIND ?= kind
 KIND_CLUSTER ?= leasehold-e2e
