@@ -71,8 +71,8 @@ test-e2e: setup-envtest ## Run the e2e specs against a local control plane (envt
 # writes. A few seconds per scenario, about 30 s in all; for a long run:
 # make test-chaos CHAOS_ARGS='-chaos.duration=60s -v'
 .PHONY: test-chaos
-test-chaos: test-servers ## Run the chaos scenarios with -race (CHAOS_ARGS); fails on any safety violation.
-	go test -tags chaos -race -count=1 -timeout 20m ./test/chaos/ $(CHAOS_ARGS)
+test-chaos: setup-envtest test-servers ## Run the chaos scenarios with -race (CHAOS_ARGS); fails on any safety violation.
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" go test -tags chaos -race -count=1 -timeout 20m ./test/chaos/ $(CHAOS_ARGS)
 
 # The fuzz targets: every `func FuzzX` in a test file of this module, found
 # with go list (so build tags count) and fuzzed one after another for

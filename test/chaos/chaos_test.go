@@ -16,6 +16,7 @@ import (
 	"github.com/leasehold/leasehold/internal/chaos"
 	"github.com/leasehold/leasehold/internal/history"
 	"github.com/leasehold/leasehold/internal/testserver"
+	"github.com/leasehold/leasehold/pkg/backends/kubernetes"
 )
 
 var (
@@ -52,8 +53,19 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "starting Redis:", err)
 		return 1
 	}
+	stopKube, err := startKubernetes()
+	if err != nil {
+		stopRedis()
+		stopPG()
+		fmt.Fprintln(os.Stderr, "starting Kubernetes:", err)
+		return 1
+	}
 	pgServer, redisServer = pg, rs
 	code := m.Run()
+	if err := stopKube(); err != nil {
+		fmt.Fprintln(os.Stderr, "stopping Kubernetes:", err)
+		code = 1
+	}
 	stopRedis()
 	stopPG()
 	if code == 0 {
@@ -74,8 +86,9 @@ var (
 	results   []chaos.Result
 )
 
-// skewAllowance is the Kubernetes backend's default skew allowance.
-const skewAllowance = time.Second
+// skewAllowance is the Kubernetes backend's default skew allowance, which
+// every Kubernetes client of the scenarios uses.
+const skewAllowance = kubernetes.DefaultSkewAllowance
 
 func TestChaos(t *testing.T) {
 	resultsMu.Lock()

@@ -32,6 +32,7 @@ var allBackends = []backend{
 	{name: "sqlite", open: openSQLite},
 	{name: "postgres", open: openPostgres},
 	{name: "redis", open: openRedis},
+	{name: "kubernetes", open: openKubernetes},
 }
 
 func openMemory(_, ns string) (*chaos.Cluster, error) {
