@@ -74,7 +74,9 @@ func (o *Acquire) Validate() error {
 		return backends.InvalidArgument("Wait", "must be between 0 and %s, got %s", MaxWait, o.Wait)
 	}
 	if o.RefreshPeriod != 0 && (o.RefreshPeriod < MinRefreshPeriod || o.RefreshPeriod >= o.LeaseDuration) {
-		return backends.InvalidArgument("RefreshPeriod", "must be 0 (LeaseDuration/3) or at least %s and less than LeaseDuration (%s), got %s", MinRefreshPeriod, o.LeaseDuration, o.RefreshPeriod)
+		return backends.InvalidArgument("RefreshPeriod",
+			"must be 0 (LeaseDuration/3) or at least %s and less than LeaseDuration (%s), got %s",
+			MinRefreshPeriod, o.LeaseDuration, o.RefreshPeriod)
 	}
 	return Metadata(o.Metadata)
 }
