@@ -118,6 +118,36 @@ func EncodeMeta(m map[string]string) string {
 	return b.String()
 }
 
+// Options select documented deviations of a backend from the strict
+// model. Each one weakens the check, so each names the backend that needs
+// it and why.
+type Options struct {
+	// FreeRecordsAppear lets a missing record become a free one (no
+	// holder, token 0, a version nobody saw) at any moment. The Kubernetes
+	// backend's Acquire of a missing key is two writes: it creates the
+	// object free, then grants it with a guarded update; the free object is
+	// visible in between (to Get, and to Renew and Release as ErrNotHolder
+	// instead of ErrNotFound), and stays if the grant fails or goes to
+	// another acquirer. The model cannot tie that first write to its
+	// Acquire, which returns later with the outcome of the second.
+	FreeRecordsAppear bool
+}
+
+// stepWith is step, with the deviations opts allows.
+func stepWith(opts Options, s State, in Input, out Output) []State {
+	if !opts.FreeRecordsAppear || s.Exists {
+		return step(s, in, out)
+	}
+	free := State{Exists: true, TokenKnown: true, NextToken: s.NextToken}
+	next := step(s, in, out)
+	for _, n := range step(free, in, out) {
+		if !slices.Contains(next, n) {
+			next = append(next, n)
+		}
+	}
+	return next
+}
+
 // step returns every state the record can be in after the operation, or
 // none if it could not have answered out from state s.
 func step(s State, in Input, out Output) []State {
@@ -289,13 +319,14 @@ func reveal(s State, out Output) State {
 	return withToken(s, out.Token)
 }
 
-// Model is the porcupine model of a lock record, partitioned by key.
-func Model() porcupine.Model {
+// Model is the porcupine model of a lock record, partitioned by key, with
+// the deviations opts allows.
+func Model(opts Options) porcupine.Model {
 	nm := porcupine.NondeterministicModel{
 		Partition: partition,
 		Init:      func() []any { return []any{State{}} },
 		Step: func(state, input, output any) []any {
-			next := step(state.(State), input.(Input), output.(Output))
+			next := stepWith(opts, state.(State), input.(Input), output.(Output))
 			states := make([]any, len(next))
 			for i, n := range next {
 				states[i] = n

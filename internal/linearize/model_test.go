@@ -134,7 +134,7 @@ func TestModelAcceptsLinearizableHistories(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if v := Check(tt.ops, 10*time.Second); v.Result != porcupine.Ok {
+			if v := Check(tt.ops, 10*time.Second, Options{}); v.Result != porcupine.Ok {
 				t.Fatalf("Check = %s, want Ok", v.Result)
 			}
 		})
@@ -233,8 +233,41 @@ func TestModelRejectsViolations(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if v := Check(tt.ops, 10*time.Second); v.Result != porcupine.Illegal {
+			if v := Check(tt.ops, 10*time.Second, Options{}); v.Result != porcupine.Illegal {
 				t.Fatalf("Check = %s, want Illegal", v.Result)
+			}
+		})
+	}
+}
+
+// FreeRecordsAppear admits the Kubernetes backend's free object, made by
+// the first of an Acquire's two writes, and nothing more: the object does
+// not vanish again without a delete, and the strict model rejects it.
+func TestFreeRecordsAppear(t *testing.T) {
+	seenFree := []porcupine.Operation{
+		op(0, 0, 10, acq("k", "a"), heldBy("b")),
+		op(1, 1, 2, get("k"), released("v1", 0)),
+		op(2, 3, 4, ren("k", "c", "v1"), fail(NotHolder)),
+		op(1, 5, 9, acq("k", "b"), lock("b", "v2", 2)),
+	}
+	vanished := []porcupine.Operation{
+		op(1, 1, 2, get("k"), released("v1", 0)),
+		op(1, 3, 4, get("k"), fail(NotFound)),
+	}
+	tests := []struct {
+		name string
+		ops  []porcupine.Operation
+		opts Options
+		want porcupine.CheckResult
+	}{
+		{"a free record seen during an acquire, allowed", seenFree, Options{FreeRecordsAppear: true}, porcupine.Ok},
+		{"a free record seen during an acquire, strict", seenFree, Options{}, porcupine.Illegal},
+		{"a free record that vanishes without a delete", vanished, Options{FreeRecordsAppear: true}, porcupine.Illegal},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if v := Check(tt.ops, 10*time.Second, tt.opts); v.Result != tt.want {
+				t.Fatalf("Check = %s, want %s", v.Result, tt.want)
 			}
 		})
 	}

@@ -84,7 +84,7 @@ func TestRecorderRecordsOutcomes(t *testing.T) {
 	if diff := cmp.Diff(linearize.Stats{Operations: 4, Unknown: 1, FailedGets: 1}, rec.Stats()); diff != "" {
 		t.Errorf("Stats (-want +got):\n%s", diff)
 	}
-	if v := linearize.Check(ops, time.Minute); v.Result != porcupine.Ok {
+	if v := linearize.Check(ops, time.Minute, linearize.Options{}); v.Result != porcupine.Ok {
 		t.Errorf("Check = %s, want Ok", v.Result)
 	}
 }
@@ -144,7 +144,7 @@ func TestCheckFindsBrokenBackend(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	v := linearize.Check(rec.Operations(), time.Minute)
+	v := linearize.Check(rec.Operations(), time.Minute, linearize.Options{})
 	if v.Result != porcupine.Illegal {
 		t.Fatalf("Check = %s, want Illegal", v.Result)
 	}
