@@ -27,9 +27,17 @@
 //     accepted writes in the order it accepted them, none carries a token
 //     lower than one accepted before it.
 //
-// Porcupine (linearizability checking) is not used: these properties are
-// about time intervals and token order, which direct checks state exactly,
-// and a lease's state depends on real time (expiry), which a sequential
-// porcupine model has no way to express without recording every backend
-// call's invocation and response.
+// Porcupine (linearizability checking) is not used here: these properties
+// are about time intervals and token order, which direct checks state
+// exactly, and a lease's state depends on real time (expiry), which a
+// sequential model cannot express. Where time decides nothing, porcupine
+// does fit, and package internal/linearize (run by test/linearize) uses it:
+// with leases of an hour, every backend's Acquire, Renew, Release and Get,
+// recorded call and return on one monotonic clock, must take effect
+// atomically at one instant between the two, following the contract's
+// model of one record per key (grants, refusals, compare-and-swap on the
+// version, the error order, token order across deletes, metadata), also
+// when connections are reset and outcomes are ambiguous. That check covers
+// the store's operations; this package covers what it leaves out, expiry
+// and what clients believe and do with their leases over real time.
 package history
