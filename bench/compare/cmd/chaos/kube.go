@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/leasehold/leasehold/internal/chaos"
+)
+
+// startKubernetes starts the local control plane both Kubernetes
+// libraries use: chaos.KubeServer (envtest with Leasehold's CRDs; its
+// kube-apiserver restarts on the same address while etcd keeps the data),
+// whose client config has no client-side rate limit and no client
+// timeout, so that requests end with their context only.
+func startKubernetes(o options) (*store, func(), error) {
+	srv, err := chaos.StartKubeServer(chaos.KubeServerOptions{
+		CRDDirectoryPaths:     []string{filepath.Join(o.repo, "config", "crd", "bases")},
+		BinaryAssetsDirectory: filepath.Join(o.repo, "bin", "k8s", "1.37.2-linux-amd64"),
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w (make setup-envtest builds the control plane)", err)
+	}
+	stop := func() { _ = srv.Close() }
+	admin, err := kubernetes.NewForConfig(srv.Config())
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	st := &store{
+		name: storeKubernetes, srv: srv, restartable: true,
+		base: target{Store: storeKubernetes, Kube: newKubeTarget(srv.Config())},
+		prepare: func(ctx context.Context, t target) error {
+			_, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: t.Namespace}}, metav1.CreateOptions{})
+			return err
+		},
+	}
+	return st, stop, nil
+}
+
+// leaseName maps a chaos key ("chaos:key-0") to a valid Lease name.
+func leaseName(key string) string {
+	return strings.NewReplacer(":", "-", "_", "-").Replace(key)
+}

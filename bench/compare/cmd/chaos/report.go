@@ -1,0 +1,160 @@
+package main
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/leasehold/leasehold/internal/chaos"
+)
+
+type machine struct {
+	Date        string `json:"date"`
+	CPUs        int    `json:"nproc"`
+	CPUModel    string `json:"cpuModel"`
+	GoVersion   string `json:"goVersion"`
+	LoadAtStart string `json:"loadAverageAtStart"`
+	LoadAtEnd   string `json:"loadAverageAtEnd"`
+	Commit      string `json:"commit"`
+	Elapsed     string `json:"elapsed"`
+}
+
+func (m machine) String() string {
+	return fmt.Sprintf("%d CPUs (%s), %s, load average %s, commit %s", m.CPUs, m.CPUModel, m.GoVersion, m.LoadAtStart, m.Commit)
+}
+
+type settings struct {
+	Clients      int      `json:"clients"`
+	Keys         []string `json:"keys"`
+	Duration     string   `json:"durationPerScenario"`
+	Lease        string   `json:"lease"`
+	SafetyMargin string   `json:"leaseholdSafetyMargin"`
+	Stores       []string `json:"stores"`
+	Notes        []string `json:"notes"`
+}
+
+type report struct {
+	Machine  machine  `json:"machine"`
+	Settings settings `json:"settings"`
+	Rows     []row    `json:"results"`
+	evidence int
+	start    time.Time
+}
+
+func newReport(o options) *report {
+	m := machine{
+		Date:        time.Now().UTC().Format(time.RFC3339),
+		CPUs:        runtime.NumCPU(),
+		CPUModel:    cpuModel(),
+		GoVersion:   runtime.Version(),
+		LoadAtStart: loadAverage(),
+	}
+	if out, err := exec.Command("git", "-C", o.repo, "rev-parse", "--short", "HEAD").Output(); err == nil {
+		m.Commit = strings.TrimSpace(string(out))
+	}
+	renewDeadline, retry := electionTimings(o.cfg.Lease)
+	keys := o.cfg.Keys
+	return &report{Machine: m, evidence: o.evidencePerResult, start: time.Now(), Settings: settings{
+		Clients: o.cfg.Clients, Keys: keys, Duration: o.cfg.Duration.String(), Lease: o.cfg.Lease.String(),
+		SafetyMargin: o.cfg.SafetyMargin.String(), Stores: o.stores,
+		Notes: []string{
+			fmt.Sprintf("Every library: %d clients on %d keys (the process scenarios: one key, plus a holder process), each looping Hold, work (0-300 ms; partition-long-work 0.5-2 s) while watching the lease's context, a write to the protected resource only while that context is alive, release. Lease %s for every library; each client has its own connection through a fault proxy of its own in front of the same server.", o.cfg.Clients, len(keys), o.cfg.Lease),
+			fmt.Sprintf("leasehold: lockmanager.Hold (Session), refresh every lease/3, safety margin %s; its writes carry the Session's fencing token and the resource refuses a lower one.", o.cfg.SafetyMargin),
+			fmt.Sprintf("redislock (bsm/redislock v0.9.4): Obtain(key, TTL=lease, LinearBackoff(%s)), Refresh(TTL=lease) every lease/3 by a loop of the caller's, belief ends when a Refresh fails or returns ErrNotObtained; go-redis v9 at its defaults (read/write timeouts 3 s).", redislockRetry),
+			"redsync (v4.18.1, one Redis node): NewMutex(key, WithExpiry(lease)), LockContext (32 tries 50-250 ms apart, again until the acquire gives up), ExtendContext every lease/3, belief ends when an Extend fails or returns false; go-redis v9 at its defaults.",
+			"pglock (cirello.io/pglock v1.16.2, lib/pq): WithLeaseDuration(lease), WithHeartbeatFrequency(lease/3), Client.Do, whose context is cancelled when its heartbeat detects the loss; a table per scenario.",
+			fmt.Sprintf("client-go-leaderelection (client-go v0.37.2): a LeaderElector per Hold on a coordination.k8s.io Lease per key, LeaseDuration %s, RenewDeadline %s, RetryPeriod %s (client-go's 15 s / 10 s / 2 s scaled), ReleaseOnCancel; the lease's context is OnStartedLeading's; Release ends the term. No client-side rate limit on either Kubernetes client.", o.cfg.Lease, renewDeadline, retry),
+			"Overlaps: pairs of clients whose believed intervals on one key overlap, on one monotonic clock. Stale writes accepted: writes the protected resource accepted after a write from a newer grant (Leasehold: a lower fencing token; libraries without tokens write unfenced, numbered in the order their grants were believed, so the count is the writes a fenced resource would have refused). Leases lost: leases that ended before their holder released them.",
+			"(allowed): no lease can prevent that overlap (a frozen process, a store that forgot its grants); the goal there is zero stale writes accepted. Kubernetes runs on envtest, which is not restarted here: no restart scenarios on it.",
+		},
+	}}
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown"
+	}
+	for line := range strings.Lines(string(b)) {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
+}
+
+func (r *report) finish(rows []row) {
+	r.Rows = slices.Clone(rows)
+	slices.SortStableFunc(r.Rows, func(a, b row) int {
+		return cmp.Or(cmp.Compare(a.Store, b.Store), cmp.Compare(a.Scenario, b.Scenario), cmp.Compare(a.Locker, b.Locker))
+	})
+	r.Machine.LoadAtEnd = loadAverage()
+	r.Machine.Elapsed = time.Since(r.start).Round(time.Second).String()
+}
+
+func (r *report) write(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var results []chaos.Result
+	var failed []row
+	for _, x := range r.Rows {
+		if x.Error != "" {
+			failed = append(failed, x)
+			continue
+		}
+		results = append(results, x.Result)
+	}
+	var b strings.Builder
+	m, s := r.Machine, r.Settings
+	b.WriteString("# Chaos: Leasehold beside the lock libraries people use today\n\n")
+	fmt.Fprintf(&b, "Written by `make bench-chaos` (bench/compare/cmd/chaos) on %s. Machine: %d CPUs, %s; %s; load average %s at start, %s at end; commit %s; took %s.\n\n",
+		m.Date, m.CPUs, m.CPUModel, m.GoVersion, m.LoadAtStart, m.LoadAtEnd, m.Commit, m.Elapsed)
+	fmt.Fprintf(&b, "Settings: %d clients, keys %s, %s of faults per scenario, lease %s, Leasehold safety margin %s; stores %s.\n\n",
+		s.Clients, strings.Join(s.Keys, ", "), s.Duration, s.Lease, s.SafetyMargin, strings.Join(s.Stores, ", "))
+	for _, n := range s.Notes {
+		fmt.Fprintf(&b, "- %s\n", n)
+	}
+	b.WriteString("\n## Results\n\n")
+	b.WriteString(chaos.Markdown(results))
+	if len(failed) > 0 {
+		b.WriteString("\n## Not judged\n\nThese runs could not be judged (a client stuck, or no grant after the faults healed):\n\n")
+		for _, x := range failed {
+			fmt.Fprintf(&b, "- %s / %s / %s: %s\n", x.Store, x.Scenario, x.Locker, x.Error)
+		}
+	}
+	b.WriteString("\n## Evidence\n\nThe first violations of each kind per row (all are counted above; chaos.json has every one).\n\n")
+	for _, x := range r.Rows {
+		if x.Error != "" || len(x.Violations) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "- %s / %s / %s:\n", x.Store, x.Scenario, x.Locker)
+		for _, v := range evidence(x.Result, r.evidence) {
+			fmt.Fprintf(&b, "  - %s\n", v)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "chaos.md"), []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	j, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "chaos.json"), append(j, '\n'), 0o644)
+}
