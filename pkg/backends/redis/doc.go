@@ -98,11 +98,14 @@
 //
 // # Retries
 //
-// go-redis retries a command whose connection broke (MaxRetries, 3 by
-// default), so after a network failure a script may run twice. Every
-// script is safe to repeat in the contract's sense: a repeated Acquire is a
-// renewal by the same holder; a repeated Renew or Release reports
-// ErrVersionMismatch or ErrNotHolder, which is the ambiguous outcome the
-// lock manager's session already resolves by reading the record. Set
-// MaxRetries to -1 on the client to turn the retries off.
+// A Backend opened from a URL never lets go-redis retry a command
+// (max_retries=-1; any other value is refused): after a network failure a
+// script may have run although its reply was lost, and running it again
+// would turn that success into a false error (a repeated Renew reports
+// ErrVersionMismatch, a repeated Release ErrNotHolder). The first failure
+// is returned as ErrUnavailable, an ambiguous outcome, and the lock
+// manager's session retries within the lease's safe deadline and resolves
+// an ambiguous renewal by reading the record. test/linearize checks every
+// operation for linearizability under connection resets with exactly this
+// setting. A client passed to New should set MaxRetries to -1 too.
 package redis

@@ -85,6 +85,20 @@ func openURL(ctx context.Context, u *url.URL) (*Backend, error) {
 		}
 		cluster = b
 	}
+	// A script whose reply was lost must not run again: a retried Renew
+	// that already took effect would report ErrVersionMismatch for a
+	// renewal that happened (a decided answer that is false), and a
+	// retried Release ErrNotHolder. go-redis retries 3 times unless told
+	// otherwise, so Open turns that off; the lock manager retries
+	// transient failures itself, within the lease's safe deadline, and
+	// resolves an ambiguous renewal by reading the record.
+	switch v := q.Get("max_retries"); v {
+	case "":
+		q.Set("max_retries", "-1")
+	case "-1":
+	default:
+		return nil, backends.InvalidArgument("max_retries", "must be -1 (no retries) or absent, got %q: a retried script can take effect twice and then report an error for an operation that succeeded", v)
+	}
 	master := take("master")
 	var addrs []string
 	if !cluster {

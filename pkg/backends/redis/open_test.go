@@ -89,6 +89,26 @@ func TestOpenURLWithPasswordPrefixAndNamespace(t *testing.T) {
 	release(t, one, l, false)
 }
 
+// A URL's client never retries a command (go-redis would retry 3 times):
+// a script whose reply was lost must not run a second time. go-redis
+// stores "no retries" (-1) as 0 once the client is built.
+func TestOpenTurnsRetriesOff(t *testing.T) {
+	r := passwordServer(t)
+	for _, q := range []string{"", "?max_retries=-1"} {
+		b, err := openURL(t, fmt.Sprintf("redis://:%s@%s/0%s", password, r.Addr(), q))
+		if err != nil {
+			t.Fatalf("Open(%q): %v", q, err)
+		}
+		c, ok := lhredis.ClientOf(b.(*lhredis.Backend)).(*goredis.Client)
+		if !ok {
+			t.Fatalf("Open(%q) built a %T, want *redis.Client", q, lhredis.ClientOf(b.(*lhredis.Backend)))
+		}
+		if got := c.Options().MaxRetries; got != 0 {
+			t.Errorf("Open(%q): MaxRetries = %d, want 0 (no retries)", q, got)
+		}
+	}
+}
+
 func TestOpenBadInput(t *testing.T) {
 	r := passwordServer(t)
 	closedPort := func() string {
@@ -108,6 +128,7 @@ func TestOpenBadInput(t *testing.T) {
 		{"Malformed", "redis://:" + password + "@127.0.0.1:bad port/0", backends.ErrInvalidArgument, "cannot be parsed"},
 		{"BadDatabase", "redis://:" + password + "@" + r.Addr() + "/notanumber", backends.ErrInvalidArgument, "database"},
 		{"UnknownOption", "redis://:" + password + "@" + r.Addr() + "/0?frobnicate=1", backends.ErrInvalidArgument, "frobnicate"},
+		{"RetriesOn", "redis://:" + password + "@" + r.Addr() + "/0?max_retries=3", backends.ErrInvalidArgument, "max_retries"},
 		{"BadRetention", "redis://:" + password + "@" + r.Addr() + "/0?retention=soon", backends.ErrInvalidArgument, "retention"},
 		{"BraceInNamespace", "redis://:" + password + "@" + r.Addr() + "/0?namespace=%7Bx%7D", backends.ErrInvalidArgument, "namespace"},
 		{"Unreachable", "redis://:" + password + "@" + closedPort + "/0?dial_timeout=2s", backends.ErrUnavailable, "connection refused"},

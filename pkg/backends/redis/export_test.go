@@ -1,0 +1,6 @@
+package redis
+
+import goredis "github.com/redis/go-redis/v9"
+
+// ClientOf exposes the go-redis client behind b to the external tests.
+func ClientOf(b *Backend) goredis.UniversalClient { return b.client }
