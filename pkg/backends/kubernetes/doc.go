@@ -84,6 +84,12 @@
 // resourceVersion semantics for every client. Tokens are int64 in the API
 // and stay below 2^63.
 //
+// The price of seeding from the object's own resourceVersion is that the
+// first Acquire of a missing key is two writes, and the free object of the
+// first write is visible to others before the second (docs/contract.md,
+// "A missing key on Kubernetes"); test/linearize checks the backend with
+// exactly that allowance.
+//
 // # Clocks and expiry
 //
 // Kubernetes has no server clock to ask, so each party judges expiry on its
