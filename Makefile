@@ -147,6 +147,13 @@ BENCH_ARGS ?=
 bench: setup-envtest test-servers ## Compare Leasehold with redislock, redsync, pglock and client-go on local servers; writes bench/results/ (about 7 minutes).
 	cd bench/compare && go run . -repo "$(CURDIR)" $(BENCH_ARGS)
 
+## Extra flags for bench/compare/cmd/chaos, e.g. BENCH_CHAOS_ARGS='-duration 3s -stores redis'
+BENCH_CHAOS_ARGS ?=
+
+.PHONY: bench-chaos
+bench-chaos: setup-envtest test-servers ## Chaos workload on redislock, redsync, pglock and client-go leader election beside Leasehold; writes bench/results/chaos.md (about 30 minutes at the default -duration 60s).
+	cd bench/compare && go run ./cmd/chaos -repo "$(CURDIR)" $(BENCH_CHAOS_ARGS)
+
 ##@ Build
 
 .PHONY: build
