@@ -68,7 +68,7 @@ test-e2e: setup-envtest ## Run the e2e specs against a local control plane (envt
 
 # The chaos scenarios (build tag chaos): every backend under restarts,
 # partitions, latency and resets, checked for overlapping holders and stale
-# writes. A few seconds per scenario, about 30 s in all; for a long run:
+# writes. A few seconds per scenario, about a minute in all; for a long run:
 # make test-chaos CHAOS_ARGS='-chaos.duration=60s -v'
 .PHONY: test-chaos
 test-chaos: setup-envtest test-servers ## Run the chaos scenarios with -race (CHAOS_ARGS); fails on any safety violation.
