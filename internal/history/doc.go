@@ -22,7 +22,11 @@
 //   - fencing: tokens strictly increase in grant order (intervals sorted by
 //     start); the one exception is the same client's next interval with
 //     the same token, which is the same grant continued (an acquire by the
-//     current holder is a renewal and keeps the token);
+//     current holder is a renewal and keeps the token). Two intervals that
+//     overlap are a violation already; their starts need not be in grant
+//     order (a client whose clock runs ahead takes over a fresh grant and
+//     its Hold may return first), so between them only distinct tokens
+//     are required;
 //   - the protected resource accepted no stale write: replaying its
 //     accepted writes in the order it accepted them, none carries a token
 //     lower than one accepted before it.

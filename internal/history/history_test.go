@@ -71,6 +71,19 @@ func TestCheck(t *testing.T) {
 			want:      []Kind{TokenOrder},
 		},
 		{
+			// A client whose clock runs ahead takes over a fresh grant and
+			// its Hold returns a moment before the victim's: the overlap is
+			// the violation, the order of two beliefs at once says nothing.
+			name:      "overlapping grants in either order are one overlap",
+			intervals: []Interval{iv("k", "a", 3902, 0, 10), iv("k", "b", 3901, 1, 11)},
+			want:      []Kind{Overlap},
+		},
+		{
+			name:      "overlapping grants with one token for two clients",
+			intervals: []Interval{iv("k", "a", 7, 0, 10), iv("k", "b", 7, 1, 11)},
+			want:      []Kind{Overlap, TokenOrder},
+		},
+		{
 			name:      "same token for the same client is the grant continued",
 			intervals: []Interval{iv("k", "a", 5, 0, 10), iv("k", "a", 5, 20, 30)},
 		},
