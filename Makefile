@@ -52,7 +52,7 @@ vet: ## Run go vet against code.
 	go vet ./...
 
 .PHONY: test
-test: setup-envtest test-servers ## Run the unit and envtest tests with -race (PKG, TEST_ARGS), then the e2e specs and the chaos scenarios (make test-e2e, make test-chaos).
+test: setup-envtest test-servers ## Run the unit and envtest tests with -race (PKG, TEST_ARGS), then the e2e specs, the chaos scenarios and the fuzz targets (make test-e2e, make test-chaos, make test-fuzz).
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" go test -race -count=1 $(PKG) $(TEST_ARGS)
 	$(MAKE) --no-print-directory test-e2e
 	$(MAKE) --no-print-directory test-chaos
@@ -93,7 +93,7 @@ test-fuzz: ## Fuzz each fuzz target in turn for FUZZTIME (default 3s; FUZZMINIMI
 	if [ -z "$$targets" ]; then echo "No fuzz targets found."; exit 1; fi; \
 	while read -r pkg fn; do \
 		echo "go test -run='^\$$' -fuzz='^$$fn\$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZETIME) $$pkg"; \
-		go test -run='^$$' -fuzz="^$$fn\$$" -fuzztime="$(FUZZTIME)" -fuzzminimizetime="$(FUZZMINIMIZETIME)" "$$pkg" </dev/null; \
+		go test -run='^$$' -fuzz="^$$fn\$$" -fuzztime="$(FUZZTIME)" -fuzzminimizetime="$(FUZZMINIMIZETIME)" "$$pkg" </dev/null || exit 1; \
 	done <<< "$$targets"
 
 KIND ?= kind
