@@ -38,6 +38,12 @@ const (
 	// tens of thousands in two seconds) yields a history porcupine checks
 	// in well under a second rather than many.
 	maxOps = 600
+	// minOps is how many calls each client makes at the least, however
+	// long that takes beyond -linearize.duration (a loaded machine or a
+	// slow store), so that every history says something; liveness bounds
+	// that wait and only stops a stuck run.
+	minOps   = 25
+	liveness = time.Minute
 )
 
 // keys contend; the separator checks that nothing splits on it.
@@ -65,15 +71,17 @@ func check(t *testing.T, tg target) {
 	t.Logf("seed %d (-linearize.seed to repeat the clients' choices)", s)
 
 	rec := linearize.NewRecorder()
-	ctx, cancel := context.WithTimeout(context.Background(), *duration)
+	live, stop := context.WithTimeout(context.Background(), liveness)
+	defer stop()
+	ctx, cancel := context.WithTimeout(live, *duration)
 	defer cancel()
 	var wg, faulter sync.WaitGroup
 	for i, b := range tg.clients {
 		c := &client{id: i, b: rec.Client(i, b), rng: rand.New(rand.NewPCG(s, uint64(i)))}
-		wg.Go(func() { c.run(ctx) })
+		wg.Go(func() { c.run(ctx, live) })
 	}
 	faults := 0
-	faultCtx, stopFaults := context.WithCancel(ctx)
+	faultCtx, stopFaults := context.WithCancel(live)
 	if tg.fault != nil {
 		rng := rand.New(rand.NewPCG(s, clients))
 		every := cmp.Or(tg.faultEvery, 100*time.Millisecond)
@@ -105,8 +113,8 @@ func check(t *testing.T, tg target) {
 		st.Operations, st.Unknown, st.FailedGets, faults, v.Took.Round(time.Millisecond), v.Result)
 	switch v.Result {
 	case porcupine.Ok:
-		if st.Operations < 100 {
-			t.Errorf("only %d operations: too few to say anything", st.Operations)
+		if st.Operations < len(tg.clients)*minOps {
+			t.Errorf("only %d operations within %s: too few to say anything", st.Operations, liveness)
 		}
 		return
 	case porcupine.Unknown:
@@ -147,12 +155,14 @@ type client struct {
 	ops  int
 }
 
-func (c *client) run(ctx context.Context) {
+// run calls until maxOps, or until ctx ends once it has made minOps, or
+// until live ends.
+func (c *client) run(ctx, live context.Context) {
 	c.current, c.seen = map[string]map[string]string{}, map[string][]string{}
 	for _, k := range keys {
 		c.current[k] = map[string]string{}
 	}
-	for n := 0; n < maxOps && ctx.Err() == nil; n++ {
+	for n := 0; n < maxOps && live.Err() == nil && (ctx.Err() == nil || n < minOps); n++ {
 		c.step()
 	}
 }
