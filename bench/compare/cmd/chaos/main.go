@@ -47,7 +47,7 @@ var lockersOf = map[string][]string{
 }
 
 type options struct {
-	repo, out         string
+	repo, out, name   string
 	cfg               chaos.Config
 	stores            []string
 	lockers           map[string]bool // nil: all
@@ -70,7 +70,8 @@ func main() {
 		stores, lockers, scenarios string
 	)
 	flag.StringVar(&o.repo, "repo", "../..", "The repository root (for the envtest binaries, the CRDs and bench/results).")
-	flag.StringVar(&o.out, "out", "", "Folder for chaos.md and chaos.json (default REPO/bench/results).")
+	flag.StringVar(&o.out, "out", "", "Folder for the report (default REPO/bench/results).")
+	flag.StringVar(&o.name, "name", "chaos", "The report's file name without extension: NAME.md and NAME.json.")
 	flag.DurationVar(&o.cfg.Duration, "duration", 60*time.Second, "How long each scenario injects faults (a fault in progress is always finished and healed, then every key must be granted again).")
 	flag.IntVar(&o.cfg.Clients, "clients", 8, "Clients per scenario, contending for two keys (the process scenarios: one key).")
 	flag.DurationVar(&o.cfg.Lease, "lease", 2*time.Second, "Every grant's lease, for every library (whole seconds: client-go's Lease holds seconds).")
@@ -144,6 +145,8 @@ func set(s []string) map[string]bool {
 type row struct {
 	chaos.Result
 	Error string `json:",omitempty"`
+	// ViolationsOmitted counts the violations left out of chaos.json.
+	ViolationsOmitted int `json:",omitempty"`
 }
 
 func run(o options) error {
@@ -201,7 +204,7 @@ func run(o options) error {
 	fmt.Printf("\nchaos results (%d clients, %s per scenario, lease %s, Leasehold safety margin %s):\n%s",
 		o.cfg.Clients, o.cfg.Duration, o.cfg.Lease, o.cfg.SafetyMargin, chaos.Table(results))
 	rep.finish(rows)
-	return rep.write(o.out)
+	return rep.write(o.out, o.name)
 }
 
 // runScenarios runs every selected scenario that applies on st, each for
