@@ -86,7 +86,7 @@ type Server interface {
 // than cfg.Lease plus its safety margin, so that every holder's lease has
 // ended before the server comes back.
 func NetCluster(cfg Config, lockerName, store string, srv Server, dial func(i int, addr string) (Locker, error)) (*Cluster, error) {
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	c := &Cluster{Locker: lockerName, Store: store}
 	proxies := make([]*faultproxy.Proxy, 0, cfg.Clients)
 	for i := range cfg.Clients {
@@ -135,7 +135,7 @@ func NetCluster(cfg Config, lockerName, store string, srv Server, dial func(i in
 // store, opened by open. A restart is an outage: every call fails for a
 // while (fast: 200 ms; otherwise longer than the lease).
 func APICluster(cfg Config, store string, open func() (backends.Backend, error)) (*Cluster, error) {
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	c := &Cluster{Locker: "leasehold", Store: store}
 	faulty := make([]*backendtest.Faulty, 0, cfg.Clients)
 	slows := make([]*SlowBackend, 0, cfg.Clients)

@@ -47,7 +47,7 @@ type leaseholdLocker struct {
 // Leasehold returns the Locker that takes leases through m with cfg's
 // lease, wait and safety margin. Closing it closes m.
 func Leasehold(m *lockmanager.Manager, cfg Config) Locker {
-	return &leaseholdLocker{m: m, cfg: cfg.withDefaults()}
+	return &leaseholdLocker{m: m, cfg: cfg.WithDefaults()}
 }
 
 // errEnding reports a grant that arrived just as the Hold was being given

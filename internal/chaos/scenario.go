@@ -201,7 +201,7 @@ func (r Result) Failures() []history.Violation {
 // after the faults healed. The error reports a run that could not be
 // judged (a stuck client, no recovery); violations are in the Result.
 func Run(ctx context.Context, cfg Config, c *Cluster, sc Scenario) (Result, error) {
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	began := time.Now()
 	keys := sc.Keys
 	if keys == nil {

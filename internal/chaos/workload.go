@@ -39,7 +39,9 @@ type Config struct {
 	Liveness time.Duration
 }
 
-func (c Config) withDefaults() Config {
+// WithDefaults returns c with every unset field at its default, for
+// Lockers that read the settings (Liveness, HoldWait...).
+func (c Config) WithDefaults() Config {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
@@ -94,7 +96,7 @@ type Workload struct {
 // NewWorkload returns a workload on keys whose clients work for a time
 // picked from work before each write.
 func NewWorkload(cfg Config, keys []string, work WorkRange) *Workload {
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	clock := history.NewClock()
 	w := &Workload{
 		cfg:      cfg,

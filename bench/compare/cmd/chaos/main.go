@@ -91,9 +91,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "chaos: -duration must be positive and -clients at least 2")
 		os.Exit(2)
 	}
-	// chaos's own defaults, spelled out because the anchors read them.
-	o.cfg.Keys = []string{"chaos:key-0", "chaos:key-1"}
-	o.cfg.HoldWait, o.cfg.AcquireTimeout = 3*time.Second, 6*time.Second
+	// The anchors read the settings: every unset one at chaos's default.
+	o.cfg = o.cfg.WithDefaults()
 	o.stores = split(stores)
 	for _, s := range o.stores {
 		if _, ok := lockersOf[s]; !ok {
