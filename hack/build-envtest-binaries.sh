@@ -5,8 +5,16 @@
 # place. Results are cached per user (like setup-envtest does) so that a fresh
 # clone on the same machine links them instead of rebuilding for minutes.
 #
-# Usage: hack/build-envtest-binaries.sh [DEST_DIR]
+# Usage: hack/build-envtest-binaries.sh [--needs-build] [DEST_DIR]
+#   --needs-build: build nothing; exit 0 if a run would build (the per-user
+#   cache lacks a binary), 1 if it would only link from the cache.
 set -euo pipefail
+
+check_only=false
+if [[ "${1:-}" == "--needs-build" ]]; then
+  check_only=true
+  shift
+fi
 
 K8S_VERSION="${K8S_VERSION:-1.37.2}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
@@ -21,6 +29,11 @@ have_all() {
   local dir="$1" b
   for b in "${BINS[@]}"; do [[ -x "${dir}/${b}" ]] || return 1; done
 }
+
+if "${check_only}"; then
+  if have_all "${DEST}" || have_all "${CACHE}"; then exit 1; fi
+  exit 0
+fi
 
 if have_all "${DEST}"; then
   exit 0
@@ -37,7 +50,9 @@ fi
 
 if ! have_all "${CACHE}"; then
   work="$(mktemp -d)"
-  trap 'rm -rf "${work}"' EXIT
+  etcd_pid=""
+  # A failed Kubernetes build must not leave the etcd build running.
+  trap 'if [[ -n "${etcd_pid}" ]]; then kill "${etcd_pid}" 2>/dev/null || true; fi; rm -rf "${work}"' EXIT
   export GOFLAGS="-mod=mod" GOTOOLCHAIN=local CGO_ENABLED=0
 
   ldflags="-s -w -X k8s.io/component-base/version.gitVersion=v${K8S_VERSION}"
@@ -46,7 +61,7 @@ if ! have_all "${CACHE}"; then
   ldflags+=" -X k8s.io/component-base/version.gitMinor=${minor}"
   ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
 
-  if [[ ! -x "${CACHE}/kube-apiserver" || ! -x "${CACHE}/kubectl" ]]; then
+  build_k8s() {
     echo ">> building kube-apiserver and kubectl v${K8S_VERSION} from the module proxy (several minutes, once)" >&2
     mkdir -p "${work}/k8s"
     cd "${work}/k8s"
@@ -69,13 +84,15 @@ import (
 )
 GO
     go mod tidy >/dev/null
-    go build -trimpath -ldflags "${ldflags}" -o "${CACHE}/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver
-    go build -trimpath -ldflags "${ldflags}" -o "${CACHE}/kubectl.tmp" k8s.io/kubernetes/cmd/kubectl
-    mv "${CACHE}/kube-apiserver.tmp" "${CACHE}/kube-apiserver"
-    mv "${CACHE}/kubectl.tmp" "${CACHE}/kubectl"
-  fi
+    # One build for both: their shared packages compile once and the two
+    # links run side by side.
+    mkdir -p "${work}/k8s-out"
+    go build -trimpath -ldflags "${ldflags}" -o "${work}/k8s-out/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
+    mv "${work}/k8s-out/kube-apiserver" "${CACHE}/kube-apiserver"
+    mv "${work}/k8s-out/kubectl" "${CACHE}/kubectl"
+  }
 
-  if [[ ! -x "${CACHE}/etcd" ]]; then
+  build_etcd() {
     echo ">> building etcd ${ETCD_VERSION} from the module proxy (about a minute, once)" >&2
     mkdir -p "${work}/etcd"
     cd "${work}/etcd"
@@ -93,8 +110,22 @@ func main() { etcdmain.Main(os.Args) }
 GO
     go get "go.etcd.io/etcd/server/v3@${ETCD_VERSION}" >/dev/null 2>&1
     go mod tidy >/dev/null
-    go build -trimpath -ldflags "-s -w" -o "${CACHE}/etcd.tmp" .
-    mv "${CACHE}/etcd.tmp" "${CACHE}/etcd"
+    go build -trimpath -ldflags "-s -w" -o "${work}/etcd.out" .
+    mv "${work}/etcd.out" "${CACHE}/etcd"
+  }
+
+  # etcd builds in the background while Kubernetes does: much of each is
+  # downloading modules and linking, which leaves a core idle.
+  if [[ ! -x "${CACHE}/etcd" ]]; then
+    (build_etcd) &
+    etcd_pid=$!
+  fi
+  if [[ ! -x "${CACHE}/kube-apiserver" || ! -x "${CACHE}/kubectl" ]]; then
+    (build_k8s)
+  fi
+  if [[ -n "${etcd_pid}" ]]; then
+    wait "${etcd_pid}"
+    etcd_pid=""
   fi
 fi
 
