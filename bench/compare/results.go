@@ -18,6 +18,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+
+	"github.com/leasehold/leasehold/bench/compare/internal/host"
 )
 
 // stat is a figure over runs: the median and the spread.
@@ -73,9 +75,9 @@ func newResults(cfg config) *results {
 	m := machine{
 		Date:        time.Now().UTC().Format(time.RFC3339),
 		CPUs:        runtime.NumCPU(),
-		CPUModel:    cpuModel(),
+		CPUModel:    host.CPUModel(),
 		GoVersion:   runtime.Version(),
-		LoadAtStart: loadAverage(),
+		LoadAtStart: host.LoadAverage(),
 	}
 	if out, err := exec.Command("git", "-C", cfg.repo, "rev-parse", "--short", "HEAD").Output(); err == nil {
 		m.Commit = strings.TrimSpace(string(out))
@@ -96,28 +98,6 @@ func newResults(cfg config) *results {
 		"Round trips: Redis and PostgreSQL through a loopback proxy (used only for this count) that counts each time a client starts sending after the server spoke, which is what the wire shows (INFO commandstats would also count the commands a Lua script runs); Kubernetes from a counting http.RoundTripper. 50 acquire/renew/release sequences on one key, one worker.",
 		"The DistributedLock controller does not run during these measurements (bench/reap measures it separately).",
 	}}
-}
-
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "unknown"
-	}
-	for line := range strings.Lines(string(b)) {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown"
-}
-
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	return strings.Join(f[:min(3, len(f))], " ")
 }
 
 func (r *results) entry(name, group string, ours, raw bool) *entry {
@@ -181,7 +161,7 @@ func (r *results) finish() {
 			}
 		}
 	}
-	r.Machine.LoadAtEnd = loadAverage()
+	r.Machine.LoadAtEnd = host.LoadAverage()
 	r.Machine.Elapsed = time.Since(r.start).Round(time.Second).String()
 }
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/leasehold/leasehold/bench/compare/internal/host"
 	"github.com/leasehold/leasehold/internal/chaos"
 )
 
@@ -52,9 +53,9 @@ func newReport(o options) *report {
 	m := machine{
 		Date:        time.Now().UTC().Format(time.RFC3339),
 		CPUs:        runtime.NumCPU(),
-		CPUModel:    cpuModel(),
+		CPUModel:    host.CPUModel(),
 		GoVersion:   runtime.Version(),
-		LoadAtStart: loadAverage(),
+		LoadAtStart: host.LoadAverage(),
 	}
 	if out, err := exec.Command("git", "-C", o.repo, "rev-parse", "--short", "HEAD").Output(); err == nil {
 		m.Commit = strings.TrimSpace(string(out))
@@ -78,28 +79,6 @@ func newReport(o options) *report {
 	}}
 }
 
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "unknown"
-	}
-	for line := range strings.Lines(string(b)) {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown"
-}
-
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	return strings.Join(f[:min(3, len(f))], " ")
-}
-
 // jsonViolations bounds the violations of each kind kept per row in
 // chaos.json: a frozen holder overlaps every grant made while it is
 // frozen, tens of thousands in a long run.
@@ -110,7 +89,7 @@ func (r *report) finish(rows []row) {
 	slices.SortStableFunc(r.Rows, func(a, b row) int {
 		return cmp.Or(cmp.Compare(a.Store, b.Store), cmp.Compare(a.Scenario, b.Scenario), cmp.Compare(a.Locker, b.Locker))
 	})
-	r.Machine.LoadAtEnd = loadAverage()
+	r.Machine.LoadAtEnd = host.LoadAverage()
 	r.Machine.Elapsed = time.Since(r.start).Round(time.Second).String()
 }
 
