@@ -58,9 +58,9 @@ test: test-servers ## Run the unit and envtest tests with -race (PKG, TEST_ARGS)
 	@# -race packages compile at the same time; otherwise setup-envtest only
 	@# links them from the per-user cache.
 	@if K8S_VERSION="$(K8S_VERSION)" hack/build-envtest-binaries.sh --needs-build "$(ENVTEST_ASSETS_DIR)"; then \
-		echo ">> compiling the -race test packages while the envtest binaries build"; \
-		tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \
-		go test -race -c -o "$$tmp/" $(PKG) >/dev/null & compile=$$!; \
+		echo ">> compiling the -race packages the tests need while the envtest binaries build"; \
+		go list -deps -test -f '{{if not .ForTest}}{{if ne .Name "main"}}{{.ImportPath}}{{end}}{{end}}' $(PKG) | \
+			grep -v '\.test$$' | xargs go build -race & compile=$$!; \
 		$(MAKE) --no-print-directory setup-envtest; \
 		wait $$compile; \
 	else \
