@@ -6,9 +6,7 @@ import (
 	"image/color"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,23 +42,8 @@ type reapFigure struct {
 	Ms   float64 `json:"ms"`
 }
 
-type machine struct {
-	Date        string `json:"date"`
-	CPUs        int    `json:"nproc"`
-	CPUModel    string `json:"cpuModel"`
-	GoVersion   string `json:"goVersion"`
-	LoadAtStart string `json:"loadAverageAtStart"`
-	LoadAtEnd   string `json:"loadAverageAtEnd"`
-	Commit      string `json:"commit"`
-	Elapsed     string `json:"elapsed"`
-}
-
-func (m machine) String() string {
-	return fmt.Sprintf("%d CPUs (%s), %s, load average %s, commit %s", m.CPUs, m.CPUModel, m.GoVersion, m.LoadAtStart, m.Commit)
-}
-
 type results struct {
-	Machine     machine      `json:"machine"`
+	Machine     host.Machine `json:"machine"`
 	Runs        int          `json:"runs"`
 	Window      string       `json:"window"`
 	Settings    []string     `json:"settings"`
@@ -68,21 +51,11 @@ type results struct {
 	Reap        []reapFigure `json:"reapDelay,omitempty"`
 	ReapLocks   int          `json:"reapLocks,omitempty"`
 	ReapSummary string       `json:"reapSummary,omitempty"`
-	start       time.Time
 }
 
 func newResults(cfg config) *results {
-	m := machine{
-		Date:        time.Now().UTC().Format(time.RFC3339),
-		CPUs:        runtime.NumCPU(),
-		CPUModel:    host.CPUModel(),
-		GoVersion:   runtime.Version(),
-		LoadAtStart: host.LoadAverage(),
-	}
-	if out, err := exec.Command("git", "-C", cfg.repo, "rev-parse", "--short", "HEAD").Output(); err == nil {
-		m.Commit = strings.TrimSpace(string(out))
-	}
-	return &results{Machine: m, Runs: cfg.runs, Window: cfg.duration.String(), start: time.Now(), Settings: []string{
+	m := host.Describe(cfg.repo)
+	return &results{Machine: m, Runs: cfg.runs, Window: cfg.duration.String(), Settings: []string{
 		fmt.Sprintf("Every figure is the median of %d runs with the min–max spread; each measurement window lasts %s.", cfg.runs, cfg.duration),
 		"Uncontended: each worker takes and releases its own key (lease 10 s) as fast as it can; 8 workers share one client (pool) per library.",
 		"Renewals: 8 workers each renew their own held key as fast as they can.",
@@ -161,8 +134,7 @@ func (r *results) finish() {
 			}
 		}
 	}
-	r.Machine.LoadAtEnd = host.LoadAverage()
-	r.Machine.Elapsed = time.Since(r.start).Round(time.Second).String()
+	r.Machine.Finish()
 }
 
 type metric struct {

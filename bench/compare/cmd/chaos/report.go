@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -15,21 +13,6 @@ import (
 	"github.com/leasehold/leasehold/bench/compare/internal/host"
 	"github.com/leasehold/leasehold/internal/chaos"
 )
-
-type machine struct {
-	Date        string `json:"date"`
-	CPUs        int    `json:"nproc"`
-	CPUModel    string `json:"cpuModel"`
-	GoVersion   string `json:"goVersion"`
-	LoadAtStart string `json:"loadAverageAtStart"`
-	LoadAtEnd   string `json:"loadAverageAtEnd"`
-	Commit      string `json:"commit"`
-	Elapsed     string `json:"elapsed"`
-}
-
-func (m machine) String() string {
-	return fmt.Sprintf("%d CPUs (%s), %s, load average %s, commit %s", m.CPUs, m.CPUModel, m.GoVersion, m.LoadAtStart, m.Commit)
-}
 
 type settings struct {
 	Clients      int      `json:"clients"`
@@ -42,27 +25,17 @@ type settings struct {
 }
 
 type report struct {
-	Machine  machine  `json:"machine"`
-	Settings settings `json:"settings"`
-	Rows     []row    `json:"results"`
+	Machine  host.Machine `json:"machine"`
+	Settings settings     `json:"settings"`
+	Rows     []row        `json:"results"`
 	evidence int
-	start    time.Time
 }
 
 func newReport(o options) *report {
-	m := machine{
-		Date:        time.Now().UTC().Format(time.RFC3339),
-		CPUs:        runtime.NumCPU(),
-		CPUModel:    host.CPUModel(),
-		GoVersion:   runtime.Version(),
-		LoadAtStart: host.LoadAverage(),
-	}
-	if out, err := exec.Command("git", "-C", o.repo, "rev-parse", "--short", "HEAD").Output(); err == nil {
-		m.Commit = strings.TrimSpace(string(out))
-	}
+	m := host.Describe(o.repo)
 	renewDeadline, retry := electionTimings(o.cfg.Lease)
 	keys := o.cfg.Keys
-	return &report{Machine: m, evidence: o.evidencePerResult, start: time.Now(), Settings: settings{
+	return &report{Machine: m, evidence: o.evidencePerResult, Settings: settings{
 		Clients: o.cfg.Clients, Keys: keys, Duration: o.cfg.Duration.String(), Lease: o.cfg.Lease.String(),
 		SafetyMargin: o.cfg.SafetyMargin.String(), Stores: o.stores,
 		Notes: []string{
@@ -89,8 +62,7 @@ func (r *report) finish(rows []row) {
 	slices.SortStableFunc(r.Rows, func(a, b row) int {
 		return cmp.Or(cmp.Compare(a.Store, b.Store), cmp.Compare(a.Scenario, b.Scenario), cmp.Compare(a.Locker, b.Locker))
 	})
-	r.Machine.LoadAtEnd = host.LoadAverage()
-	r.Machine.Elapsed = time.Since(r.start).Round(time.Second).String()
+	r.Machine.Finish()
 }
 
 func (r *report) write(dir, name string) error {
