@@ -38,14 +38,13 @@ import (
 	locksv1alpha1 "github.com/leasehold/leasehold/api/v1alpha1"
 )
 
-// Reasons of the Events the controller records on DistributedLocks.
+// Reasons of the Events the controller records on DistributedLocks: at
+// most one per reaped lease, and one per invalid spec.
 const (
-	// EventReasonExpired (Normal): the controller judged the lease expired.
-	EventReasonExpired = "Expired"
-	// EventReasonReaped (Normal): the controller reaped the expired lease.
+	// EventReasonReaped (Normal): the controller reaped an expired lease.
 	EventReasonReaped = "Reaped"
 	// EventReasonInvalidSpec (Warning): the controller cannot interpret the
-	// spec; it sets Valid=False and leaves the lock alone.
+	// spec; it sets phase Invalid and Valid=False and leaves the lock alone.
 	EventReasonInvalidSpec = "InvalidSpec"
 )
 
@@ -135,9 +134,17 @@ func (r *DistributedLockReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-// Reconcile judges one lock: it validates the spec, decides the phase by the
-// expiry rule, reaps an expired lease whose grace is over, patches the
-// status once and requeues the lock for the instant its verdict changes.
+// Reconcile judges one lock: it validates the spec, decides by the expiry
+// rule whether the lease expired, reaps an expired lease whose grace is
+// over, and requeues the lock for the instant its verdict changes.
+//
+// Status is written only when it changes, and it changes only for what an
+// operator acts on: a spec the controller cannot interpret (phase Invalid,
+// Valid=False) and an expired lease left in place (phase Expired, while
+// --reap-grace runs or after a reap failed). A grant, a renewal or a
+// release changes nothing the controller writes, so the holders' guarded
+// updates never race a status write, and an abandoned lease costs two
+// writes at most: the reap and its Event.
 func (r *DistributedLockReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	r.init()
 	log := logf.FromContext(ctx)
@@ -153,24 +160,21 @@ func (r *DistributedLockReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	}
 	now := r.Clock.Now()
 	before := lock.Status.DeepCopy()
-	status := lock.Status.DeepCopy()
 
-	if invalid := validateLock(&lock.Spec); invalid != nil {
+	if invalid := validateLock(lock); invalid != nil {
+		// Not a reconcile error: retrying cannot help, and the person who
+		// wrote the object learns of it from the Event and the status.
 		r.observations.forget(req.NamespacedName)
 		r.tracker.see(req.NamespacedName, lock.Generation, phaseInvalid, grantOf(&lock.Spec))
-		status.ObservedGeneration = lock.Generation
-		status.Phase = ""
-		status.ExpiresAt = nil
+		status := &locksv1alpha1.DistributedLockStatus{Phase: locksv1alpha1.PhaseInvalid, ObservedGeneration: lock.Generation,
+			Conditions: before.Conditions}
+		meta.RemoveStatusCondition(&status.Conditions, locksv1alpha1.ConditionHeld)
 		r.setCondition(status, lock, locksv1alpha1.ConditionValid, metav1.ConditionFalse, locksv1alpha1.ReasonSpecInvalid, invalid.Error(), now)
-		r.setCondition(status, lock, locksv1alpha1.ConditionHeld, metav1.ConditionUnknown, locksv1alpha1.ReasonSpecInvalid,
-			"the controller cannot interpret the spec and leaves the lock alone", now)
 		if c := meta.FindStatusCondition(before.Conditions, locksv1alpha1.ConditionValid); c == nil || c.Message != invalid.Error() {
+			log.Info("Invalid lock spec left alone", "reason", invalid.Error())
 			r.Recorder.Eventf(lock, nil, corev1.EventTypeWarning, EventReasonInvalidSpec, "Validate", "Invalid spec: %s", invalid)
 		}
-		if err := r.patchStatus(ctx, lock, before, status); err != nil {
-			return ctrl.Result{}, err
-		}
-		return ctrl.Result{}, reconcile.TerminalError(fmt.Errorf("DistributedLock %s: %w", req.NamespacedName, invalid))
+		return ctrl.Result{}, r.patchStatus(ctx, lock, before, status)
 	}
 	var verdict Verdict
 	if lock.Spec.HolderIdentity != "" {
@@ -184,7 +188,7 @@ func (r *DistributedLockReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		// A lock being deleted (held back by someone's finalizer) is going
 		// away already: reaping it again would count it twice.
 		if verdict.Reap && lock.DeletionTimestamp.IsZero() {
-			reaped, err := r.reap(ctx, lock, verdict.ExpiresAt, before.Phase == locksv1alpha1.PhaseExpired)
+			reaped, err := r.reap(ctx, lock, verdict.ExpiresAt)
 			if err != nil || !reaped {
 				// Not reaped: a newer write of the lock exists, and its
 				// watch event reconciles the lock again.
@@ -197,45 +201,30 @@ func (r *DistributedLockReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		}
 	}
 
-	// After a Release reap, lock is the released object: its generation.
-	status.ObservedGeneration = lock.Generation
-	r.setCondition(status, lock, locksv1alpha1.ConditionValid, metav1.ConditionTrue, locksv1alpha1.ReasonSpecValid,
-		"the spec is a valid lock record", now)
+	status := &locksv1alpha1.DistributedLockStatus{}
+	phase := phaseFree
 	switch {
 	case lock.Spec.HolderIdentity == "":
 		r.observations.forget(req.NamespacedName)
-		status.Phase = locksv1alpha1.PhaseFree
-		status.ExpiresAt = nil
-		r.setCondition(status, lock, locksv1alpha1.ConditionHeld, metav1.ConditionFalse, locksv1alpha1.ReasonNoHolder,
-			"no one holds the lock", now)
 	case verdict.Expired:
+		phase = string(locksv1alpha1.PhaseExpired)
 		status.Phase = locksv1alpha1.PhaseExpired
-		status.ExpiresAt = ptrMicro(verdict.ExpiresAt)
+		status.ObservedGeneration = lock.Generation
+		status.Conditions = before.Conditions
+		meta.RemoveStatusCondition(&status.Conditions, locksv1alpha1.ConditionValid)
 		r.setCondition(status, lock, locksv1alpha1.ConditionHeld, metav1.ConditionFalse, locksv1alpha1.ReasonLeaseExpired,
-			fmt.Sprintf("the lease of %q expired", lock.Spec.HolderIdentity), now)
+			fmt.Sprintf("the lease expired at %s and awaits reaping", verdict.ExpiresAt.UTC().Format(time.RFC3339Nano)), now)
 	default:
-		status.Phase = locksv1alpha1.PhaseHeld
-		status.ExpiresAt = ptrMicro(verdict.ExpiresAt)
-		r.setCondition(status, lock, locksv1alpha1.ConditionHeld, metav1.ConditionTrue, locksv1alpha1.ReasonLeaseActive,
-			fmt.Sprintf("held by %q", lock.Spec.HolderIdentity), now)
+		phase = phaseHeld
 	}
-	r.tracker.see(req.NamespacedName, lock.Generation, string(status.Phase), grantOf(&lock.Spec))
+	r.tracker.see(req.NamespacedName, lock.Generation, phase, grantOf(&lock.Spec))
 	if err := r.patchStatus(ctx, lock, before, status); err != nil {
 		return ctrl.Result{}, err
-	}
-	if status.Phase == locksv1alpha1.PhaseExpired && before.Phase != locksv1alpha1.PhaseExpired {
-		r.recordExpired(lock, verdict.ExpiresAt)
 	}
 	if verdict.Wait > 0 {
 		log.V(1).Info("Requeued for the lease's expiry", "holder", lock.Spec.HolderIdentity, "after", verdict.Wait)
 	}
 	return ctrl.Result{RequeueAfter: verdict.Wait}, nil
-}
-
-// recordExpired records the Expired Event.
-func (r *DistributedLockReconciler) recordExpired(lock *locksv1alpha1.DistributedLock, expiresAt time.Time) {
-	r.Recorder.Eventf(lock, nil, corev1.EventTypeNormal, EventReasonExpired, "Judge",
-		"The lease expired (expiresAt %s)", expiresAt.UTC().Format(time.RFC3339Nano))
 }
 
 // setCondition sets one condition in status, stamping transitions with the
@@ -254,10 +243,13 @@ func (r *DistributedLockReconciler) setCondition(status *locksv1alpha1.Distribut
 
 // patchStatus writes status if it differs from before. The status belongs
 // to the controller alone, so a merge patch without a resourceVersion is
-// safe, and does not conflict with the holders' spec writes.
+// safe. It moves the object's resourceVersion on, so a holder's next guarded
+// update conflicts once (and the backend retries after a read): the reason
+// status is written only when an operator needs to see something.
 func (r *DistributedLockReconciler) patchStatus(ctx context.Context, lock *locksv1alpha1.DistributedLock,
 	before, status *locksv1alpha1.DistributedLockStatus) error {
-	if equality.Semantic.DeepEqual(before, status) {
+	if equality.Semantic.DeepEqual(before, status) ||
+		(before.Phase == "" && before.ObservedGeneration == 0 && len(before.Conditions) == 0 && status.Phase == "" && len(status.Conditions) == 0) {
 		return nil
 	}
 	original := lock.DeepCopy()
@@ -267,14 +259,16 @@ func (r *DistributedLockReconciler) patchStatus(ctx context.Context, lock *locks
 		if apierrors.IsNotFound(err) {
 			return nil // deleted meanwhile; its delete event forgets it
 		}
+		if apierrors.IsInvalid(err) {
+			// An object the schema refuses as it stands (one written under
+			// an older CRD): no status can be written until its writer
+			// fixes it, and retrying will not help. The Event says why.
+			logf.FromContext(ctx).Info("Status write refused by the schema", "reason", err.Error())
+			return nil
+		}
 		return fmt.Errorf("patching the status of DistributedLock %s: %w", client.ObjectKeyFromObject(lock), err)
 	}
 	return nil
-}
-
-func ptrMicro(t time.Time) *metav1.MicroTime {
-	m := metav1.NewMicroTime(t)
-	return &m
 }
 
 // Compile-time assertion: the reconciler is a reconcile.Reconciler.

@@ -36,6 +36,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	locksv1alpha1 "github.com/leasehold/leasehold/api/v1alpha1"
+	"github.com/leasehold/leasehold/pkg/backends/kubernetes"
 )
 
 // These specs talk to the API server alone: they prove that the CRD's
@@ -56,7 +57,7 @@ func newNamespace() string {
 func heldLock(namespace string) *locksv1alpha1.DistributedLock {
 	now := metav1.NewMicroTime(time.Now())
 	return &locksv1alpha1.DistributedLock{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "scheduler-background-lease"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: kubernetes.ObjectName("scheduler:background:lease")},
 		Spec: locksv1alpha1.DistributedLockSpec{
 			Key:                  "scheduler:background:lease",
 			HolderIdentity:       "worker-1",
@@ -149,8 +150,8 @@ var _ = Describe("DistributedLock API validation", func() {
 
 	It("defaults reapPolicy to Release and the counters to zero", func() {
 		lock := &locksv1alpha1.DistributedLock{
-			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "free"},
-			Spec:       locksv1alpha1.DistributedLockSpec{Key: "jobs/free"},
+			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "jobs-free"},
+			Spec:       locksv1alpha1.DistributedLockSpec{Key: "jobs-free"},
 		}
 		Expect(k8sClient.Create(ctx, lock)).To(Succeed())
 		Expect(lock.Spec.ReapPolicy).To(Equal(locksv1alpha1.ReapPolicyRelease))
@@ -238,14 +239,39 @@ var _ = Describe("DistributedLock API validation", func() {
 		Entry("holder without leaseDurationSeconds",
 			func(l *locksv1alpha1.DistributedLock) { l.Spec.LeaseDurationSeconds = nil },
 			"a lock with a holderIdentity needs leaseDurationSeconds"),
+		Entry("held with fencing token 0, which is never granted",
+			func(l *locksv1alpha1.DistributedLock) { l.Spec.FencingToken = 0 },
+			"a lock with a holderIdentity needs a fencingToken greater than 0"),
+		Entry("renewTime before acquireTime",
+			func(l *locksv1alpha1.DistributedLock) {
+				earlier := metav1.NewMicroTime(l.Spec.AcquireTime.Add(-time.Minute))
+				l.Spec.RenewTime = &earlier
+			},
+			"renewTime must not be before acquireTime"),
+		Entry("a plain key under a name of the writer's choosing",
+			func(l *locksv1alpha1.DistributedLock) {
+				l.Name = "db-migration"
+				l.Spec.Key = "db-migration-v2"
+			},
+			"metadata.name must equal spec.key (db-migration-v2)"),
+		Entry("a key that needs a derived name, under a name without the hash",
+			func(l *locksv1alpha1.DistributedLock) { l.Name = "scheduler-background-lease" },
+			"metadata.name must be the name lock clients derive from spec.key"),
 	)
+
+	It("accepts a lock written by hand under its plain key, and the lock clients use that object", func() {
+		lock := heldLock(namespace)
+		lock.Name, lock.Spec.Key = "db-migration", "db-migration"
+		Expect(k8sClient.Create(ctx, lock)).To(Succeed())
+		Expect(kubernetes.ObjectName("db-migration")).To(Equal(lock.Name))
+	})
 
 	It("rejects an empty holderIdentity, since absent is the only way to say free", func() {
 		lock := &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": locksv1alpha1.GroupVersion.String(),
 			"kind":       "DistributedLock",
 			"metadata":   map[string]any{"namespace": namespace, "name": "empty-holder"},
-			"spec":       map[string]any{"key": "jobs/empty-holder", "holderIdentity": ""},
+			"spec":       map[string]any{"key": "empty-holder", "holderIdentity": ""},
 		}}
 		expectInvalid(k8sClient.Create(ctx, lock), "spec.holderIdentity", "should be at least 1 chars long")
 	})
@@ -341,23 +367,21 @@ var _ = Describe("DistributedLock API validation", func() {
 		It("accepts a status with a known phase and conditions", func() {
 			lock := heldLock(namespace)
 			Expect(k8sClient.Create(ctx, lock)).To(Succeed())
-			expires := metav1.NewMicroTime(lock.Spec.RenewTime.Add(15 * time.Second))
 			lock.Status = locksv1alpha1.DistributedLockStatus{
-				Phase:              locksv1alpha1.PhaseHeld,
-				ExpiresAt:          &expires,
+				Phase:              locksv1alpha1.PhaseExpired,
 				ObservedGeneration: lock.Generation,
 				Conditions: []metav1.Condition{{
 					Type:               locksv1alpha1.ConditionHeld,
-					Status:             metav1.ConditionTrue,
-					Reason:             locksv1alpha1.ReasonLeaseActive,
-					Message:            "held by worker-1",
+					Status:             metav1.ConditionFalse,
+					Reason:             locksv1alpha1.ReasonLeaseExpired,
+					Message:            "the lease expired and awaits reaping",
 					LastTransitionTime: metav1.Now(),
 				}},
 			}
 			Expect(k8sClient.Status().Update(ctx, lock)).To(Succeed())
 			var got locksv1alpha1.DistributedLock
 			Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(lock), &got)).To(Succeed())
-			Expect(got.Status.Phase).To(Equal(locksv1alpha1.PhaseHeld))
+			Expect(got.Status.Phase).To(Equal(locksv1alpha1.PhaseExpired))
 			Expect(got.Status.Conditions).To(HaveLen(1))
 		})
 

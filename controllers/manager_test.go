@@ -17,6 +17,7 @@ limitations under the License.
 package controllers
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -32,6 +33,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	locksv1alpha1 "github.com/leasehold/leasehold/api/v1alpha1"
@@ -41,9 +43,10 @@ import (
 // with the real clock (leases of 1-2 s); the expiry maths has its own unit
 // tests with a fake clock.
 var (
-	reconciler  *DistributedLockReconciler
-	recorded    *countingRecorder
-	managerDone chan struct{}
+	reconciler   *DistributedLockReconciler
+	recorded     *countingRecorder
+	statusWrites *statusCounter
+	managerDone  chan struct{}
 )
 
 // reconciledLabels mark the locks the suite's controller watches.
@@ -65,7 +68,9 @@ func startManager() {
 	})
 	Expect(err).NotTo(HaveOccurred())
 	recorded = newCountingRecorder(mgr.GetEventRecorder(ControllerName), clock.RealClock{})
+	statusWrites = &statusCounter{Client: mgr.GetClient(), writes: make(map[types.NamespacedName]int)}
 	reconciler = &DistributedLockReconciler{
+		Client:   statusWrites,
 		Recorder: recorded,
 		Clock:    clock.RealClock{},
 		Rule:     ExpiryRule{ClockSkewAllowance: DefaultClockSkewAllowance},
@@ -147,3 +152,65 @@ func (c *countingRecorder) first(name types.NamespacedName, reason string) (time
 }
 
 var _ events.EventRecorder = &countingRecorder{}
+
+// statusCounter is the reconciler's client, counting its status writes by
+// object.
+type statusCounter struct {
+	client.Client
+
+	mu     sync.Mutex
+	writes map[types.NamespacedName]int
+}
+
+// Status implements client.Client.
+func (c *statusCounter) Status() client.SubResourceWriter {
+	return &countedStatusWriter{SubResourceWriter: c.Client.Status(), c: c}
+}
+
+// count returns how many status writes the reconciler sent for name.
+func (c *statusCounter) count(name types.NamespacedName) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.writes[name]
+}
+
+func (c *statusCounter) add(obj client.Object) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writes[client.ObjectKeyFromObject(obj)]++
+}
+
+type countedStatusWriter struct {
+	client.SubResourceWriter
+	c *statusCounter
+}
+
+func (w *countedStatusWriter) Update(ctx context.Context, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+	w.c.add(obj)
+	return w.SubResourceWriter.Update(ctx, obj, opts...)
+}
+
+func (w *countedStatusWriter) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+	w.c.add(obj)
+	return w.SubResourceWriter.Patch(ctx, obj, patch, opts...)
+}
+
+// reconcileErrors is controller-runtime's count of the reconciler's
+// errors (controller_runtime_reconcile_errors_total).
+func reconcileErrors() float64 {
+	families, err := ctrlmetrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	for _, f := range families {
+		if f.GetName() != "controller_runtime_reconcile_errors_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "controller" && l.GetValue() == "distributedlock" {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}

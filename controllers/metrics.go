@@ -30,6 +30,14 @@ import (
 // controller cannot interpret (Valid=False); they have no phase.
 const phaseInvalid = "Invalid"
 
+// phaseFree and phaseHeld are the gauge's labels for valid locks that are
+// free or held by an unexpired lease (the status leaves those out; the
+// gauge still counts them).
+const (
+	phaseFree = "Free"
+	phaseHeld = "Held"
+)
+
 // lockMetrics are the controller's Prometheus metrics.
 type lockMetrics struct {
 	// locks counts the DistributedLocks by phase (Free, Held, Expired,

@@ -36,12 +36,11 @@ import (
 // whether it reaped; a Conflict or NotFound is not an error but "someone
 // else wrote first", and the watch event of that write makes the
 // controller judge the lock again. On success with ReapPolicyRelease, lock
-// holds the released object as the API server returned it. It records the
-// Expired Event (unless expiredReported: the status already said Expired)
-// and the Reaped Event only once the write succeeded, so that a lease
-// renewed at the last moment is not reported expired.
-func (r *DistributedLockReconciler) reap(ctx context.Context, lock *locksv1alpha1.DistributedLock,
-	expiresAt time.Time, expiredReported bool) (bool, error) {
+// holds the released object as the API server returned it. It records one
+// Event, Reaped, and only once the write succeeded, so that a lease renewed
+// at the last moment is not reported; with the reap that makes two writes
+// per abandoned lease.
+func (r *DistributedLockReconciler) reap(ctx context.Context, lock *locksv1alpha1.DistributedLock, expiresAt time.Time) (bool, error) {
 	log := logf.FromContext(ctx)
 	policy := lock.Spec.ReapPolicy
 	if policy == "" {
@@ -76,10 +75,8 @@ func (r *DistributedLockReconciler) reap(ctx context.Context, lock *locksv1alpha
 	r.metrics.reaps.WithLabelValues(string(policy)).Inc()
 	r.metrics.reapDelay.Observe(delay.Seconds())
 	log.Info("Reaped expired lease", "holder", holder, "reapPolicy", policy, "delayAfterExpiry", delay)
-	if !expiredReported {
-		r.recordExpired(lock, expiresAt)
-	}
 	r.Recorder.Eventf(lock, nil, corev1.EventTypeNormal, EventReasonReaped, "Reap",
-		"Reaped the expired lease of %q (reapPolicy %s) %s after it expired", holder, policy, delay.Round(time.Millisecond))
+		"Reaped the lease of %q (reapPolicy %s): it expired at %s, %s before", holder, policy,
+		expiresAt.UTC().Format(time.RFC3339Nano), delay.Round(time.Millisecond))
 	return true, nil
 }

@@ -61,13 +61,16 @@ func TestValidateLock(t *testing.T) {
 			`holder "h" has no renewTime`},
 		{"holder without acquireTime", held(func(s *locksv1alpha1.DistributedLockSpec) { s.AcquireTime = nil }),
 			`holder "h" has no acquireTime`},
+		{"a derived key under a name of the writer's choosing", held(func(s *locksv1alpha1.DistributedLockSpec) { s.Key = "jobs/k" }),
+			`metadata.name "k" is not the name lock clients use for key "jobs/k": name the object "jobs-k-8b81dd8bb601beac"`},
 		{"renewed before acquired", held(func(s *locksv1alpha1.DistributedLockSpec) { s.RenewTime = &earlier }),
 			"renewTime 2026-11-26T11:59:59.000000Z is before acquireTime 2026-11-26T12:00:00.000000Z"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := ""
-			if err := validateLock(tt.spec); err != nil {
+			lock := &locksv1alpha1.DistributedLock{ObjectMeta: metav1.ObjectMeta{Name: "k"}, Spec: *tt.spec}
+			if err := validateLock(lock); err != nil {
 				got = err.Error()
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {

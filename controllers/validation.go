@@ -20,6 +20,7 @@ import (
 	"fmt"
 
 	locksv1alpha1 "github.com/leasehold/leasehold/api/v1alpha1"
+	"github.com/leasehold/leasehold/pkg/backends/kubernetes"
 )
 
 // validateLock reports what makes a lock's spec uninterpretable for the
@@ -27,9 +28,14 @@ import (
 // catches what it cannot: records written under an older CRD without its
 // rules (a holder without a lease duration, an unknown reapPolicy) and
 // times that contradict each other. The controller never reaps a lock it
-// cannot interpret. It does not check metadata.name against spec.key: that
-// mapping belongs to the Kubernetes backend.
-func validateLock(spec *locksv1alpha1.DistributedLockSpec) error {
+// cannot interpret, nor one that lock clients cannot find: the clients
+// reach a key's object by the name kubernetes.ObjectName gives it, so an
+// object under another name is not the key's lock, whatever it says.
+func validateLock(lock *locksv1alpha1.DistributedLock) error {
+	spec := &lock.Spec
+	if want := kubernetes.ObjectName(spec.Key); lock.Name != want {
+		return fmt.Errorf("metadata.name %q is not the name lock clients use for key %q: name the object %q", lock.Name, spec.Key, want)
+	}
 	switch spec.ReapPolicy {
 	case "", locksv1alpha1.ReapPolicyRelease, locksv1alpha1.ReapPolicyDelete:
 	default:

@@ -53,23 +53,32 @@ const (
 	ReapPolicyDelete ReapPolicy = "Delete"
 )
 
-// LockPhase is the controller's summary of a lock's state.
-// +kubebuilder:validation:Enum=Free;Held;Expired
+// LockPhase is the controller's word on a lock that needs an operator's
+// eye. A lock that is free or held by an unexpired lease has no phase: the
+// spec (holderIdentity, renewTime) says all there is, and the controller
+// does not write status for grants, renewals or releases, so that its
+// writes never race the holders' guarded updates.
+// +kubebuilder:validation:Enum=Free;Held;Expired;Invalid
 type LockPhase string
 
 const (
-	// PhaseFree means no one holds the lock.
+	// PhaseFree and PhaseHeld are accepted for objects written by earlier
+	// controllers; this controller clears them.
 	PhaseFree LockPhase = "Free"
-	// PhaseHeld means a holder has a lease that has not expired.
 	PhaseHeld LockPhase = "Held"
 	// PhaseExpired means the lock has a holder whose lease has expired and
-	// has not been reaped yet. Anyone may acquire an expired lock.
+	// has not been reaped yet (the controller's --reap-grace, or a reap
+	// that failed). Anyone may acquire an expired lock.
 	PhaseExpired LockPhase = "Expired"
+	// PhaseInvalid means the controller cannot interpret the spec and
+	// leaves the lock alone; the Valid condition says why.
+	PhaseInvalid LockPhase = "Invalid"
 )
 
 // Condition types set in DistributedLockStatus.Conditions.
 const (
-	// ConditionHeld is True while a holder has an unexpired lease.
+	// ConditionHeld is False (reason LeaseExpired) while an expired lease
+	// awaits reaping.
 	ConditionHeld = "Held"
 	// ConditionValid is False when the spec cannot be interpreted by the
 	// controller (something the schema cannot rule out); the reason and
@@ -79,15 +88,9 @@ const (
 
 // Condition reasons set in DistributedLockStatus.Conditions.
 const (
-	// ReasonLeaseActive: the Held condition is True because the lease runs.
-	ReasonLeaseActive = "LeaseActive"
 	// ReasonLeaseExpired: the Held condition is False because the lease ran
 	// out without being renewed.
 	ReasonLeaseExpired = "LeaseExpired"
-	// ReasonNoHolder: the Held condition is False because no one holds it.
-	ReasonNoHolder = "NoHolder"
-	// ReasonSpecValid: the Valid condition is True.
-	ReasonSpecValid = "SpecValid"
 	// ReasonSpecInvalid: the Valid condition is False.
 	ReasonSpecInvalid = "SpecInvalid"
 )
@@ -100,6 +103,8 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.holderIdentity) || has(self.acquireTime)",message="a lock with a holderIdentity needs acquireTime"
 // +kubebuilder:validation:XValidation:rule="!has(self.holderIdentity) || has(self.renewTime)",message="a lock with a holderIdentity needs renewTime"
 // +kubebuilder:validation:XValidation:rule="!has(self.holderIdentity) || has(self.leaseDurationSeconds)",message="a lock with a holderIdentity needs leaseDurationSeconds"
+// +kubebuilder:validation:XValidation:rule="!has(self.holderIdentity) || (has(self.fencingToken) && self.fencingToken > 0)",message="a lock with a holderIdentity needs a fencingToken greater than 0 (0 is never granted)"
+// +kubebuilder:validation:XValidation:rule="!has(self.acquireTime) || !has(self.renewTime) || self.renewTime >= self.acquireTime",message="renewTime must not be before acquireTime"
 // +kubebuilder:validation:XValidation:rule="!has(self.holderIdentity) || (has(oldSelf.holderIdentity) && oldSelf.holderIdentity == self.holderIdentity) || self.fencingToken > oldSelf.fencingToken",message="fencingToken must increase when a new holder takes the lock"
 type DistributedLockSpec struct {
 	// key is the lock's name as the client gave it: 1 to 256 bytes of UTF-8
@@ -185,21 +190,20 @@ type DistributedLockSpec struct {
 
 // DistributedLockStatus is what the controller observed about the lock.
 type DistributedLockStatus struct {
-	// phase summarises the lock's state: Free, Held or Expired.
+	// phase is Expired while an expired lease awaits reaping and Invalid
+	// while the spec cannot be interpreted; absent otherwise (free or held:
+	// see spec.holderIdentity and spec.renewTime).
 	// +optional
 	Phase LockPhase `json:"phase,omitempty"`
-
-	// expiresAt is when the current lease expires (renewTime +
-	// leaseDurationSeconds). Absent while the lock is free.
-	// +optional
-	ExpiresAt *metav1.MicroTime `json:"expiresAt,omitempty"`
 
 	// observedGeneration is the metadata.generation this status describes.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions are the lock's conditions, one per type (Held, Valid).
+	// conditions are the lock's conditions, one per type: Held=False while
+	// an expired lease awaits reaping, Valid=False while the spec is
+	// invalid. Absent otherwise.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -210,15 +214,27 @@ type DistributedLockStatus struct {
 // DistributedLock is one lock of the lock and lease contract: its key, its
 // current holder and lease, and its fencing token.
 //
+// The name rule is the Kubernetes backend's ObjectName: a key that is a
+// DNS-1123 label not ending in '-' and 16 hex digits names its own object;
+// any other key's object name ends in '-' and the first 16 hex digits of
+// the key's SHA-256, which CEL cannot compute, so the controller checks
+// those digits.
+//
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=dlock,categories=locks
+// +kubebuilder:validation:XValidation:rule="self.spec.key.matches('^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$') && !self.spec.key.matches('-[0-9a-f]{16}$') ? self.metadata.name == self.spec.key : self.metadata.name.matches('-[0-9a-f]{16}$')",messageExpression="self.spec.key.matches('^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$') && !self.spec.key.matches('-[0-9a-f]{16}$') ? 'metadata.name must equal spec.key (' + self.spec.key + '): lock clients name the object of a key that is a valid object name after the key itself' : 'metadata.name must be the name lock clients derive from spec.key: a readable prefix, a dash and 16 hex digits of the SHA-256 of the key, as kubernetes.ObjectName computes it; a key that is itself a valid object name needs no hash'"
 // +kubebuilder:printcolumn:name="Key",type=string,JSONPath=`.spec.key`
 // +kubebuilder:printcolumn:name="Holder",type=string,JSONPath=`.spec.holderIdentity`
 // +kubebuilder:printcolumn:name="Token",type=integer,JSONPath=`.spec.fencingToken`
-// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
-// +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.status.expiresAt`,description="When the current lease expires"
+// +kubebuilder:printcolumn:name="Lease",type=integer,JSONPath=`.spec.leaseDurationSeconds`,description="Lease duration in seconds"
+// +kubebuilder:printcolumn:name="Renewed",type=date,JSONPath=`.spec.renewTime`,description="When the holder last acquired or renewed, by its clock"
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`,description="Expired (awaiting reaping) or Invalid; empty when free or held"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Acquired",type=date,JSONPath=`.spec.acquireTime`,priority=1,description="When the current holder was granted the lock"
+// +kubebuilder:printcolumn:name="Transitions",type=integer,JSONPath=`.spec.leaseTransitions`,priority=1
+// +kubebuilder:printcolumn:name="Reap",type=string,JSONPath=`.spec.reapPolicy`,priority=1,description="What the controller does once the lease expired"
+// +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.conditions[?(@.type=="Valid")].message`,priority=1,description="Why the spec is invalid"
 type DistributedLock struct {
 	metav1.TypeMeta `json:",inline"`
 

@@ -109,7 +109,7 @@ func TestInstallSamplesAndRunManager(t *testing.T) {
 	kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/distributedlocks.locks.leasehold.dev")
 	kubectl("apply", "-n", "default", "-k", "config/samples")
 	table := kubectl("get", "dlock", "-n", "default")
-	for _, want := range []string{"KEY", "HOLDER", "TOKEN", "PHASE", "EXPIRES", "AGE",
+	for _, want := range []string{"KEY", "HOLDER", "TOKEN", "LEASE", "RENEWED", "PHASE", "AGE",
 		"scheduler:background:lease", "scheduler-7d9f8b6c4-x2kqp#1", "42"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("kubectl get dlock output lacks %q:\n%s", want, table)

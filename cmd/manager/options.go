@@ -56,6 +56,8 @@ type options struct {
 	clockSkewAllowance      time.Duration
 	reapGrace               time.Duration
 	maxConcurrentReconciles int
+	kubeAPIQPS              float64
+	kubeAPIBurst            int
 	zap                     zap.Options
 }
 
@@ -94,6 +96,12 @@ func parseOptions(args []string, out io.Writer) (*options, error) {
 	fs.IntVar(&o.maxConcurrentReconciles, "max-concurrent-reconciles", 8,
 		"How many DistributedLocks the manager reconciles in parallel (at least 1). Reconciles mostly wait for "+
 			"the API server, so more workers than cores shorten the reap delay when many leases expire together.")
+	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 200,
+		"Requests per second the manager may send to the API server (client-side limit; the API server's own "+
+			"priority and fairness still applies). Each reap is one request, so this bounds how fast a burst of "+
+			"expiries is reaped. Must be positive.")
+	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 400,
+		"Requests the manager may send at once above --kube-api-qps. At least 1.")
 	o.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -111,6 +119,12 @@ func parseOptions(args []string, out io.Writer) (*options, error) {
 	}
 	if o.maxConcurrentReconciles < 1 {
 		errs = append(errs, fmt.Errorf("--max-concurrent-reconciles must be at least 1, got %d", o.maxConcurrentReconciles))
+	}
+	if !(o.kubeAPIQPS > 0) {
+		errs = append(errs, fmt.Errorf("--kube-api-qps must be positive, got %v", o.kubeAPIQPS))
+	}
+	if o.kubeAPIBurst < 1 {
+		errs = append(errs, fmt.Errorf("--kube-api-burst must be at least 1, got %d", o.kubeAPIBurst))
 	}
 	if o.metricsCertDir != "" && !o.metricsSecure {
 		errs = append(errs, errors.New("--metrics-cert-dir needs --metrics-secure"))
@@ -145,16 +159,21 @@ func parseOptions(args []string, out io.Writer) (*options, error) {
 	return o, nil
 }
 
-// restConfig finds the cluster like kubectl does.
+// restConfig finds the cluster like kubectl does, with the flags' rate
+// limits.
 func (o *options) restConfig() (*rest.Config, error) {
+	var cfg *rest.Config
+	var err error
 	if o.kubeconfig != "" {
-		cfg, err := clientcmd.BuildConfigFromFlags("", o.kubeconfig)
-		if err != nil {
+		if cfg, err = clientcmd.BuildConfigFromFlags("", o.kubeconfig); err != nil {
 			return nil, fmt.Errorf("--kubeconfig %s: %w", o.kubeconfig, err)
 		}
-		return cfg, nil
+	} else if cfg, err = ctrl.GetConfig(); err != nil {
+		return nil, err
 	}
-	return ctrl.GetConfig()
+	cfg.QPS = float32(o.kubeAPIQPS)
+	cfg.Burst = o.kubeAPIBurst
+	return cfg, nil
 }
 
 // managerOptions builds the controller-runtime manager's options.
@@ -175,6 +194,9 @@ func (o *options) managerOptions(scheme *runtime.Scheme) ctrl.Options {
 		// waiting for the lease to expire.
 		LeaderElectionReleaseOnCancel: true,
 	}
+	// The reconciler never reads managedFields, which are often larger
+	// than the lock itself: the cache keeps every lock in memory.
+	opts.Cache.DefaultTransform = cache.TransformStripManagedFields()
 	if len(o.namespaces) > 0 {
 		opts.Cache.DefaultNamespaces = make(map[string]cache.Config, len(o.namespaces))
 		for _, ns := range o.namespaces {

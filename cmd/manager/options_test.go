@@ -79,6 +79,8 @@ func TestParseOptionsFlags(t *testing.T) {
 		"--clock-skew-allowance=250ms",
 		"--reap-grace=2s",
 		"--max-concurrent-reconciles=3",
+		"--kube-api-qps=50",
+		"--kube-api-burst=70",
 		"--zap-log-level=debug",
 	}, io.Discard)
 	if err != nil {
@@ -97,6 +99,9 @@ func TestParseOptionsFlags(t *testing.T) {
 		"skew":        r.Rule.ClockSkewAllowance,
 		"grace":       r.Rule.ReapGrace,
 		"workers":     r.MaxConcurrentReconciles,
+		"qps":         o.kubeAPIQPS,
+		"burst":       o.kubeAPIBurst,
+		"strips":      mo.Cache.DefaultTransform != nil,
 		"zapLevelSet": o.zap.Level != nil,
 	}
 	want := map[string]any{
@@ -110,6 +115,9 @@ func TestParseOptionsFlags(t *testing.T) {
 		"skew":        250 * time.Millisecond,
 		"grace":       2 * time.Second,
 		"workers":     3,
+		"qps":         50.0,
+		"burst":       70,
+		"strips":      true,
 		"zapLevelSet": true,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -131,6 +139,10 @@ func TestParseOptionsRejects(t *testing.T) {
 			[]string{"--reap-grace", "must not be negative", "-500ms"}},
 		{"zero workers", []string{"--max-concurrent-reconciles=0"},
 			[]string{"--max-concurrent-reconciles", "at least 1"}},
+		{"zero QPS", []string{"--kube-api-qps=0"},
+			[]string{"--kube-api-qps", "must be positive"}},
+		{"zero burst", []string{"--kube-api-burst=0"},
+			[]string{"--kube-api-burst", "at least 1"}},
 		{"malformed duration", []string{"--reap-grace=soon"},
 			[]string{"reap-grace", "soon"}},
 		{"namespace with capitals", []string{"--namespaces=team-a,Team_B"},
@@ -173,7 +185,7 @@ func TestParseOptionsHelp(t *testing.T) {
 	}
 	for _, name := range []string{"metrics-bind-address", "metrics-secure", "health-probe-bind-address",
 		"leader-elect", "namespaces", "clock-skew-allowance", "reap-grace", "max-concurrent-reconciles",
-		"zap-log-level", "kubeconfig"} {
+		"kube-api-qps", "kube-api-burst", "zap-log-level", "kubeconfig"} {
 		if !strings.Contains(out.String(), "-"+name) {
 			t.Errorf("usage lacks -%s:\n%s", name, out.String())
 		}

@@ -67,6 +67,8 @@ var (
 	testEnv     *envtest.Environment
 	binDir      string
 	managerBin  string
+	// lockctlBin is the CLI, built for the specs that run it as a user does.
+	lockctlBin string
 	// primary is the manager the specs run against locally (nil on kind).
 	primary *localManager
 	// extra are further local managers (leader election spec).
@@ -125,6 +127,10 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		primary = newLocalManager("manager", managerBin, kubeconfig)
 		primary.Start(ctx)
 	}
+	if binDir == "" {
+		binDir = GinkgoT().TempDir()
+	}
+	lockctlBin = goBuild(binDir, "./cmd/lockctl", "lockctl")
 	scheme := kubernetes.Scheme() // DistributedLocks, plus Namespaces and Leases
 	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
 	k8sClient, err = client.NewWithWatch(cfg, client.Options{Scheme: scheme})

@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -81,15 +82,15 @@ var _ = Describe("Leasehold, as an operator sees it", Ordered, func() {
 		return l
 	}
 
-	// expectReleased waits until the manager has cleared the lock's holder
-	// and the lock shows phase Free, its fencing token kept.
+	// expectReleased waits until the manager has cleared the lock's holder,
+	// its fencing token kept and no status left behind.
 	expectReleased := func(ctx context.Context, key string, token uint64) {
 		GinkgoHelper()
 		Eventually(func(g Gomega) {
 			l, err := getLock(ctx, key)
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(l.Spec.HolderIdentity).To(BeEmpty())
-			g.Expect(l.Status.Phase).To(Equal(locksv1alpha1.PhaseFree))
+			g.Expect(l.Status.Phase).To(BeEmpty())
 			g.Expect(l.Spec.FencingToken).To(BeNumerically("==", token))
 		}).WithContext(ctx).WithTimeout(reapTimeout).WithPolling(poll).Should(Succeed())
 	}
@@ -124,23 +125,51 @@ var _ = Describe("Leasehold, as an operator sees it", Ordered, func() {
 		Expect(strings.Count(out, " created")).To(Equal(3), out)
 	})
 
-	It("shows key, holder, token, phase and expiry in kubectl get dlock", func(ctx SpecContext) {
+	It("shows key, holder, token, lease and renewal in kubectl get dlock, and details with -o wide", func(ctx SpecContext) {
 		l := acquire(ctx, "e2e/columns", time.Hour)
-		Eventually(func(g Gomega) {
-			out := kubectl(ctx, "get", "dlock", "--namespace", ns)
-			lines := strings.Split(out, "\n")
-			g.Expect(strings.Fields(lines[0])).To(Equal([]string{"NAME", "KEY", "HOLDER", "TOKEN", "PHASE", "EXPIRES", "AGE"}))
-			var row []string
-			for _, line := range lines {
-				if strings.HasPrefix(line, kubernetes.ObjectName("e2e/columns")+" ") {
-					row = strings.Fields(line)
-				}
-			}
-			g.Expect(row).To(HaveLen(7), out)
-			g.Expect(row[1:5]).To(Equal([]string{"e2e/columns", "e2e-worker-1", fmt.Sprint(l.FencingToken), "Held"}))
-			g.Expect(time.Parse(time.RFC3339, row[5])).To(BeTemporally("~", l.ExpiresAt, 2*time.Second))
-			g.Expect(out).To(ContainSubstring("scheduler:background:lease"))
-		}).WithContext(ctx).WithTimeout(reapTimeout).WithPolling(poll).Should(Succeed())
+		name := kubernetes.ObjectName("e2e/columns")
+		out := kubectl(ctx, "get", "dlock", "--namespace", ns)
+		header, row := tableRow(out, name)
+		Expect(header).To(Equal([]string{"NAME", "KEY", "HOLDER", "TOKEN", "LEASE", "RENEWED", "PHASE", "AGE"}))
+		Expect(row).To(HaveKeyWithValue("KEY", "e2e/columns"))
+		Expect(row).To(HaveKeyWithValue("HOLDER", "e2e-worker-1"))
+		Expect(row).To(HaveKeyWithValue("TOKEN", fmt.Sprint(l.FencingToken)))
+		Expect(row).To(HaveKeyWithValue("LEASE", "3600"))
+		Expect(row["RENEWED"]).To(MatchRegexp(`^[0-9]+[sm]$`), "a relative time")
+		Expect(row["PHASE"]).To(BeEmpty(), "a held lease is no news")
+
+		out = kubectl(ctx, "get", "dlock", "--namespace", ns, "-o", "wide")
+		header, row = tableRow(out, name)
+		Expect(header).To(Equal([]string{"NAME", "KEY", "HOLDER", "TOKEN", "LEASE", "RENEWED", "PHASE", "AGE",
+			"ACQUIRED", "TRANSITIONS", "REAP", "MESSAGE"}))
+		Expect(row).To(HaveKeyWithValue("REAP", "Release"))
+		Expect(out).To(ContainSubstring("scheduler:background:lease"))
+	})
+
+	It("accepts a version printed by one lockctl in the next, with the manager running", func(ctx SpecContext) {
+		lockctl := func(args ...string) (string, error) {
+			cmd := exec.CommandContext(ctx, lockctlBin, append([]string{"--backend", "kubernetes://" + ns}, args...)...)
+			cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+			out, err := cmd.Output()
+			return string(out), err
+		}
+		version := func(out string) string {
+			GinkgoHelper()
+			var l struct{ Version string }
+			Expect(json.Unmarshal([]byte(out), &l)).To(Succeed(), out)
+			Expect(l.Version).NotTo(BeEmpty(), out)
+			return l.Version
+		}
+		out, err := lockctl("acquire", "--key", "e2e/script", "--holder", "me", "--lease", "30s", "-o", "json")
+		Expect(err).NotTo(HaveOccurred(), out)
+		v := version(out)
+		for range 3 {
+			out, err = lockctl("renew", "--key", "e2e/script", "--holder", "me", "--version", v, "--lease", "30s", "-o", "json")
+			Expect(err).NotTo(HaveOccurred(), "renew with the version the previous process printed: %s", out)
+			v = version(out)
+		}
+		out, err = lockctl("release", "--key", "e2e/script", "--holder", "me", "--version", v)
+		Expect(err).NotTo(HaveOccurred(), "release with the version the previous process printed: %s", out)
 	})
 
 	It("shows a lease taken through the Go client in kubectl get dlock -o json", func(ctx SpecContext) {
@@ -152,9 +181,8 @@ var _ = Describe("Leasehold, as an operator sees it", Ordered, func() {
 			g.Expect(got.Spec.HolderIdentity).To(Equal("e2e-worker-1"))
 			g.Expect(got.Spec.FencingToken).To(BeNumerically("==", l.FencingToken))
 			g.Expect(got.Spec.Metadata).To(HaveKeyWithValue("spec", CurrentSpecReport().LeafNodeText))
-			// The controller's status writes move resourceVersion on, so
-			// the version the client got is this one or an earlier one.
-			g.Expect(got.Status.Phase).To(Equal(locksv1alpha1.PhaseHeld))
+			g.Expect(got.Status.Phase).To(BeEmpty())
+			g.Expect(l.Version).To(Equal(kubernetes.LeaseVersion(got)), "the manager wrote nothing that changes the version")
 		}).WithContext(ctx).WithTimeout(reapTimeout).WithPolling(poll).Should(Succeed())
 	})
 
@@ -346,4 +374,35 @@ func restartManagers(ctx context.Context) {
 		return
 	}
 	primary.Start(ctx)
+}
+
+// tableRow parses kubectl's table output by the header's column offsets
+// (cells may be empty) and returns the header and the row whose NAME is
+// name.
+func tableRow(out, name string) ([]string, map[string]string) {
+	GinkgoHelper()
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	header := strings.Fields(lines[0])
+	starts := make([]int, len(header))
+	for i, h := range header {
+		starts[i] = strings.Index(lines[0], h)
+	}
+	for _, line := range lines[1:] {
+		if !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		row := map[string]string{}
+		for i, h := range header {
+			end := len(line)
+			if i+1 < len(starts) {
+				end = min(starts[i+1], len(line))
+			}
+			if starts[i] < len(line) {
+				row[h] = strings.TrimSpace(line[starts[i]:end])
+			}
+		}
+		return header, row
+	}
+	Fail(fmt.Sprintf("no row named %s in:\n%s", name, out))
+	return nil, nil
 }

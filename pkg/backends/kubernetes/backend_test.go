@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -97,6 +98,98 @@ func TestRequestsPerOperation(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// A version is the lock state's (generation and UID), not the object's
+// resourceVersion: status and metadata writes by others leave it valid, so
+// a version printed by one process is accepted by another, while any write
+// of the lock by someone else makes it fail.
+func TestVersionIsTheLockStateAcrossProcesses(t *testing.T) {
+	ctx := context.Background()
+	ns := freshNamespace(t)
+	first := newBackend(t, k8s, ns)
+	l := mustAcquire(t, first, "k", "me", lease)
+
+	// What the controller and people may write beside the holder: status,
+	// a label.
+	obj := &locksv1alpha1.DistributedLock{}
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: kubernetes.ObjectName("k")}, obj); err != nil {
+		t.Fatal(err)
+	}
+	before := obj.DeepCopy()
+	obj.Status.Phase = locksv1alpha1.PhaseExpired
+	if err := k8s.Status().Patch(ctx, obj, client.MergeFrom(before)); err != nil {
+		t.Fatal(err)
+	}
+	before = obj.DeepCopy()
+	obj.Labels = map[string]string{"team": "payments"}
+	if err := k8s.Patch(ctx, obj, client.MergeFrom(before)); err != nil {
+		t.Fatal(err)
+	}
+
+	// A new process (a client that never saw the key) renews with the
+	// printed version; so does the first, whose copy is now stale.
+	second := newBackend(t, k8s, ns)
+	renewed, err := second.Renew(ctx, &backends.RenewRequest{Key: "k", Holder: "me", Version: l.Version, LeaseDuration: lease})
+	if err != nil {
+		t.Fatalf("renew by another process with the printed version: %v", err)
+	}
+	if renewed.Version == l.Version {
+		t.Fatalf("renewal kept version %q; every renewal must change it", l.Version)
+	}
+	if _, err := first.Renew(ctx, &backends.RenewRequest{Key: "k", Holder: "me", Version: l.Version, LeaseDuration: lease}); !errors.Is(err, backends.ErrVersionMismatch) {
+		t.Fatalf("renew with the version the other process's renewal replaced: %v, want ErrVersionMismatch", err)
+	}
+	if renewed, err = first.Renew(ctx, &backends.RenewRequest{Key: "k", Holder: "me", Version: renewed.Version, LeaseDuration: lease}); err != nil {
+		t.Fatalf("renew by the first process with the current version: %v", err)
+	}
+
+	// Someone else writes the lock itself (the spec): the guard holds.
+	if err := k8s.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+		t.Fatal(err)
+	}
+	obj.Spec.Metadata = map[string]string{"edited": "by hand"}
+	if err := k8s.Update(ctx, obj); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []*kubernetes.Backend{first, newBackend(t, k8s, ns)} {
+		if _, err := b.Renew(ctx, &backends.RenewRequest{Key: "k", Holder: "me", Version: renewed.Version, LeaseDuration: lease}); !errors.Is(err, backends.ErrVersionMismatch) {
+			t.Fatalf("renew after someone else wrote the lock: %v, want ErrVersionMismatch", err)
+		}
+		if err := b.Release(ctx, &backends.ReleaseRequest{Key: "k", Holder: "me", Version: renewed.Version}); !errors.Is(err, backends.ErrVersionMismatch) {
+			t.Fatalf("release after someone else wrote the lock: %v, want ErrVersionMismatch", err)
+		}
+	}
+}
+
+// A lock written by hand under its plain key, as kubectl apply does, is
+// the lock the clients use: there is no second object for the key.
+func TestHandWrittenLockIsTheClientsLock(t *testing.T) {
+	ctx := context.Background()
+	ns := freshNamespace(t)
+	now := metav1.NewMicroTime(time.Now())
+	hour := int32(3600)
+	if err := k8s.Create(ctx, &locksv1alpha1.DistributedLock{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "db-migration"},
+		Spec: locksv1alpha1.DistributedLockSpec{Key: "db-migration", HolderIdentity: "ops", FencingToken: 1,
+			LeaseDurationSeconds: &hour, AcquireTime: &now, RenewTime: &now},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b := newBackend(t, k8s, ns)
+	_, err := b.Acquire(ctx, &backends.AcquireRequest{Key: "db-migration", Holder: "me", LeaseDuration: lease})
+	var held *backends.HeldError
+	if !errors.As(err, &held) || held.Holder != "ops" {
+		t.Fatalf("Acquire of a key held by a hand-written lock: %v, want ErrLockHeld by ops", err)
+	}
+	got, err := b.Get(ctx, "db-migration")
+	if err != nil || got.Holder != "ops" || !got.Held || got.FencingToken != 1 {
+		t.Fatalf("Get = %+v, %v; want the hand-written grant", got, err)
+	}
+	var list locksv1alpha1.DistributedLockList
+	if err := k8s.List(ctx, &list, client.InNamespace(ns)); err != nil || len(list.Items) != 1 {
+		t.Fatalf("objects in the namespace: %d, %v; want the one written by hand", len(list.Items), err)
+	}
 }
 
 // Fencing tokens rise strictly across release, delete and re-create, even
@@ -288,30 +381,36 @@ func TestSubSecondLeaseIsExact(t *testing.T) {
 	}
 }
 
-// An object under a key's name that holds another key is an error, never
-// the record of the key asked for; objects not named after their key are
-// invisible.
+// A plain key's object can only be named after the key (the API server
+// refuses any other name); for other keys, which the schema can only check
+// by shape, an object under a key's name that holds another key is an
+// error, never the record of the key asked for, and objects not named
+// after their key are invisible.
 func TestForeignObjects(t *testing.T) {
 	ctx := context.Background()
 	ns := freshNamespace(t)
-	create := func(name, key string) {
-		t.Helper()
+	create := func(name, key string) error {
 		obj := &locksv1alpha1.DistributedLock{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Spec: locksv1alpha1.DistributedLockSpec{Key: key}}
-		if err := k8s.Create(ctx, obj); err != nil {
-			t.Fatal(err)
-		}
+		return k8s.Create(ctx, obj)
 	}
-	create(kubernetes.ObjectName("mine"), "someone-elses")
-	create("hand-made", "hand")
+	if err := create("mine", "someone-elses"); !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "metadata.name must equal spec.key (someone-elses)") {
+		t.Fatalf("creating key someone-elses under the name mine: %v; want Invalid naming the name to use", err)
+	}
+	if err := create(kubernetes.ObjectName("jobs/mine"), "jobs/someone-elses"); err != nil {
+		t.Fatal(err)
+	}
+	if err := create("hand-0123456789abcdef", "Hand"); err != nil {
+		t.Fatal(err)
+	}
 	b := newBackend(t, k8s, ns)
-	_, err := b.Get(ctx, "mine")
+	_, err := b.Get(ctx, "jobs/mine")
 	if errors.Is(err, backends.ErrNotFound) || err == nil || !strings.Contains(err.Error(), "someone-elses") {
 		t.Fatalf("Get of a key whose name holds another key: %v; want an error naming the other key", err)
 	}
-	if _, err := b.Acquire(ctx, &backends.AcquireRequest{Key: "mine", Holder: "a", LeaseDuration: lease}); err == nil || !strings.Contains(err.Error(), "someone-elses") {
+	if _, err := b.Acquire(ctx, &backends.AcquireRequest{Key: "jobs/mine", Holder: "a", LeaseDuration: lease}); err == nil || !strings.Contains(err.Error(), "someone-elses") {
 		t.Fatalf("Acquire of a key whose name holds another key: %v; want an error naming the other key", err)
 	}
-	if _, err := b.Get(ctx, "hand"); !errors.Is(err, backends.ErrNotFound) {
+	if _, err := b.Get(ctx, "Hand"); !errors.Is(err, backends.ErrNotFound) {
 		t.Fatalf("Get of a key whose object is not named after it: %v, want ErrNotFound", err)
 	}
 	page, err := b.List(ctx, &backends.ListRequest{Limit: 10})

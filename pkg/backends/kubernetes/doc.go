@@ -26,14 +26,12 @@
 // shows the key still grantable; otherwise the answer is ErrLockHeld. If the
 // retry conflicts too and the key is by then free again (winners releasing
 // at once), the answer is ErrUnavailable ("kept changing"), which is
-// retryable and which lockmanager's wait loop retries. The record's Version
-// is the object's resourceVersion.
+// retryable and which lockmanager's wait loop retries.
 //
 // An Update replaces the whole spec, so every write needs the previous one.
 // To avoid a read before each write the Backend keeps a small client-side
-// table: per key, the last object this client wrote or read, with its
-// resourceVersion. Renew and Release use it when its resourceVersion is the
-// version the caller presents (and its holder is the caller): then each is
+// table: per key, the last object this client wrote or read. Renew and
+// Release use it when its lock state is the version the caller presents (and its holder is the caller): then each is
 // exactly one request (Update, or Delete with resourceVersion and UID
 // preconditions). Acquire uses it when it shows the key grantable, and the
 // guarded update itself checks it is current. Only when the write fails, or
@@ -48,15 +46,20 @@
 // write). A refused acquire costs one read when this client's copy shows
 // the key held.
 //
-// The controller writes status after changes, which moves resourceVersion
-// on without changing the lock. The backend therefore treats a caller's
-// version as current when this client saw the object's present spec (same
-// UID and metadata.generation, which the API server bumps on every spec
-// change) at that resourceVersion or earlier: renew and release then
-// conflict once, read, and write again on the fresh resourceVersion
-// (3 requests instead of 1) rather than fail with ErrVersionMismatch. A
-// client that never saw the caller's version cannot tell, and reports
-// ErrVersionMismatch, which a Session resolves by reading.
+// The record's Version is not the resourceVersion but the lock state's
+// identity, metadata.generation and UID ([LeaseVersion]): the API server
+// moves generation on with every spec change and never for status or
+// metadata, so the controller's status writes (and labels or annotations
+// added by people) do not change a version, while every grant, renewal and
+// release does. A version printed by one process is therefore accepted by
+// another, and a write to the lock by anyone else still makes it fail with
+// ErrVersionMismatch. The writes themselves stay guarded by
+// resourceVersion: when something other than the spec moved it on since
+// this client's copy, the write conflicts once, the backend reads, finds
+// the caller's version still current and writes again (3 requests instead
+// of 1). The controller writes status only when a lease expired without
+// being reaped or a spec is invalid, never for a renewal, so in steady
+// state a renewal is one request.
 //
 // Lease durations are whole seconds in spec.leaseDurationSeconds, rounded
 // up; a lease that is not a whole number of seconds is kept exactly in the
@@ -99,9 +102,9 @@
 // allowance (WithSkewAllowance, default 1 s). renewTime is written from the
 // holder's wall clock, so it can only shorten the wait within the
 // allowance; a holder whose clock runs ahead cannot keep a lease longer than
-// others see it unchanged. "The same lock state" is SPEC.md's "the same
-// resourceVersion", refined: the same UID and metadata.generation, so that
-// status writes by the controller do not restart the wait (every grant,
+// others see it unchanged. "The same lock state" is the same version (UID
+// and metadata.generation), so that status writes by the controller do not
+// restart the wait (every grant,
 // renewal and release changes the spec, so they do restart it; the
 // granting update is guarded by resourceVersion, so a takeover succeeds
 // only if nothing changed since). Held in Get and List follows the same

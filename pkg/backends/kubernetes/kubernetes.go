@@ -256,9 +256,21 @@ func (b *Backend) grant(cur observation, req *backends.AcquireRequest) (*locksv1
 		s.AcquireTime = &now
 		s.Metadata = maps.Clone(req.Metadata)
 	}
+	now = renewStamp(now, s.AcquireTime)
 	s.RenewTime = &now
 	setLease(next, req.LeaseDuration)
 	return next, nil
+}
+
+// renewStamp is the renewTime to write at now: never before acquireTime,
+// which the schema requires. The two differ only when the holder renews
+// from a process whose clock is behind the one that acquired; a later
+// renewTime only makes others wait longer before judging the lease expired.
+func renewStamp(now metav1.MicroTime, acquired *metav1.MicroTime) metav1.MicroTime {
+	if acquired != nil && now.Before(acquired) {
+		return *acquired
+	}
+	return now
 }
 
 // nextToken returns the fencing token of a new grant on obj: the previous
@@ -288,7 +300,7 @@ func (b *Backend) Renew(ctx context.Context, req *backends.RenewRequest) (backen
 	var next *locksv1alpha1.DistributedLock
 	err := b.guarded(ctx, op, req.Key, req.Holder, req.Version, true, func(cur observation) error {
 		next = b.writable(cur.obj)
-		now := b.now()
+		now := renewStamp(b.now(), next.Spec.AcquireTime)
 		next.Spec.RenewTime = &now
 		setLease(next, req.LeaseDuration)
 		if req.Metadata != nil {
@@ -305,9 +317,9 @@ func (b *Backend) Renew(ctx context.Context, req *backends.RenewRequest) (backen
 // guarded runs write, a single request guarded by the current
 // resourceVersion, on the object the caller's holder and version name
 // (see guard). If the write conflicts, a fresh read decides: when only the
-// status or metadata moved on (the controller writes status after every
-// change) and the lock state is still the caller's, the write is tried once
-// more on the fresh object; otherwise the read gives the contract's error.
+// status or metadata moved on (the controller's status, a label) and the
+// lock state is still the caller's version, the write is tried once more on
+// the fresh object; otherwise the read gives the contract's error.
 func (b *Backend) guarded(ctx context.Context, op, key, holder, version string, renewing bool, write func(observation) error) error {
 	cur, err := b.guard(ctx, op, key, holder, version, renewing)
 	if err != nil {
@@ -504,7 +516,7 @@ func (b *Backend) view(o observation) backends.Lock {
 	l := backends.Lock{
 		Key:           s.Key,
 		Holder:        s.HolderIdentity,
-		Version:       o.obj.ResourceVersion,
+		Version:       LeaseVersion(o.obj),
 		FencingToken:  uint64(max(s.FencingToken, 0)),
 		LeaseDuration: leaseOf(o.obj),
 		ExpiresAt:     expiresAt(o.obj),

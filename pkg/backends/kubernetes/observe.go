@@ -10,28 +10,28 @@ import (
 
 // observation is what this client last saw of one key: the object at one
 // resourceVersion, and when (on this client's clock, with its monotonic
-// reading) it first saw that resourceVersion.
+// reading) it first saw that lock state (see LeaseVersion).
 type observation struct {
 	obj    *locksv1alpha1.DistributedLock
 	seenAt time.Time
-	// minRV is the lowest resourceVersion at which this client saw the
-	// object's current spec (same UID and generation), or 0 if unknown.
-	// Writes to status or metadata move resourceVersion on without
-	// changing the spec: every version from minRV to obj's is the same
-	// lock state.
-	minRV uint64
 }
 
-// matches reports whether version names o's lock state: it is o's
-// resourceVersion, or an earlier one at which this client saw the same
-// spec (only the controller's status, or metadata, changed since).
+// matches reports whether version names o's lock state.
 func (o observation) matches(version string) bool {
-	if o.obj.ResourceVersion == version {
-		return true
-	}
-	v, err := strconv.ParseUint(version, 10, 64)
-	cur, errCur := strconv.ParseUint(o.obj.ResourceVersion, 10, 64)
-	return err == nil && errCur == nil && o.minRV != 0 && o.minRV <= v && v <= cur
+	return LeaseVersion(o.obj) == version
+}
+
+// LeaseVersion is the Version of the record an object holds: its
+// metadata.generation and UID, as "GENERATION.UID". The API server bumps
+// generation on every change of the spec and never for status or metadata,
+// and the UID tells a re-created object from an earlier one with the same
+// name, so the pair names one lock state for its whole life: the
+// controller's status writes, labels and annotations leave it alone, and
+// every grant, renewal and release (each changes the spec) moves it on. It
+// is the same in every process, so a version printed by one client is
+// accepted by another.
+func LeaseVersion(obj *locksv1alpha1.DistributedLock) string {
+	return strconv.FormatInt(obj.Generation, 10) + "." + string(obj.UID)
 }
 
 // observations is the client-side table that serves two purposes:
@@ -99,7 +99,6 @@ func (o *observations) observe(obj *locksv1alpha1.DistributedLock, now time.Time
 		}
 	}
 	e := observation{obj: obj, seenAt: now}
-	e.minRV, _ = strconv.ParseUint(obj.ResourceVersion, 10, 64)
 	o.entries[key] = e
 	return e
 }
