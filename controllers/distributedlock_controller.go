@@ -36,6 +36,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	locksv1alpha1 "github.com/leasehold/leasehold/api/v1alpha1"
+	"github.com/leasehold/leasehold/pkg/backends/kubernetes/lease"
 )
 
 // Reasons of the Events the controller records on DistributedLocks: at
@@ -178,13 +179,8 @@ func (r *DistributedLockReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	}
 	var verdict Verdict
 	if lock.Spec.HolderIdentity != "" {
-		lease := Lease{
-			RenewTime: lock.Spec.RenewTime.Time,
-			Duration:  time.Duration(*lock.Spec.LeaseDurationSeconds) * time.Second,
-			ObservedSince: r.observations.observe(req.NamespacedName,
-				leaseVersion{uid: lock.UID, generation: lock.Generation}, now),
-		}
-		verdict = r.Rule.Judge(lease, now)
+		since := r.observations.observe(req.NamespacedName, lease.IdentityOf(lock), now)
+		verdict = r.Rule.Judge(lease.Of(lock, since), now)
 		// A lock being deleted (held back by someone's finalizer) is going
 		// away already: reaping it again would count it twice.
 		if verdict.Reap && lock.DeletionTimestamp.IsZero() {

@@ -16,33 +16,25 @@ limitations under the License.
 
 package controllers
 
-import "time"
+import (
+	"time"
+
+	"github.com/leasehold/leasehold/pkg/backends/kubernetes/lease"
+)
 
 // DefaultClockSkewAllowance is how far the controller trusts a holder's
-// clock by default: a lease whose renewTime + leaseDurationSeconds lies
-// further in the past than this is expired even if the controller has not
-// watched it for a full lease duration itself (after a restart, say).
-const DefaultClockSkewAllowance = time.Second
+// clock by default: a lease whose renewTime + lease lies further in the
+// past than this is expired even if the controller has not watched it for a
+// full lease duration itself (after a restart, say). It is the lock
+// clients' default too (package lease).
+const DefaultClockSkewAllowance = lease.DefaultSkewAllowance
 
-// ExpiryRule is the controller's clock rule: when it judges a lease expired
-// and when it reaps it. Kubernetes has no server clock to ask, so the
-// controller decides on its own (injected, monotonic) clock. A lease is
-// expired at the earlier of
-//
-//	(a) the instant the controller has observed the same lease version
-//	    unchanged for a full lease duration: observedSince + leaseDuration;
-//	(b) renewTime + leaseDuration + ClockSkewAllowance, renewTime being
-//	    written by the holder on the holder's clock.
-//
-// (a) is always safe, because the controller can only observe a renewal
-// after the holder sent it, and the holder counts its lease from the moment
-// it sent the request. (b) lets the controller reap a lease it started
-// watching late without waiting a full lease duration, trusting the holder's
-// clock only within the allowance. The lease is reaped ReapGrace after it
-// expired.
+// ExpiryRule is the controller's use of the Kubernetes lease rule (package
+// lease, which the lock clients apply too): when a lease is expired, and
+// when the controller reaps it, ReapGrace later.
 type ExpiryRule struct {
 	// ClockSkewAllowance is how far the holder's clock may run behind the
-	// controller's without a lease being reaped early by rule (b). Not
+	// controller's without a lease being reaped early by renewTime. Not
 	// negative.
 	ClockSkewAllowance time.Duration
 	// ReapGrace is how long an expired lease is left in place (phase
@@ -51,21 +43,11 @@ type ExpiryRule struct {
 }
 
 // Lease is what the expiry rule needs to know about a held lock.
-type Lease struct {
-	// RenewTime is the holder-written renewTime.
-	RenewTime time.Time
-	// Duration is leaseDurationSeconds.
-	Duration time.Duration
-	// ObservedSince is when the controller first observed the lease
-	// record in its current version, on the controller's clock. The zero
-	// time means "not observed": rule (a) then does not apply.
-	ObservedSince time.Time
-}
+type Lease = lease.Observed
 
 // Verdict is the expiry rule's judgement of one lease at one instant.
 type Verdict struct {
-	// ExpiresAt is renewTime + leaseDuration: the expiry the holder wrote,
-	// shown in status.expiresAt.
+	// ExpiresAt is renewTime + lease: the expiry the holder wrote.
 	ExpiresAt time.Time
 	// Expired reports that the controller judges the lease expired.
 	Expired bool
@@ -78,31 +60,21 @@ type Verdict struct {
 	Wait time.Duration
 }
 
-// Judge applies the rule to lease at the instant now, read from the
+// Judge applies the rule to l at the instant now, read from the
 // controller's clock. It is pure: the same inputs always give the same
 // verdict.
-func (r ExpiryRule) Judge(lease Lease, now time.Time) Verdict {
-	expiresAt := lease.RenewTime.Add(lease.Duration)
-	// Rule (b): the holder's clock, trusted within the allowance.
-	remaining := expiresAt.Add(r.ClockSkewAllowance).Sub(now)
-	// Rule (a): the controller's own observation. time.Time.Sub uses the
-	// monotonic readings when both instants carry one, so a wall clock
-	// step does not shorten the wait.
-	if !lease.ObservedSince.IsZero() {
-		if byObservation := lease.Duration - now.Sub(lease.ObservedSince); byObservation < remaining {
-			remaining = byObservation
-		}
-	}
-	v := Verdict{ExpiresAt: expiresAt}
-	switch untilReap := remaining + r.ReapGrace; {
-	case remaining > 0:
-		v.Wait = remaining
+func (r ExpiryRule) Judge(l Lease, now time.Time) Verdict {
+	v := lease.Rule{SkewAllowance: r.ClockSkewAllowance}.Judge(l, now)
+	out := Verdict{ExpiresAt: v.ExpiresAt}
+	switch untilReap := v.Remaining + r.ReapGrace; {
+	case !v.Expired:
+		out.Wait = v.Remaining
 	case untilReap > 0:
-		v.Expired = true
-		v.Wait = untilReap
+		out.Expired = true
+		out.Wait = untilReap
 	default:
-		v.Expired = true
-		v.Reap = true
+		out.Expired = true
+		out.Reap = true
 	}
-	return v
+	return out
 }

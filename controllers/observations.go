@@ -30,22 +30,18 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	locksv1alpha1 "github.com/leasehold/leasehold/api/v1alpha1"
+	"github.com/leasehold/leasehold/pkg/backends/kubernetes/lease"
 )
 
 // DefaultMaxObservations bounds the observation table by default: far more
 // held locks than one controller is expected to watch.
 const DefaultMaxObservations = 100000
 
-// leaseVersion identifies one version of a lease record. It is the object's
-// UID and metadata.generation rather than its resourceVersion: the
+// leaseVersion identifies one version of a lease record (lease.Identity):
+// UID and metadata.generation rather than resourceVersion, since the
 // controller's own status writes change the resourceVersion, and counting
-// them as renewals would postpone expiry forever. The generation moves on
-// every spec write (each acquire, renew and release changes the spec), and
-// only then; the UID tells a re-created object from the old one.
-type leaseVersion struct {
-	uid        types.UID
-	generation int64
-}
+// them as renewals would postpone expiry.
+type leaseVersion = lease.Identity
 
 // observation is when the controller first saw a lease version.
 type observation struct {
@@ -132,5 +128,5 @@ func (h *sightingHandler) sight(obj client.Object) {
 	if !ok || lock.Spec.HolderIdentity == "" {
 		return
 	}
-	h.observations.observe(client.ObjectKeyFromObject(lock), leaseVersion{uid: lock.UID, generation: lock.Generation}, h.clock.Now())
+	h.observations.observe(client.ObjectKeyFromObject(lock), lease.IdentityOf(lock), h.clock.Now())
 }

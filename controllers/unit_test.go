@@ -85,9 +85,9 @@ func TestObservationTable(t *testing.T) {
 	a := types.NamespacedName{Namespace: "ns", Name: "a"}
 	b := types.NamespacedName{Namespace: "ns", Name: "b"}
 	c := types.NamespacedName{Namespace: "ns", Name: "c"}
-	v1 := leaseVersion{uid: "u1", generation: 1}
-	v2 := leaseVersion{uid: "u1", generation: 2}
-	recreated := leaseVersion{uid: "u2", generation: 1}
+	v1 := leaseVersion{UID: "u1", Generation: 1}
+	v2 := leaseVersion{UID: "u1", Generation: 2}
+	recreated := leaseVersion{UID: "u2", Generation: 1}
 	table := newObservationTable(2)
 
 	first := clk.Now()

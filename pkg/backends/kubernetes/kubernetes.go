@@ -17,21 +17,17 @@ import (
 
 	locksv1alpha1 "github.com/leasehold/leasehold/api/v1alpha1"
 	"github.com/leasehold/leasehold/pkg/backends"
+	"github.com/leasehold/leasehold/pkg/backends/kubernetes/lease"
 )
 
 const (
 	// DefaultSkewAllowance is how far the holder's clock may be behind
-	// this client's before renewTime stops shortening the wait for expiry.
-	DefaultSkewAllowance = time.Second
+	// this client's before renewTime stops shortening the wait for expiry
+	// (the controller's default too: see package lease).
+	DefaultSkewAllowance = lease.DefaultSkewAllowance
 	// DefaultObservationLimit bounds the observation table (see
 	// WithObservationLimit).
 	DefaultObservationLimit = 4096
-
-	// leaseMillisAnnotation keeps a lease duration that is not a whole
-	// number of seconds exactly: spec.leaseDurationSeconds holds whole
-	// seconds, rounded up, so that a party that reads only the spec (the
-	// controller) judges expiry no earlier than the exact lease.
-	leaseMillisAnnotation = "locks.leasehold.dev/lease-duration-ms"
 
 	// listChunk is the page size asked of the API server while listing.
 	listChunk = 500
@@ -258,7 +254,7 @@ func (b *Backend) grant(cur observation, req *backends.AcquireRequest) (*locksv1
 	}
 	now = renewStamp(now, s.AcquireTime)
 	s.RenewTime = &now
-	setLease(next, req.LeaseDuration)
+	lease.Set(next, req.LeaseDuration)
 	return next, nil
 }
 
@@ -302,7 +298,7 @@ func (b *Backend) Renew(ctx context.Context, req *backends.RenewRequest) (backen
 		next = b.writable(cur.obj)
 		now := renewStamp(b.now(), next.Spec.AcquireTime)
 		next.Spec.RenewTime = &now
-		setLease(next, req.LeaseDuration)
+		lease.Set(next, req.LeaseDuration)
 		if req.Metadata != nil {
 			next.Spec.Metadata = maps.Clone(req.Metadata)
 		}
@@ -449,7 +445,7 @@ func (b *Backend) failure(op, key string, err error) error {
 }
 
 func (b *Backend) heldError(obj *locksv1alpha1.DistributedLock) error {
-	return backends.Held(obj.Spec.Key, obj.Spec.HolderIdentity, expiresAt(obj))
+	return backends.Held(obj.Spec.Key, obj.Spec.HolderIdentity, lease.ExpiresAt(obj))
 }
 
 // List implements backends.Backend. It lists the namespace's objects in
@@ -495,19 +491,19 @@ func (b *Backend) List(ctx context.Context, req *backends.ListRequest) (backends
 }
 
 // expired judges whether the lease in o has run out, by this client's
-// clock: it has seen the same resourceVersion unchanged for a whole lease
-// (on its monotonic clock), or its wall clock is past renewTime + lease +
+// clocks and the rule of package lease: this client has seen the same lock
+// state for a whole lease, or its wall clock is past renewTime + lease +
 // the skew allowance.
 func (b *Backend) expired(o observation) bool {
-	s := &o.obj.Spec
-	if s.HolderIdentity == "" {
+	if o.obj.Spec.HolderIdentity == "" {
 		return false
 	}
-	lease := leaseOf(o.obj)
-	if b.clock.Since(o.seenAt) >= lease {
-		return true
-	}
-	return s.RenewTime != nil && b.clock.Now().After(s.RenewTime.Add(lease+b.skew))
+	return b.judge(o).Expired
+}
+
+// judge applies the lease rule to o now.
+func (b *Backend) judge(o observation) lease.Verdict {
+	return lease.Rule{SkewAllowance: b.skew}.Judge(lease.Of(o.obj, o.seenAt), b.clock.Now())
 }
 
 // view is the contract's record for o.
@@ -518,8 +514,8 @@ func (b *Backend) view(o observation) backends.Lock {
 		Holder:        s.HolderIdentity,
 		Version:       LeaseVersion(o.obj),
 		FencingToken:  uint64(max(s.FencingToken, 0)),
-		LeaseDuration: leaseOf(o.obj),
-		ExpiresAt:     expiresAt(o.obj),
+		LeaseDuration: lease.Duration(o.obj),
+		ExpiresAt:     lease.ExpiresAt(o.obj),
 		Metadata:      maps.Clone(s.Metadata),
 	}
 	l.Held = l.Holder != "" && !b.expired(o)
@@ -546,45 +542,4 @@ func (b *Backend) writable(obj *locksv1alpha1.DistributedLock) *locksv1alpha1.Di
 	next.ManagedFields = nil
 	next.Status = locksv1alpha1.DistributedLockStatus{}
 	return next
-}
-
-// expiresAt is renewTime + lease, as the holder wrote them.
-func expiresAt(obj *locksv1alpha1.DistributedLock) time.Time {
-	if obj.Spec.RenewTime == nil {
-		return time.Time{}
-	}
-	return obj.Spec.RenewTime.Add(leaseOf(obj))
-}
-
-// setLease writes lease d into obj: whole seconds, rounded up, in the
-// spec, and the exact milliseconds in an annotation when they differ.
-func setLease(obj *locksv1alpha1.DistributedLock, d time.Duration) {
-	secs := int32((d + time.Second - 1) / time.Second)
-	obj.Spec.LeaseDurationSeconds = &secs
-	if d%time.Second == 0 {
-		delete(obj.Annotations, leaseMillisAnnotation)
-		return
-	}
-	if obj.Annotations == nil {
-		obj.Annotations = map[string]string{}
-	}
-	obj.Annotations[leaseMillisAnnotation] = strconv.FormatInt(d.Milliseconds(), 10)
-}
-
-// leaseOf reads the lease duration setLease wrote. An annotation that does
-// not round up to the spec's seconds is ignored (someone edited one
-// without the other), so the spec's value, the longer one, stands.
-func leaseOf(obj *locksv1alpha1.DistributedLock) time.Duration {
-	if obj.Spec.LeaseDurationSeconds == nil {
-		return 0
-	}
-	secs := time.Duration(*obj.Spec.LeaseDurationSeconds) * time.Second
-	if v, ok := obj.Annotations[leaseMillisAnnotation]; ok {
-		if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
-			if d := time.Duration(ms) * time.Millisecond; d <= secs && d > secs-time.Second {
-				return d
-			}
-		}
-	}
-	return secs
 }

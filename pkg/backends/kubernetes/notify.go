@@ -146,9 +146,9 @@ func (s *subscription) changed(obj *locksv1alpha1.DistributedLock) {
 	}
 	s.holder, s.seen = holder, true
 	if holder != "" && o.obj.ResourceVersion == obj.ResourceVersion {
-		// The first sighting of this version plus the lease is when this
-		// client will judge it expired (at the latest).
-		s.expiry.Reset(max(leaseOf(obj)-s.b.clock.Since(o.seenAt), 0) + time.Millisecond)
+		// When this client will judge it expired, by the rule every party
+		// applies.
+		s.expiry.Reset(max(s.b.judge(o).Remaining, 0) + time.Millisecond)
 	}
 }
 

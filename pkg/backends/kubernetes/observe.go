@@ -6,6 +6,7 @@ import (
 	"time"
 
 	locksv1alpha1 "github.com/leasehold/leasehold/api/v1alpha1"
+	"github.com/leasehold/leasehold/pkg/backends/kubernetes/lease"
 )
 
 // observation is what this client last saw of one key: the object at one
@@ -21,17 +22,10 @@ func (o observation) matches(version string) bool {
 	return LeaseVersion(o.obj) == version
 }
 
-// LeaseVersion is the Version of the record an object holds: its
-// metadata.generation and UID, as "GENERATION.UID". The API server bumps
-// generation on every change of the spec and never for status or metadata,
-// and the UID tells a re-created object from an earlier one with the same
-// name, so the pair names one lock state for its whole life: the
-// controller's status writes, labels and annotations leave it alone, and
-// every grant, renewal and release (each changes the spec) moves it on. It
-// is the same in every process, so a version printed by one client is
-// accepted by another.
+// LeaseVersion is the Version of the record obj holds: its lock state's
+// identity, "GENERATION.UID" (see lease.Identity).
 func LeaseVersion(obj *locksv1alpha1.DistributedLock) string {
-	return strconv.FormatInt(obj.Generation, 10) + "." + string(obj.UID)
+	return lease.IdentityOf(obj).Version()
 }
 
 // observations is the client-side table that serves two purposes:
@@ -106,7 +100,7 @@ func (o *observations) observe(obj *locksv1alpha1.DistributedLock, now time.Time
 // sameSpec reports whether a and b are the same incarnation of the object
 // with the same spec.
 func sameSpec(a, b *locksv1alpha1.DistributedLock) bool {
-	return a.UID != "" && a.UID == b.UID && a.Generation != 0 && a.Generation == b.Generation
+	return a.UID != "" && a.Generation != 0 && lease.IdentityOf(a) == lease.IdentityOf(b)
 }
 
 // forget drops key's entry unless it records a newer resourceVersion than
