@@ -15,15 +15,26 @@ limitations under the License.
 */
 
 // Package controllers holds the DistributedLock controller: it watches
-// DistributedLock objects, sets their status (phase Free, Held or Expired;
-// expiresAt = renewTime + leaseDurationSeconds; the Held and Valid
-// conditions; observedGeneration), requeues each held lock for the instant
-// its lease expires, and reaps expired leases as each object's reapPolicy
-// says (clear the holder, or delete the object). It records Events
-// (Expired, Reaped, and InvalidSpec for a spec it cannot interpret) and
-// serves Prometheus metrics on the manager's registry: locks by phase, reaps
-// by policy, the reap delay after expiry, and the acquisitions and renewals
-// it observed.
+// DistributedLock objects, requeues each held lock for the instant its lease
+// expires, and reaps expired leases as each object's reapPolicy says (clear
+// the holder, or delete the object). It serves Prometheus metrics on the
+// manager's registry: locks by phase, reaps by policy, the reap delay after
+// expiry, and the acquisitions and renewals it observed.
+//
+// # What it writes
+//
+// The lock clients write the spec with resourceVersion-guarded updates, and
+// any write to the object moves its resourceVersion, so every controller
+// write can cost a holder a conflict and a read. The controller therefore
+// writes only what an operator acts on: the reap itself and one Reaped
+// Event per reap (two writes per abandoned lease); status only for a lease
+// that expired and awaits reaping (phase Expired, condition Held=False,
+// while --reap-grace runs or after a failed reap) and for a spec it cannot
+// interpret (phase Invalid, condition Valid=False, and one InvalidSpec
+// Warning Event per distinct problem; not a reconcile error, since retrying
+// cannot help). A lock that is free or held by a live lease has an empty
+// status: its spec says all there is, and kubectl get shows the holder,
+// lease and relative renewal time from the spec.
 //
 // # Clock rule
 //
@@ -44,10 +55,11 @@ limitations under the License.
 // it. (b) only lets the holder's renewTime shorten the wait within the
 // allowance, for leases the controller started watching late (after a
 // restart). The lease version is the object's UID and metadata.generation,
-// which every acquire, renew and release moves and which the controller's
-// own status writes do not. The pure maths is ExpiryRule in expiry.go; the
-// table of first sightings (observations.go) is bounded and forgets a lock
-// when it is free, invalid or deleted.
+// which every acquire, renew and release moves and which status writes do
+// not. The rule itself lives in package lease (pkg/backends/kubernetes/lease),
+// which the lock clients apply too; ExpiryRule in expiry.go adds the reap
+// grace. The table of first sightings (observations.go) is bounded and
+// forgets a lock when it is free, invalid or deleted.
 //
 // # Reaping and fencing tokens
 //
@@ -64,8 +76,9 @@ limitations under the License.
 // (see the Kubernetes backend).
 //
 // The controller never reaps a lock whose spec it cannot interpret
-// (Valid=False): a holder without lease times (written under an older CRD),
-// an unknown reapPolicy, or a renewTime before acquireTime.
+// (Valid=False): an object not named as the lock clients name its key (they
+// would never see it), a holder without lease times (written under an older
+// CRD), an unknown reapPolicy, or a renewTime before acquireTime.
 //
 // The RBAC the controller needs is declared once, in rbac.go, from which
 // `make manifests` generates config/rbac/role.yaml.

@@ -11,12 +11,15 @@
 //
 // # Names
 //
-// Keys map to object names with [ObjectName]: a sanitised readable prefix
-// plus 16 hex digits of the SHA-256 of the exact key, a valid DNS-1123
-// name for any key. The key itself is kept in spec.key and checked on every
-// read: an object under the name that holds another key is an error, never
-// a silent mix-up. Objects not named after their key (for example created
-// by hand) are invisible to Get and skipped by List.
+// Keys map to object names with [ObjectName]: a key that is itself a valid
+// object name is its own name (so a lock applied by hand as
+// "db-migration" is the clients' lock, and the schema refuses that key
+// under any other name); any other key gets a sanitised readable prefix
+// plus 16 hex digits of the SHA-256 of the exact key. The key itself is
+// kept in spec.key and checked on every read: an object under the name that
+// holds another key is an error, never a silent mix-up. Objects not named
+// after their key are invisible to Get and skipped by List (the controller
+// marks them Invalid).
 //
 // # Writes
 //
