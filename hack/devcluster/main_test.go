@@ -139,8 +139,8 @@ waitReady:
 	if err != nil {
 		t.Fatalf("kubectl get dlock: %v\n%s", err, table)
 	}
-	for _, want := range []string{"KEY", "HOLDER", "TOKEN", "PHASE", "EXPIRES",
-		"scheduler:background:lease", "migrations/orders-db", "reports/nightly-export"} {
+	for _, want := range []string{"KEY", "HOLDER", "TOKEN", "LEASE", "RENEWED", "PHASE",
+		"scheduler:background:lease", "orders-db-migration", "reports/nightly-export"} {
 		if !strings.Contains(string(table), want) {
 			t.Errorf("kubectl get dlock lacks %q:\n%s", want, table)
 		}
