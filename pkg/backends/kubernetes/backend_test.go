@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,6 +55,7 @@ func TestRequestsPerOperation(t *testing.T) {
 	ctx := context.Background()
 	c, counter := countingClient(t)
 	ns := freshNamespace(t)
+	controller := runController(t, ns)
 	b := newBackend(t, c, ns)
 	// The first request of a client discovers the API's resources; count
 	// from a warm client.
@@ -98,6 +100,14 @@ func TestRequestsPerOperation(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+
+	// The controller ran beside every step. Its writes would have shown as
+	// conflicts above; none of its requests may be a write.
+	for method, n := range controller.take() {
+		if method != http.MethodGet {
+			t.Errorf("the controller sent %d %s requests during grants, renewals and releases; want no writes", n, method)
+		}
+	}
 }
 
 // A version is the lock state's (generation and UID), not the object's
@@ -524,7 +534,7 @@ func TestStatusWritesKeepVersionsAndObservation(t *testing.T) {
 	ns := freshNamespace(t)
 	b := newBackend(t, c, ns)
 	l := mustAcquire(t, b, "k", "a", lease)
-	writeStatus(t, ns, "k", locksv1alpha1.PhaseHeld)
+	writeStatus(t, ns, "k", locksv1alpha1.PhaseExpired)
 	counter.take()
 	r, err := b.Renew(ctx, &backends.RenewRequest{Key: "k", Holder: "a", Version: l.Version, LeaseDuration: lease})
 	if err != nil {

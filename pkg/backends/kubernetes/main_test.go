@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/go-logr/logr"
 	"go.uber.org/goleak"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -19,9 +20,13 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/leasehold/leasehold/controllers"
 	"github.com/leasehold/leasehold/pkg/backends/kubernetes"
 )
 
@@ -142,4 +147,46 @@ func countingClient(t testing.TB) (client.WithWatch, *countingTransport) {
 		t.Fatal(err)
 	}
 	return cl, counter
+}
+
+// runController runs the DistributedLock controller, as the manager does,
+// against the test API server for namespace ns until the test ends, and
+// returns a counter of its API requests by method: the backend is measured
+// beside the controller, as it runs in production.
+func runController(t testing.TB, ns string) *countingTransport {
+	t.Helper()
+	counter := &countingTransport{byMethod: map[string]int{}}
+	c := rest.CopyConfig(cfg)
+	c.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+		counter.next = rt
+		return counter
+	}
+	mgr, err := ctrl.NewManager(c, ctrl.Options{
+		Scheme:                 scheme(),
+		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Logger:                 logr.Discard(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &controllers.DistributedLockReconciler{Rule: controllers.ExpiryRule{ClockSkewAllowance: controllers.DefaultClockSkewAllowance}}
+	if err := r.SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("controller manager: %v", err)
+		}
+	})
+	if !mgr.GetCache().WaitForCacheSync(ctx) {
+		t.Fatal("the controller's cache did not sync")
+	}
+	counter.take()
+	return counter
 }
