@@ -75,6 +75,9 @@ type Backend struct {
 
 	// now is the clock that decides expiry; tests replace it.
 	now func() time.Time
+
+	// watch tells this process's waiters of commits by other processes.
+	watch watch
 }
 
 var (
@@ -516,6 +519,7 @@ func (b *Backend) List(ctx context.Context, req *backends.ListRequest) (backends
 // Close implements backends.Backend. It closes the database only if Open
 // created it.
 func (b *Backend) Close() error {
+	b.stopWatch()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -528,13 +532,16 @@ func (b *Backend) Close() error {
 	return nil
 }
 
-// Subscribe implements backends.Notifier for waiters in this process: it
-// signals releases, deletes and takeovers of key made through any Backend
-// on the same database (the same *sql.DB, or the same file opened with
-// Open). Changes by other processes reach waiters through polling.
+// Subscribe implements backends.Notifier: it signals releases, deletes and
+// takeovers of key made through any Backend of this process on the same
+// database (the same *sql.DB, or the same file opened with Open) at once,
+// and, for a database file opened with Open, those made by other processes
+// within about ChangeCheckPeriod.
 func (b *Backend) Subscribe(ctx context.Context, key string) (<-chan struct{}, error) {
 	if err := b.check(ctx, "subscribing", key); err != nil {
 		return nil, err
 	}
+	b.addKey(ctx, key)
+	context.AfterFunc(ctx, func() { b.dropKey(key) })
 	return subscribe(ctx, b.scope, b.ns, key), nil
 }

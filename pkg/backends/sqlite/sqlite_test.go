@@ -424,3 +424,56 @@ func BenchmarkContendedAcquire(b *testing.B) {
 func TestListPrefixAtRuneBoundaries(t *testing.T) {
 	sqlbackendtest.ListPrefixAtRuneBoundaries(t, open(t, fileURL(t, "runes")))
 }
+
+// A waiter is woken by a release that another process commits to the same
+// file. The other process is stood in for by a Backend on a *sql.DB of its
+// own, which shares no in-process notifications with the waiter's; the
+// waiter's poll is an hour away, so only the commit watcher can wake it.
+func TestWaiterWokenByAnotherProcessRelease(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "locks.db")
+	waiter := open(t, "sqlite://"+(&url.URL{Path: path}).EscapedPath())
+	db, err := sql.Open("sqlite", sqlite.DSN(path, 5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	other, err := sqlite.New(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = other.Close() })
+
+	for round := range 3 {
+		l, err := other.Acquire(ctx, &backends.AcquireRequest{Key: "k", Holder: "elsewhere", LeaseDuration: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		subCtx, cancel := context.WithCancel(ctx)
+		ch, err := waiter.Subscribe(subCtx, "k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A renewal by the holder is no reason to wake anyone; the
+		// release that follows is.
+		if l, err = other.Renew(ctx, &backends.RenewRequest{Key: "k", Holder: "elsewhere", Version: l.Version, LeaseDuration: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+		if err := other.Release(ctx, &backends.ReleaseRequest{Key: "k", Holder: "elsewhere", Version: l.Version, Delete: round == 1}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-ch:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("round %d: no signal for a release committed by another connection", round)
+		}
+		got, err := waiter.Acquire(ctx, &backends.AcquireRequest{Key: "k", Holder: "here", LeaseDuration: time.Hour})
+		if err != nil {
+			t.Fatalf("round %d: the woken waiter's try: %v", round, err)
+		}
+		if err := waiter.Release(ctx, &backends.ReleaseRequest{Key: "k", Holder: "here", Version: got.Version}); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+	}
+}
