@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 
@@ -64,7 +65,28 @@ func Open(ctx context.Context, u *url.URL) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading kubeconfig: %w", err)
 	}
-	c, err := client.NewWithWatch(cfg, client.Options{Scheme: Scheme()})
+	return NewForConfig(ctx, cfg, ns)
+}
+
+// NewForConfig returns a backend for namespace ("" means "default") that
+// talks to the cluster cfg names, for programs that already have a
+// *rest.Config (in-cluster, or their own kubeconfig handling): it builds
+// the client New needs (the DistributedLock scheme, reads straight from the
+// API server, watches) and, like Open, lists the namespace's
+// DistributedLocks once, so that a missing CRD, missing permissions or an
+// unreachable server are reported now, by name. cfg is not modified.
+func NewForConfig(ctx context.Context, cfg *rest.Config, namespace string, opts ...Option) (*Backend, error) {
+	if cfg == nil {
+		return nil, backends.InvalidArgument("cfg", "must not be nil")
+	}
+	ns := namespace
+	if ns == "" {
+		ns = "default"
+	}
+	if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+		return nil, backends.InvalidArgument("namespace", "%q is not a valid Kubernetes namespace: %s", ns, strings.Join(errs, "; "))
+	}
+	c, err := client.NewWithWatch(rest.CopyConfig(cfg), client.Options{Scheme: Scheme()})
 	if err != nil {
 		return nil, fmt.Errorf("building a client for %s: %w", cfg.Host, err)
 	}
@@ -75,5 +97,5 @@ func Open(ctx context.Context, u *url.URL) (*Backend, error) {
 		}
 		return nil, fmt.Errorf("listing DistributedLocks in namespace %q at %s: %w: %w", ns, cfg.Host, backends.ErrUnavailable, err)
 	}
-	return New(c, ns), nil
+	return New(c, ns, opts...), nil
 }

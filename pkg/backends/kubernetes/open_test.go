@@ -8,11 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/leasehold/leasehold/pkg/backends"
-	_ "github.com/leasehold/leasehold/pkg/backends/kubernetes"
+	"github.com/leasehold/leasehold/pkg/backends/kubernetes"
 )
 
 // writeKubeconfig points $KUBECONFIG at a file naming server (with the
@@ -79,5 +80,34 @@ func TestOpenReportsUnreachableServer(t *testing.T) {
 	_, err := backends.Open(ctx, "kubernetes://team-a")
 	if !errors.Is(err, backends.ErrUnavailable) || !strings.Contains(err.Error(), "127.0.0.1:1") {
 		t.Fatalf("Open against a closed port = %v; want ErrUnavailable naming the server", err)
+	}
+}
+
+// A program with a *rest.Config gets a working backend in one call, and
+// bad arguments are refused by name.
+func TestNewForConfig(t *testing.T) {
+	ctx := context.Background()
+	ns := freshNamespace(t)
+	b, err := kubernetes.NewForConfig(ctx, cfg, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	l := mustAcquire(t, b, "from-config", "me", lease)
+	if got, err := b.Get(ctx, "from-config"); err != nil || got.Version != l.Version || !got.Held {
+		t.Fatalf("Get after Acquire = %+v, %v", got, err)
+	}
+	for _, tc := range []struct {
+		name  string
+		cfg   *rest.Config
+		ns    string
+		field string
+	}{
+		{"nil config", nil, "default", "cfg"},
+		{"bad namespace", cfg, "Team_A", "namespace"},
+	} {
+		if _, err := kubernetes.NewForConfig(ctx, tc.cfg, tc.ns); !errors.Is(err, backends.ErrInvalidArgument) || !strings.Contains(err.Error(), tc.field) {
+			t.Errorf("%s: %v; want ErrInvalidArgument naming %s", tc.name, err, tc.field)
+		}
 	}
 }
