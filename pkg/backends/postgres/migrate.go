@@ -104,6 +104,7 @@ func (b *Backend) Migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("migrating %s: %w", b.ident.Table, storeFailure(ctx, err))
 	}
+	b.schemaReady.Store(true)
 	return nil
 }
 
@@ -134,8 +135,10 @@ func (b *Backend) CheckSchema(ctx context.Context) error {
 		return fmt.Errorf("checking schema %s: %w", b.ident.Table, storeFailure(ctx, err))
 	}
 	if n != len(versions) {
-		return fmt.Errorf("%w: table %s lacks %d of %d migrations and migrations are disabled", backends.ErrUnavailable, b.ident.Table, len(versions)-n, len(versions))
+		return fmt.Errorf("%w: table %s lacks %d of %d migrations and migrations are disabled (enable them, or run Migrate once with a role that may change it)",
+			backends.ErrUnavailable, b.ident.Table, len(versions)-n, len(versions))
 	}
+	b.schemaReady.Store(true)
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -76,7 +77,8 @@ func WithSchema(schema string) Option { return func(c *config) { c.schema = sche
 // after it.
 func WithTable(table string) Option { return func(c *config) { c.table = table } }
 
-// WithMigrations sets whether Open creates or upgrades the schema (default
+// WithMigrations sets whether Open (and the first operation of a Backend
+// built with New) creates or upgrades the schema (default
 // true). With false, Open only checks that the schema is there and up to
 // date, for deployments whose database role may not create objects.
 func WithMigrations(enabled bool) Option { return func(c *config) { c.migrate = enabled } }
@@ -96,6 +98,10 @@ type Backend struct {
 	mu       sync.Mutex
 	closed   bool
 	listener *listener // started by the first Subscribe
+
+	// schemaReady is set once Migrate or CheckSchema succeeded.
+	schemaReady atomic.Bool
+	schemaMu    sync.Mutex
 }
 
 var (
@@ -103,8 +109,10 @@ var (
 	_ backends.Notifier = (*Backend)(nil)
 )
 
-// New returns a Backend on pool. It performs no I/O: call Migrate once
-// before use (Open does). Close does not close pool. Change notifications
+// New returns a Backend on pool. It performs no I/O; its first operation
+// migrates the schema (or, with migrations disabled, checks it and says
+// what to run), unless Migrate or CheckSchema was called first, as Open
+// does. Close does not close pool. Change notifications
 // use one extra connection per Backend, made from pool's configuration
 // outside the pool, opened by the first Subscribe.
 func New(pool *pgxpool.Pool, opts ...Option) (*Backend, error) {
@@ -266,7 +274,35 @@ func (b *Backend) check(ctx context.Context, op, key string) error {
 	if closed {
 		return backends.KeyError(op, key, backends.ErrClosed)
 	}
-	return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if b.schemaReady.Load() {
+		return nil
+	}
+	return b.ensureSchema(ctx, op, key)
+}
+
+// ensureSchema readies a Backend built with New whose caller did not call
+// Migrate: on its first operation it migrates (or, with migrations
+// disabled, checks the schema, whose error says what to run), once. Open
+// has done this already.
+func (b *Backend) ensureSchema(ctx context.Context, op, key string) error {
+	b.schemaMu.Lock()
+	defer b.schemaMu.Unlock()
+	if b.schemaReady.Load() {
+		return nil
+	}
+	var err error
+	if b.cfg.migrate {
+		err = b.Migrate(ctx)
+	} else {
+		err = b.CheckSchema(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("%s %q: %w", op, key, err)
+	}
+	return nil
 }
 
 // scanRecord reads one row of recordColumns plus any extra destinations.

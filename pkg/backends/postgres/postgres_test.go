@@ -525,3 +525,25 @@ func TestListPrefixAtRuneBoundaries(t *testing.T) {
 	}
 	sqlbackendtest.ListPrefixAtRuneBoundaries(t, b)
 }
+
+// A Backend built with New on a pool works without a separate Migrate call
+// (its first operation migrates, once), and with migrations disabled its
+// first operation says what to run.
+func TestNewMigratesOnFirstUseOrSaysWhatToRun(t *testing.T) {
+	ctx := context.Background()
+	pool := newPool(t, nil)
+	b := newBackend(t, pool, postgres.WithTable("lazy_migrated"))
+	l, err := b.Acquire(ctx, &backends.AcquireRequest{Key: "k", Holder: "me", LeaseDuration: time.Minute})
+	if err != nil {
+		t.Fatalf("first Acquire of a Backend built with New: %v", err)
+	}
+	if err := b.Release(ctx, &backends.ReleaseRequest{Key: "k", Holder: "me", Version: l.Version}); err != nil {
+		t.Fatal(err)
+	}
+
+	strict := newBackend(t, pool, postgres.WithTable("never_migrated"), postgres.WithMigrations(false))
+	_, err = strict.Get(ctx, "k")
+	if !errors.Is(err, backends.ErrUnavailable) || !strings.Contains(err.Error(), "run Migrate") {
+		t.Fatalf("Get on a missing table with migrations disabled: %v; want ErrUnavailable saying to run Migrate", err)
+	}
+}
