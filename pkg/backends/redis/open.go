@@ -133,6 +133,7 @@ func newClient(u *url.URL, cluster bool, master string, addrs []string) (goredis
 		if err != nil {
 			return nil, "", err
 		}
+		o.ContextTimeoutEnabled = true
 		return goredis.NewClusterClient(o), strings.Join(o.Addrs, ","), nil
 	case master != "":
 		o, err := goredis.ParseURL(u.String())
@@ -154,6 +155,8 @@ func newClient(u *url.URL, cluster bool, master string, addrs []string) (goredis
 			MinIdleConns:    o.MinIdleConns,
 			MaxRetries:      o.MaxRetries,
 			ConnMaxIdleTime: o.ConnMaxIdleTime,
+			// See the single-server case.
+			ContextTimeoutEnabled: true,
 		}), strings.Join(sentinels, ","), nil
 	default:
 		if len(addrs) > 0 {
@@ -163,12 +166,18 @@ func newClient(u *url.URL, cluster bool, master string, addrs []string) (goredis
 		if err != nil {
 			return nil, "", err
 		}
+		// Socket reads and writes end at the caller's context deadline,
+		// not only at read_timeout: every operation of the contract
+		// honours its context, and a Session's release after a lost lease
+		// must not wait seconds for a server that does not answer.
+		o.ContextTimeoutEnabled = true
 		return goredis.NewClient(o), o.Addr, nil
 	}
 }
 
 // pingError explains why the first PING failed: credentials refused
-// (permanent) or the server unreachable (ErrUnavailable).
+// (ErrInvalidArgument: retrying cannot help) or the server unreachable
+// (ErrUnavailable).
 func pingError(ctx context.Context, addr string, err error, password string) error {
 	msg := redact(err, password)
 	switch {
@@ -176,7 +185,7 @@ func pingError(ctx context.Context, addr string, err error, password string) err
 		return fmt.Errorf("connecting to redis at %s: %w", addr, ctx.Err())
 	case strings.Contains(msg, "WRONGPASS"), strings.Contains(msg, "NOAUTH"),
 		strings.Contains(msg, "invalid password"), strings.Contains(msg, "invalid username-password"):
-		return fmt.Errorf("redis at %s rejected the credentials: %s", addr, msg)
+		return fmt.Errorf("redis at %s rejected the credentials: %w: %s", addr, backends.ErrInvalidArgument, msg)
 	default:
 		return fmt.Errorf("connecting to redis at %s: %w: %s", addr, backends.ErrUnavailable, msg)
 	}
