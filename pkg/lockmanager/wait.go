@@ -35,7 +35,7 @@ func (m *Manager) wait(ctx context.Context, req *backends.AcquireRequest, wait, 
 	// owed says a wake was taken and not answered by a decided try; a
 	// waiter that leaves without a grant passes it on.
 	granted, owed := false, false
-	defer func() { m.waiters.leave(kw, w, owed && !granted) }()
+	defer func() { m.waiters.leave(kw, w, granted, owed) }()
 
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()

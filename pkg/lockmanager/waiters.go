@@ -90,8 +90,8 @@ func (ws *waiters) join(key string) (kw *keyWaiters, w *waiter, tryNow bool) {
 
 // leave takes w out of the queue. A waiter that leaves without a grant
 // passes a wake it could not use (owed, or still pending) to the new head,
-// since the key may be free.
-func (ws *waiters) leave(kw *keyWaiters, w *waiter, owed bool) {
+// since the key may be free; a granted one drops it, since the key is not.
+func (ws *waiters) leave(kw *keyWaiters, w *waiter, granted, owed bool) {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
 	if i := slices.Index(kw.queue, w); i >= 0 {
@@ -102,7 +102,7 @@ func (ws *waiters) leave(kw *keyWaiters, w *waiter, owed bool) {
 		owed = true
 	default:
 	}
-	if owed && len(kw.queue) > 0 {
+	if owed && !granted && len(kw.queue) > 0 {
 		signal(kw.queue[0].wake)
 	}
 	if len(kw.queue) > 0 {
@@ -253,6 +253,7 @@ func (ws *waiters) close() {
 		}
 		kw.lingering = false
 		ws.unsubscribe(kw)
+		ws.drop(kw)
 	}
 	ws.mu.Unlock()
 	ws.cancel()
