@@ -128,9 +128,12 @@ func (m *Manager) release(ctx context.Context, o *ReleaseOptions) error {
 	if err := o.validate(); err != nil {
 		return err
 	}
-	return m.backend.Release(ctx, &backends.ReleaseRequest{
+	released := m.waiters.releasing(o.Key)
+	err := m.backend.Release(ctx, &backends.ReleaseRequest{
 		Key: o.Key, Holder: o.Holder, Version: o.Version, Delete: o.Delete,
 	})
+	released(err == nil)
+	return err
 }
 
 // Get returns the record for key, or ErrNotFound.

@@ -295,3 +295,90 @@ func TestCloseEndsLingeringSubscription(t *testing.T) {
 		t.Fatalf("after Close the Manager keeps state for %d keys", n)
 	}
 }
+
+// gated relays the subscriptions of a counting backend, and while hold is
+// set it keeps each notification back until the test lets it pass.
+type gated struct {
+	*counting
+	hold atomic.Bool
+	pass chan struct{}
+}
+
+func (g *gated) Subscribe(ctx context.Context, key string) (<-chan struct{}, error) {
+	in, err := g.counting.Subscribe(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan struct{}, 1)
+	go func() {
+		defer close(out)
+		for range in {
+			if g.hold.Load() {
+				select {
+				case <-g.pass:
+				case <-ctx.Done():
+					return
+				}
+			}
+			select {
+			case out <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return out, nil
+}
+
+// A Manager that releases a contended key and asks for it again at once
+// does not try before the release's notification is back, which is when
+// the other Managers' waiters hear of it: it does not barge ahead of them.
+func TestReleaserWaitsForItsReleaseToBeHeard(t *testing.T) {
+	store := memory.NewStore()
+	other := lockmanager.New(store.Backend("ns"))
+	defer other.Close()
+	g := &gated{counting: &counting{Backend: store.Backend("ns")}, pass: make(chan struct{})}
+	m := lockmanager.New(g)
+	defer m.Close()
+	ctx := context.Background()
+	// m waits once for the key, so that it has a live subscription.
+	h, err := other.Acquire(ctx, lockmanager.AcquireOptions{Key: "k", Holder: "other", LeaseDuration: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := waitAsync(ctx, m, "a")
+	eventually(t, "a queued", func() bool { q, live := lockmanager.Queued(m, "k"); return q == 1 && live })
+	if err := other.Release(ctx, lockmanager.ReleaseOptions{Key: "k", Holder: "other", Version: h.Version}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	l, err := m.Get(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	g.hold.Store(true)
+	if err := m.Release(ctx, lockmanager.ReleaseOptions{Key: "k", Holder: "a", Version: l.Version}); err != nil {
+		t.Fatal(err)
+	}
+	tries := g.tries.Load()
+	done = waitAsync(ctx, m, "a")
+	eventually(t, "a queued again", func() bool { q, _ := lockmanager.Queued(m, "k"); return q == 1 })
+	// Another Manager's waiter, notified first, takes the key.
+	if h, err = other.Acquire(ctx, lockmanager.AcquireOptions{Key: "k", Holder: "other", LeaseDuration: time.Hour}); err != nil {
+		t.Fatalf("the other Manager's Acquire after the release: %v; the releaser barged ahead", err)
+	}
+	g.pass <- struct{}{} // the notification of a's release reaches m
+	eventually(t, "a tried after its release was heard", func() bool { return g.tries.Load() == tries+1 })
+	g.hold.Store(false)
+	if err := other.Release(ctx, lockmanager.ReleaseOptions{Key: "k", Holder: "other", Version: h.Version}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := g.tries.Load(); got != tries+2 {
+		t.Fatalf("%d tries after the release, want 2 (one per notification)", got-tries)
+	}
+}

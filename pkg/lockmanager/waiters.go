@@ -57,7 +57,12 @@ type keyWaiters struct {
 	cancel    context.CancelFunc // ends the subscription; nil when subNone
 	retryAt   time.Time          // no Subscribe before this, after a failure
 	idleSince time.Time          // when the queue last became empty
-	linger    *time.Timer        // armed while the queue is empty and a subscription exists
+	// yield is set while this Manager's release of the key has not been
+	// heard back on the subscription: a waiting Acquire then waits for
+	// that notification before trying, when the other Managers' waiters
+	// hear of the release too, instead of barging ahead of them.
+	yield     bool
+	linger    *time.Timer // armed while the queue is empty and a subscription exists
 	lingering bool
 }
 
@@ -72,8 +77,10 @@ func newWaiters(n backends.Notifier) *waiters {
 
 // join queues a waiter for key. tryNow is false when waiters of this
 // Manager already queue for key behind a live subscription: the newcomer
-// waits for its turn instead of barging ahead of them. Without a live
-// subscription nobody is woken in turn, so it tries at once.
+// waits for its turn instead of barging ahead of them; and right after
+// this Manager released the key, until the release is heard back (see
+// keyWaiters.yield). Without a live subscription nobody is woken in turn,
+// so it tries at once.
 func (ws *waiters) join(key string) (kw *keyWaiters, w *waiter, tryNow bool) {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
@@ -83,7 +90,7 @@ func (ws *waiters) join(key string) (kw *keyWaiters, w *waiter, tryNow bool) {
 		ws.keys[key] = kw
 	}
 	w = &waiter{wake: make(chan struct{}, 1)}
-	tryNow = len(kw.queue) == 0 || kw.sub != subLive
+	tryNow = (len(kw.queue) == 0 && !kw.yield) || kw.sub != subLive
 	kw.queue = append(kw.queue, w)
 	return kw, w, tryNow
 }
@@ -164,6 +171,29 @@ func (ws *waiters) unsubscribe(kw *keyWaiters) {
 	kw.gen++
 }
 
+// releasing is called before the Manager sends a release of key, and
+// the function it returns once the release is answered. While the key has
+// a live subscription, a waiting Acquire that follows the release yields
+// until the release's notification arrives (see keyWaiters.yield). The
+// mark is set before the release is sent, so that a notification that
+// arrives before the answer clears it; a failed release clears it too.
+func (ws *waiters) releasing(key string) func(ok bool) {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	kw := ws.keys[key]
+	if kw == nil || kw.sub != subLive {
+		return func(bool) {}
+	}
+	kw.yield = true
+	return func(ok bool) {
+		if !ok {
+			ws.mu.Lock()
+			kw.yield = false
+			ws.mu.Unlock()
+		}
+	}
+}
+
 // live reports whether kw's subscription is live: a release after this
 // moment will signal the head of the queue.
 func (ws *waiters) live(kw *keyWaiters) bool {
@@ -225,6 +255,7 @@ func (ws *waiters) run(ctx context.Context, kw *keyWaiters, gen int, ready chan 
 
 	for range ch {
 		ws.mu.Lock()
+		kw.yield = false
 		if len(kw.queue) > 0 {
 			signal(kw.queue[0].wake)
 		}
