@@ -64,6 +64,7 @@ func (m *Manager) wait(ctx context.Context, req *backends.AcquireRequest, wait, 
 						break sleeping
 					}
 				case <-timer.C:
+					m.waiters.unyield(kw)
 					break sleeping
 				}
 			}

@@ -382,3 +382,51 @@ func TestReleaserWaitsForItsReleaseToBeHeard(t *testing.T) {
 		t.Fatalf("%d tries after the release, want 2 (one per notification)", got-tries)
 	}
 }
+
+// When the release's notification never comes back, the releaser's next
+// waiting Acquire polls once, and the Acquires after it try first again.
+func TestLostReleaseNotificationCostsOnePoll(t *testing.T) {
+	store := memory.NewStore()
+	other := lockmanager.New(store.Backend("ns"))
+	defer other.Close()
+	g := &gated{counting: &counting{Backend: store.Backend("ns")}, pass: make(chan struct{})}
+	m := lockmanager.New(g)
+	defer m.Close()
+	ctx := context.Background()
+	h, err := other.Acquire(ctx, lockmanager.AcquireOptions{Key: "k", Holder: "other", LeaseDuration: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := waitAsync(ctx, m, "a")
+	eventually(t, "a queued", func() bool { q, live := lockmanager.Queued(m, "k"); return q == 1 && live })
+	if err := other.Release(ctx, lockmanager.ReleaseOptions{Key: "k", Holder: "other", Version: h.Version}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	l, err := m.Get(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.hold.Store(true) // from now on no notification reaches m
+	if err := m.Release(ctx, lockmanager.ReleaseOptions{Key: "k", Holder: "a", Version: l.Version}); err != nil {
+		t.Fatal(err)
+	}
+	short := waitOpts("a")
+	short.RefreshPeriod = 10 * time.Millisecond
+	if l, err = m.Acquire(ctx, short); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Backend().Release(ctx, &backends.ReleaseRequest{Key: "k", Holder: "a", Version: l.Version}); err != nil {
+		t.Fatal(err)
+	}
+	// With an hour's poll period, only trying first grants this in time.
+	tries := g.tries.Load()
+	if _, err := m.Acquire(ctx, waitOpts("a")); err != nil {
+		t.Fatal(err)
+	}
+	if got := g.tries.Load() - tries; got != 1 {
+		t.Fatalf("%d tries for a free key, want 1", got)
+	}
+}

@@ -194,6 +194,15 @@ func (ws *waiters) releasing(key string) func(ok bool) {
 	}
 }
 
+// unyield clears kw's yield mark: a waiter slept a whole poll period
+// without hearing the release back, so the notification is not coming and
+// later Acquires should not wait for it.
+func (ws *waiters) unyield(kw *keyWaiters) {
+	ws.mu.Lock()
+	kw.yield = false
+	ws.mu.Unlock()
+}
+
 // live reports whether kw's subscription is live: a release after this
 // moment will signal the head of the queue.
 func (ws *waiters) live(kw *keyWaiters) bool {
