@@ -537,16 +537,18 @@ func measureWaitingRun(ctx context.Context, cfg config, res *results, c contende
 			res.add(c, fmt.Sprintf("wreqs%d", w), float64(reqs1-reqs0)/float64(n))
 		}
 	}
-	f, err := fairness(ctx, c.l, c.fresh, "fo-"+tag, 8, contendedHold, cfg.duration)
+	f, again, err := fairness(ctx, c.l, c.fresh, "fo-"+tag, 8, contendedHold, cfg.duration)
 	if err != nil {
 		return fmt.Errorf("fairness, own clients: %w", err)
 	}
 	res.add(c, "fairOwn8", f)
-	f, err = fairness(ctx, c.l, nil, "fs-"+tag, 8, contendedHold, cfg.duration)
+	res.add(c, "againOwn8", again)
+	f, again, err = fairness(ctx, c.l, nil, "fs-"+tag, 8, contendedHold, cfg.duration)
 	if err != nil {
 		return fmt.Errorf("fairness, shared client: %w", err)
 	}
 	res.add(c, "fairShared8", f)
+	res.add(c, "againShared8", again)
 	return nil
 }
 

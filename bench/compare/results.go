@@ -61,7 +61,7 @@ func newResults(cfg config) *results {
 		"Renewals: 8 workers each renew their own held key as fast as they can.",
 		fmt.Sprintf("Contended: 8 or 32 workers on one key, lease %s, each holds it %s then releases; a releaser stays out until someone else is granted, so every wait is a hand-off to a worker already waiting. Wait = next grant − the moment the release was sent. The rate is bounded by the hold time.", contendedLease, contendedHold),
 		fmt.Sprintf("Waiting pairs: as uncontended, with acquires that may wait (Leasehold: Wait = MaxWait, lease %s, RefreshPeriod %s; the others their waiting strategy below), each worker with a client of its own (its own Manager and connections, as separate processes). New store connections per pair: Redis total_connections_received over the window, less one per client; API requests per pair: the counting RoundTripper of the Kubernetes clients.", waitPairsLease, waitPairsRefresh),
-		fmt.Sprintf("Fairness: 8 workers loop on one key (lease %s): acquire waiting, hold %s, release, and ask again at once, nothing keeping the releaser out. The figure is the busiest worker's share of the grants × 8: 1 is fair, 8 is one worker taking them all. Measured with a client of its own per worker, and with one shared client.", contendedLease, contendedHold),
+		fmt.Sprintf("Fairness: 8 workers loop on one key (lease %s): acquire waiting (Leasehold at its default RefreshPeriod, lease / 3), hold %s, release, and ask again at once, nothing keeping the releaser out. The figure is the busiest worker's share of the grants × 8: 1 is fair, 8 is one worker taking them all. Measured with a client of its own per worker, and with one shared client.", contendedLease, contendedHold),
 		fmt.Sprintf("Hand-off: one holder and one waiter on one key, holder keeps it %s; the median wait from release sent to the waiter's grant.", handoffHold),
 		fmt.Sprintf("Failover: lease %s, renewal every %s; the holder stops renewing without releasing (Leasehold: backendtest.Faulty Set(Hang) under a Session; client-go: leader election with ReleaseOnCancel=false). Time from the holder's last successful renewal to the waiter's grant. Goal: at most lease + one refresh period = %s.", failoverLease, failoverRefresh.Round(time.Millisecond), (failoverLease + failoverRefresh).Round(time.Millisecond)),
 		"Leasehold waits with Wait > 0 (woken by the backend's notifications: Redis pub/sub, PostgreSQL LISTEN/NOTIFY, Kubernetes watch, in-process for SQLite and memory).",
@@ -168,7 +168,9 @@ var metricOrder = []metric{
 	{"wreqs1", "API requests per waiting pair, 1 worker", false},
 	{"wreqs8", "API requests per waiting pair, 8 workers", false},
 	{"fairOwn8", "fairness: busiest of 8 re-acquiring workers' share × 8 (own clients; 1 = fair)", false},
+	{"againOwn8", "share of grants to the worker that just released (own clients; 0.125 at random)", false},
 	{"fairShared8", "fairness: the same, 8 workers sharing one client", false},
+	{"againShared8", "share of grants to the worker that just released (shared client)", false},
 	{"handoff", "clean hand-off, 1 waiter (ms)", false},
 	{"failover", "failover after last renewal (ms), lease 2 s", false},
 }

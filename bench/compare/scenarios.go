@@ -293,17 +293,19 @@ func waitPairs(ctx context.Context, fresh freshLocker, tag string, workers int, 
 // fairness has workers goroutines loop on one key: acquire (waiting),
 // hold it for hold, release, and ask again at once, with nothing keeping a
 // releaser out. It returns the busiest worker's share of the grants times
-// workers: 1 is perfectly fair, workers means one worker took them all.
-// Each worker has a client of its own when fresh is not nil, otherwise
-// they share l.
-func fairness(ctx context.Context, l locker, fresh freshLocker, key string, workers int, hold, d time.Duration) (float64, error) {
+// workers (1 is perfectly fair, workers means one worker took them all),
+// and the share of grants that went to the worker that had just released
+// (1/workers if the next holder were drawn at random; near 1 when
+// releasers barge). Each worker has a client of its own when fresh is not
+// nil, otherwise they share l.
+func fairness(ctx context.Context, l locker, fresh freshLocker, key string, workers int, hold, d time.Duration) (busiest, again float64, err error) {
 	ls := make([]locker, workers)
 	for w := range workers {
 		ls[w] = l
 		if fresh != nil {
-			fl, closer, err := fresh(ctx, waitPairsRefresh)
+			fl, closer, err := fresh(ctx, 0)
 			if err != nil {
-				return 0, err
+				return 0, 0, err
 			}
 			defer closer()
 			ls[w] = fl
@@ -312,6 +314,11 @@ func fairness(ctx context.Context, l locker, fresh freshLocker, key string, work
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	grants := make([]int64, workers)
+	var (
+		mu           sync.Mutex
+		last         = -1
+		repeats, all int64
+	)
 	var firstErr error
 	var once sync.Once
 	var wg sync.WaitGroup
@@ -325,6 +332,13 @@ func fairness(ctx context.Context, l locker, fresh freshLocker, key string, work
 				}
 				if err == nil {
 					grants[w]++
+					mu.Lock()
+					if last == w {
+						repeats++
+					}
+					last = w
+					all++
+					mu.Unlock()
 					sleep(ctx, hold)
 					err = h.release(context.WithoutCancel(ctx))
 				}
@@ -341,7 +355,7 @@ func fairness(ctx context.Context, l locker, fresh freshLocker, key string, work
 		total += g
 	}
 	if total == 0 {
-		return 0, errors.Join(firstErr, errors.New("no grants"))
+		return 0, 0, errors.Join(firstErr, errors.New("no grants"))
 	}
-	return float64(slices.Max(grants)) / float64(total) * float64(workers), firstErr
+	return float64(slices.Max(grants)) / float64(total) * float64(workers), float64(repeats) / float64(all), firstErr
 }
