@@ -16,8 +16,9 @@
 // last of them by a few seconds, so that a stream of waiting Acquires on a
 // contended key subscribes once. A release wakes one waiter of the
 // Manager, the one waiting longest, and a new waiting Acquire queues
-// behind the Manager's waiters instead of trying first. Close ends the
-// subscriptions.
+// behind the Manager's waiters instead of trying first. Managers do not
+// coordinate: across Managers the store decides which waiter's try lands
+// first. Close ends the subscriptions.
 //
 // Every grant carries a fencing token that is strictly greater than every
 // earlier grant's for the same key, on every backend. Pass it with each
