@@ -485,6 +485,15 @@ func measure(ctx context.Context, cfg config, res *results, c contender) error {
 
 // measureWaiting runs only the waiting scenarios, cfg.runs times.
 func measureWaiting(ctx context.Context, cfg config, res *results, c contender, short string) error {
+	// Warm the client as roundTrips does in a full run (the Kubernetes
+	// client discovers the API on its first request).
+	h, err := c.l.acquire(ctx, "warm-"+short, "warm", uncontendedLease, false)
+	if err != nil {
+		return fmt.Errorf("warming up: %w", err)
+	}
+	if err := h.release(ctx); err != nil {
+		return fmt.Errorf("warming up: %w", err)
+	}
 	for run := range cfg.runs {
 		if err := measureWaitingRun(ctx, cfg, res, c, fmt.Sprintf("%s-%d", short, run)); err != nil {
 			return err
