@@ -129,3 +129,18 @@ func redisCPU(ctx context.Context, c *goredis.Client) (time.Duration, error) {
 	}
 	return time.Duration(total * float64(time.Second)), nil
 }
+
+// redisConnections reads how many connections the Redis server has
+// accepted since it started (total_connections_received, INFO stats).
+func redisConnections(ctx context.Context, c *goredis.Client) (int64, error) {
+	s, err := c.Info(ctx, "stats").Result()
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(s, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "total_connections_received:"); ok {
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no total_connections_received in INFO stats")
+}

@@ -38,7 +38,12 @@ type held interface {
 
 // ---- Leasehold ----
 
-type leasehold struct{ m *lockmanager.Manager }
+// leasehold waits with RefreshPeriod refresh when it is set (the default
+// is LeaseDuration / 3).
+type leasehold struct {
+	m       *lockmanager.Manager
+	refresh time.Duration
+}
 
 type leaseholdHeld struct {
 	m     *lockmanager.Manager
@@ -52,6 +57,7 @@ func (l leasehold) acquire(ctx context.Context, key, holder string, lease time.D
 		// The context bounds the wait; the manager wakes on the backend's
 		// notifications and polls every LeaseDuration/3 as a fallback.
 		o.Wait = lockmanager.MaxWait
+		o.RefreshPeriod = l.refresh
 	}
 	lk, err := l.m.Acquire(ctx, o)
 	if err != nil {

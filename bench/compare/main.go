@@ -51,6 +51,7 @@ type config struct {
 	only      map[string]bool
 	reapLocks int
 	out       string
+	waitOnly  bool
 }
 
 func main() {
@@ -63,6 +64,7 @@ func main() {
 	flag.DurationVar(&cfg.duration, "duration", 1500*time.Millisecond, "Length of each measurement window.")
 	flag.StringVar(&only, "only", "redis,postgres,kubernetes,sqlite,memory,reap", "Comma-separated subset of redis, postgres, kubernetes, sqlite, memory, reap.")
 	flag.IntVar(&cfg.reapLocks, "reap-locks", 1000, "Locks for the reap-delay measurement (bench/reap); 10000 takes minutes.")
+	flag.BoolVar(&cfg.waitOnly, "wait-only", false, "Measure only the waiting pairs and fairness scenarios (and no raw limits or reap).")
 	flag.StringVar(&cfg.out, "out", "", "Folder for results.md, results.json and pairs.png (default REPO/bench/results).")
 	flag.Parse()
 	cfg.only = map[string]bool{}
@@ -97,6 +99,13 @@ type contender struct {
 	serverCPU func(context.Context) (time.Duration, error)
 	// failover measures one crash-and-take-over.
 	failover func(ctx context.Context, key string) (time.Duration, error)
+	// fresh opens a client of its own for the waiting-pairs and fairness
+	// scenarios, or is nil (not measured).
+	fresh freshLocker
+	// freshConns reads the store's count of connections opened (Redis:
+	// total_connections_received), freshRequests the API requests of fresh
+	// clients (Kubernetes); either may be nil.
+	freshConns, freshRequests func(context.Context) (int64, error)
 }
 
 func run(cfg config) error {
@@ -184,6 +193,14 @@ func oursContender(ctx context.Context, name, group string, open func(context.Co
 	return contender{
 		name: name, group: group, ours: true, l: leasehold{m: lockmanager.New(b)}, counted: counted, trips: trips,
 		failover: func(ctx context.Context, key string) (time.Duration, error) { return sessionFailover(ctx, open, key) },
+		fresh: func(ctx context.Context, refresh time.Duration) (locker, func(), error) {
+			b, err := open(ctx)
+			if err != nil {
+				return nil, nil, err
+			}
+			m := lockmanager.New(b)
+			return leasehold{m: m, refresh: refresh}, func() { _ = m.Close() }, nil
+		},
 	}, nil
 }
 
@@ -219,13 +236,21 @@ func redisContenders(ctx context.Context, cfg config, res *results) ([]contender
 	bsmCounted := bsmRedislock{c: redislock.New(client(proxy.addr()))}
 	rs := redsyncLocker{rs: redsync.New(redsyncgoredis.NewPool(client(srv.Addr())))}
 	rsCounted := redsyncLocker{rs: redsync.New(redsyncgoredis.NewPool(client(proxy.addr())))}
-	if err := rawRedis(ctx, cfg, res, srv.Addr()); err != nil {
-		return nil, cleanup, err
+	if !cfg.waitOnly {
+		if err := rawRedis(ctx, cfg, res, srv.Addr()); err != nil {
+			return nil, cleanup, err
+		}
 	}
 	ours.serverCPU = serverCPU
+	conns := func(ctx context.Context) (int64, error) { return redisConnections(ctx, admin) }
+	ours.freshConns = conns
+	bsmFresh := func(context.Context, time.Duration) (locker, func(), error) {
+		c := client(srv.Addr())
+		return bsmRedislock{c: redislock.New(c)}, func() { _ = c.Close() }, nil
+	}
 	return []contender{
 		ours,
-		{name: "bsm/redislock", group: "Redis", l: bsm, counted: bsmCounted, trips: trips, serverCPU: serverCPU, failover: anchorFailover(bsm)},
+		{name: "bsm/redislock", group: "Redis", l: bsm, counted: bsmCounted, trips: trips, serverCPU: serverCPU, failover: anchorFailover(bsm), fresh: bsmFresh, freshConns: conns},
 		{name: "redsync", group: "Redis", l: rs, counted: rsCounted, trips: trips, serverCPU: serverCPU, failover: anchorFailover(rs)},
 	}, cleanup, nil
 }
@@ -298,12 +323,28 @@ func postgresContenders(ctx context.Context, cfg config, res *results) ([]conten
 	if err != nil {
 		return nil, cleanup, err
 	}
-	if err := rawPostgres(ctx, cfg, res, srv.URL()); err != nil {
-		return nil, cleanup, err
+	if !cfg.waitOnly {
+		if err := rawPostgres(ctx, cfg, res, srv.URL()); err != nil {
+			return nil, cleanup, err
+		}
+	}
+	pgFresh := func(context.Context, time.Duration) (locker, func(), error) {
+		db, err := sql.Open("postgres", pqURL)
+		if err != nil {
+			return nil, nil, err
+		}
+		db.SetMaxOpenConns(2)
+		db.SetMaxIdleConns(2)
+		l, err := newPglock(db)
+		if err != nil {
+			_ = db.Close()
+			return nil, nil, err
+		}
+		return l, func() { _ = db.Close() }, nil
 	}
 	return []contender{
 		ours,
-		{name: "pglock", group: "PostgreSQL", l: pg, counted: pgCounted, trips: trips, failover: anchorFailover(pg)},
+		{name: "pglock", group: "PostgreSQL", l: pg, counted: pgCounted, trips: trips, failover: anchorFailover(pg), fresh: pgFresh},
 	}, cleanup, nil
 }
 
@@ -346,10 +387,19 @@ func kubernetesContenders(ctx context.Context, cfg config) ([]contender, func(),
 	if err != nil {
 		return nil, cleanup, err
 	}
+	ours.freshRequests = func(context.Context) (int64, error) { return oursN.Load(), nil }
 	ll := leaseLocker{cs: cs, ns: ns}
+	leaseFresh := func(context.Context, time.Duration) (locker, func(), error) {
+		cs, err := kubernetes.NewForConfig(counted(&leaseN))
+		if err != nil {
+			return nil, nil, err
+		}
+		return leaseLocker{cs: cs, ns: ns}, func() {}, nil
+	}
 	return []contender{
 		ours,
 		{name: "client-go Lease", group: "Kubernetes", l: ll, trips: func(context.Context) (int64, error) { return leaseN.Load(), nil },
+			fresh: leaseFresh, freshRequests: func(context.Context) (int64, error) { return leaseN.Load(), nil },
 			failover: func(ctx context.Context, key string) (time.Duration, error) {
 				return electionFailover(ctx, cs, ns, key)
 			}},
@@ -360,6 +410,9 @@ func kubernetesContenders(ctx context.Context, cfg config) ([]contender, func(),
 func measure(ctx context.Context, cfg config, res *results, c contender) error {
 	fmt.Printf("== %s\n", c.name)
 	short := strings.NewReplacer(" ", "", "/", "", "-", "").Replace(strings.ToLower(c.name))
+	if cfg.waitOnly {
+		return measureWaiting(ctx, cfg, res, c, short)
+	}
 	if c.trips != nil {
 		a, r, rel, err := roundTrips(ctx, c, "rt-"+short, 50)
 		if err != nil {
@@ -410,6 +463,9 @@ func measure(ctx context.Context, cfg config, res *results, c contender) error {
 			}
 			res.addSamples(c, fmt.Sprintf("c%d", w), len(ct.waits))
 		}
+		if err := measureWaitingRun(ctx, cfg, res, c, tag); err != nil {
+			return err
+		}
 		ct, err := contended(ctx, c.l, "h-"+tag, 2, handoffHold, cfg.duration)
 		if err != nil {
 			return fmt.Errorf("hand-off: %w", err)
@@ -424,6 +480,84 @@ func measure(ctx context.Context, cfg config, res *results, c contender) error {
 		res.add(c, "failover", ms(fo))
 		fmt.Printf("   run %d: %s\n", run+1, res.line(c))
 	}
+	return nil
+}
+
+// measureWaiting runs only the waiting scenarios, cfg.runs times.
+func measureWaiting(ctx context.Context, cfg config, res *results, c contender, short string) error {
+	// Warm the client as roundTrips does in a full run (the Kubernetes
+	// client discovers the API on its first request).
+	h, err := c.l.acquire(ctx, "warm-"+short, "warm", uncontendedLease, false)
+	if err != nil {
+		return fmt.Errorf("warming up: %w", err)
+	}
+	if err := h.release(ctx); err != nil {
+		return fmt.Errorf("warming up: %w", err)
+	}
+	for run := range cfg.runs {
+		if err := measureWaitingRun(ctx, cfg, res, c, fmt.Sprintf("%s-%d", short, run)); err != nil {
+			return err
+		}
+		fmt.Printf("   run %d: %s\n", run+1, res.line(c))
+	}
+	return nil
+}
+
+// measureWaitingRun measures waiting pairs with 1 and 8 workers (each with
+// a client of its own) and the fairness of 8 workers on one key, with
+// clients of their own and with one shared client.
+func measureWaitingRun(ctx context.Context, cfg config, res *results, c contender, tag string) error {
+	if c.fresh == nil {
+		return nil
+	}
+	read := func(f func(context.Context) (int64, error)) (int64, error) {
+		if f == nil {
+			return 0, nil
+		}
+		return f(ctx)
+	}
+	for _, w := range []int{1, 8} {
+		conns0, err := read(c.freshConns)
+		if err != nil {
+			return err
+		}
+		reqs0, err := read(c.freshRequests)
+		if err != nil {
+			return err
+		}
+		v, n, err := waitPairs(ctx, c.fresh, fmt.Sprintf("%s-w%d", tag, w), w, cfg.duration)
+		if err != nil {
+			return fmt.Errorf("waiting pairs with %d workers: %w", w, err)
+		}
+		conns1, err := read(c.freshConns)
+		if err != nil {
+			return err
+		}
+		reqs1, err := read(c.freshRequests)
+		if err != nil {
+			return err
+		}
+		res.add(c, fmt.Sprintf("wpairs%d", w), v)
+		if n > 0 && c.freshConns != nil {
+			// Less the clients' own first connections.
+			res.add(c, fmt.Sprintf("wconns%d", w), float64(conns1-conns0-int64(w))/float64(n))
+		}
+		if n > 0 && c.freshRequests != nil {
+			res.add(c, fmt.Sprintf("wreqs%d", w), float64(reqs1-reqs0)/float64(n))
+		}
+	}
+	f, again, err := fairness(ctx, c.l, c.fresh, "fo-"+tag, 8, contendedHold, cfg.duration)
+	if err != nil {
+		return fmt.Errorf("fairness, own clients: %w", err)
+	}
+	res.add(c, "fairOwn8", f)
+	res.add(c, "againOwn8", again)
+	f, again, err = fairness(ctx, c.l, nil, "fs-"+tag, 8, contendedHold, cfg.duration)
+	if err != nil {
+		return fmt.Errorf("fairness, shared client: %w", err)
+	}
+	res.add(c, "fairShared8", f)
+	res.add(c, "againShared8", again)
 	return nil
 }
 

@@ -60,6 +60,8 @@ func newResults(cfg config) *results {
 		"Uncontended: each worker takes and releases its own key (lease 10 s) as fast as it can; 8 workers share one client (pool) per library.",
 		"Renewals: 8 workers each renew their own held key as fast as they can.",
 		fmt.Sprintf("Contended: 8 or 32 workers on one key, lease %s, each holds it %s then releases; a releaser stays out until someone else is granted, so every wait is a hand-off to a worker already waiting. Wait = next grant − the moment the release was sent. The rate is bounded by the hold time.", contendedLease, contendedHold),
+		fmt.Sprintf("Waiting pairs: as uncontended, with acquires that may wait (Leasehold: Wait = MaxWait, lease %s, RefreshPeriod %s; the others their waiting strategy below), each worker with a client of its own (its own Manager and connections, as separate processes). New store connections per pair: Redis total_connections_received over the window, less one per client; API requests per pair: the counting RoundTripper of the Kubernetes clients.", waitPairsLease, waitPairsRefresh),
+		fmt.Sprintf("Fairness: 8 workers loop on one key (lease %s): acquire waiting (Leasehold at its default RefreshPeriod, lease / 3), hold %s, release, and ask again at once, nothing keeping the releaser out. The figure is the busiest worker's share of the grants × 8: 1 is fair, 8 is one worker taking them all. Measured with a client of its own per worker, and with one shared client.", contendedLease, contendedHold),
 		fmt.Sprintf("Hand-off: one holder and one waiter on one key, holder keeps it %s; the median wait from release sent to the waiter's grant.", handoffHold),
 		fmt.Sprintf("Failover: lease %s, renewal every %s; the holder stops renewing without releasing (Leasehold: backendtest.Faulty Set(Hang) under a Session; client-go: leader election with ReleaseOnCancel=false). Time from the holder's last successful renewal to the waiter's grant. Goal: at most lease + one refresh period = %s.", failoverLease, failoverRefresh.Round(time.Millisecond), (failoverLease + failoverRefresh).Round(time.Millisecond)),
 		"Leasehold waits with Wait > 0 (woken by the backend's notifications: Redis pub/sub, PostgreSQL LISTEN/NOTIFY, Kubernetes watch, in-process for SQLite and memory).",
@@ -159,6 +161,16 @@ var metricOrder = []metric{
 	{"c32Rate", "acquisitions/s, 32 waiters on one key", true},
 	{"c32P50", "wait p50 (ms), 32 waiters", false},
 	{"c32P99", "wait p99 (ms), 32 waiters", false},
+	{"wpairs1", "waiting acquire+release pairs/s, 1 worker (own client)", true},
+	{"wpairs8", "waiting acquire+release pairs/s, 8 workers (own clients)", true},
+	{"wconns1", "new store connections per waiting pair, 1 worker", false},
+	{"wconns8", "new store connections per waiting pair, 8 workers", false},
+	{"wreqs1", "API requests per waiting pair, 1 worker", false},
+	{"wreqs8", "API requests per waiting pair, 8 workers", false},
+	{"fairOwn8", "fairness: busiest of 8 re-acquiring workers' share × 8 (own clients; 1 = fair)", false},
+	{"againOwn8", "share of grants to the worker that just released (own clients; 0.125 at random)", false},
+	{"fairShared8", "fairness: the same, 8 workers sharing one client", false},
+	{"againShared8", "share of grants to the worker that just released (shared client)", false},
 	{"handoff", "clean hand-off, 1 waiter (ms)", false},
 	{"failover", "failover after last renewal (ms), lease 2 s", false},
 }
@@ -299,8 +311,10 @@ func (r *results) write(dir string) error {
 	if err := os.WriteFile(filepath.Join(dir, "results.json"), append(js, '\n'), 0o644); err != nil {
 		return err
 	}
-	if err := r.chart(filepath.Join(dir, "pairs.png")); err != nil {
-		return fmt.Errorf("drawing the chart: %w", err)
+	if r.fig("Leasehold redis", "pairs1") != nil || r.fig("Leasehold memory", "pairs1") != nil || r.fig("Leasehold postgres", "pairs1") != nil {
+		if err := r.chart(filepath.Join(dir, "pairs.png")); err != nil {
+			return fmt.Errorf("drawing the chart: %w", err)
+		}
 	}
 	fmt.Printf("wrote %s, results.json and pairs.png\n\n%s", filepath.Join(dir, "results.md"), b.String())
 	return nil
@@ -322,6 +336,15 @@ func (r *results) goals() []goal {
 		{"pairs/s vs raw limit, 8 workers", "Leasehold postgres", "pgbench", "pairs8", "pairs8", 0, true},
 		{"pairs/s, 1 worker", "Leasehold kubernetes", "client-go Lease", "pairs1", "pairs1", 1.0, true},
 		{"pairs/s, 8 workers", "Leasehold kubernetes", "client-go Lease", "pairs8", "pairs8", 1.0, true},
+		{"waiting pairs/s (Wait > 0, free key, own clients), 1 worker", "Leasehold redis", "bsm/redislock", "wpairs1", "wpairs1", 0, true},
+		{"waiting pairs/s (Wait > 0, free key, own clients), 8 workers", "Leasehold redis", "bsm/redislock", "wpairs8", "wpairs8", 0, true},
+		{"waiting pairs/s (Wait > 0, free key, own clients), 1 worker", "Leasehold postgres", "pglock", "wpairs1", "wpairs1", 0, true},
+		{"waiting pairs/s (Wait > 0, free key, own clients), 8 workers", "Leasehold postgres", "pglock", "wpairs8", "wpairs8", 0, true},
+		{"waiting pairs/s (Wait > 0, free key, own clients), 1 worker", "Leasehold kubernetes", "client-go Lease", "wpairs1", "wpairs1", 0, true},
+		{"waiting pairs/s (Wait > 0, free key, own clients), 8 workers", "Leasehold kubernetes", "client-go Lease", "wpairs8", "wpairs8", 0, true},
+		{"fairness, 8 re-acquiring workers, own clients", "Leasehold redis", "bsm/redislock", "fairOwn8", "fairOwn8", 0, false},
+		{"fairness, 8 re-acquiring workers, own clients", "Leasehold postgres", "pglock", "fairOwn8", "fairOwn8", 0, false},
+		{"fairness, 8 re-acquiring workers, own clients", "Leasehold kubernetes", "client-go Lease", "fairOwn8", "fairOwn8", 0, false},
 		{"renewals/s, 8 workers", "Leasehold redis", "bsm/redislock", "renew8", "renew8", 0, true},
 		{"renewals/s, 8 workers", "Leasehold postgres", "pglock", "renew8", "renew8", 0, true},
 		{"renewals/s, 8 workers", "Leasehold kubernetes", "client-go Lease", "renew8", "renew8", 0, true},

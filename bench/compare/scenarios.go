@@ -234,3 +234,128 @@ func failover(ctx context.Context, holderSide, waiterSide locker, key string) (t
 	}
 	return at.Sub(last), nil
 }
+
+// Waiting pairs: what an Acquire that may wait costs when the key is free.
+const (
+	waitPairsLease   = 30 * time.Second
+	waitPairsRefresh = 10 * time.Millisecond
+)
+
+// freshLocker opens a client of its own (its own connections, and for
+// Leasehold its own Manager), as a separate process would have, and
+// returns it with its closer. refresh is Leasehold's RefreshPeriod while
+// waiting (0: the default); the others ignore it.
+type freshLocker func(ctx context.Context, refresh time.Duration) (locker, func(), error)
+
+// waitPairs is pairs with acquires that may wait (Leasehold: Wait =
+// MaxWait, RefreshPeriod 10 ms; the others their waiting strategy), each
+// worker on its own key through a client of its own. The keys are always
+// free, so any cost beyond pairs' is the wait path's.
+func waitPairs(ctx context.Context, fresh freshLocker, tag string, workers int, d time.Duration) (float64, int64, error) {
+	ls := make([]locker, workers)
+	for w := range workers {
+		l, closer, err := fresh(ctx, waitPairsRefresh)
+		if err != nil {
+			return 0, 0, err
+		}
+		defer closer()
+		ls[w] = l
+	}
+	var n atomic.Int64
+	var firstErr error
+	var once sync.Once
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range workers {
+		wg.Go(func() {
+			key, holder := fmt.Sprintf("w-%s-%d", tag, w), fmt.Sprintf("h-%d", w)
+			for ctx.Err() == nil {
+				h, err := ls[w].acquire(ctx, key, holder, waitPairsLease, true)
+				if err == nil {
+					err = h.release(context.WithoutCancel(ctx))
+				}
+				if err != nil {
+					if ctx.Err() == nil {
+						once.Do(func() { firstErr = fmt.Errorf("worker %d: %w", w, err); cancel() })
+					}
+					return
+				}
+				n.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	return float64(n.Load()) / time.Since(start).Seconds(), n.Load(), firstErr
+}
+
+// fairness has workers goroutines loop on one key: acquire (waiting),
+// hold it for hold, release, and ask again at once, with nothing keeping a
+// releaser out. It returns the busiest worker's share of the grants times
+// workers (1 is perfectly fair, workers means one worker took them all),
+// and the share of grants that went to the worker that had just released
+// (1/workers if the next holder were drawn at random; near 1 when
+// releasers barge). Each worker has a client of its own when fresh is not
+// nil, otherwise they share l.
+func fairness(ctx context.Context, l locker, fresh freshLocker, key string, workers int, hold, d time.Duration) (busiest, again float64, err error) {
+	ls := make([]locker, workers)
+	for w := range workers {
+		ls[w] = l
+		if fresh != nil {
+			fl, closer, err := fresh(ctx, 0)
+			if err != nil {
+				return 0, 0, err
+			}
+			defer closer()
+			ls[w] = fl
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	grants := make([]int64, workers)
+	var (
+		mu           sync.Mutex
+		last         = -1
+		repeats, all int64
+	)
+	var firstErr error
+	var once sync.Once
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			holder := fmt.Sprintf("f-%d", w)
+			for ctx.Err() == nil {
+				h, err := ls[w].acquire(ctx, key, holder, contendedLease, true)
+				if errors.Is(err, errNotObtained) {
+					continue
+				}
+				if err == nil {
+					grants[w]++
+					mu.Lock()
+					if last == w {
+						repeats++
+					}
+					last = w
+					all++
+					mu.Unlock()
+					sleep(ctx, hold)
+					err = h.release(context.WithoutCancel(ctx))
+				}
+				if err != nil {
+					once.Do(func() { firstErr = fmt.Errorf("worker %d: %w", w, err); cancel() })
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	total := int64(0)
+	for _, g := range grants {
+		total += g
+	}
+	if total == 0 {
+		return 0, 0, errors.Join(firstErr, errors.New("no grants"))
+	}
+	return float64(slices.Max(grants)) / float64(total) * float64(workers), float64(repeats) / float64(all), firstErr
+}

@@ -9,6 +9,17 @@
 // (woken by the backend's change notifications where it has them, polling
 // with jitter otherwise) and reports each operation to an [Observer].
 //
+// A waiting Acquire (Wait > 0) of a free key costs what a try costs: one
+// backend call, no subscription. Only when the key is held does it
+// subscribe to the backend's notifications for the key; that subscription
+// is shared by all of the Manager's waiters on the key and outlives the
+// last of them by a few seconds, so that a stream of waiting Acquires on a
+// contended key subscribes once. A release wakes one waiter of the
+// Manager, the one waiting longest, and a new waiting Acquire queues
+// behind the Manager's waiters instead of trying first. Managers do not
+// coordinate: across Managers the store decides which waiter's try lands
+// first. Close ends the subscriptions.
+//
 // Every grant carries a fencing token that is strictly greater than every
 // earlier grant's for the same key, on every backend. Pass it with each
 // write to the resource the lock protects, and have the resource refuse

@@ -14,7 +14,7 @@ import (
 // concurrent use; create one per backend and share it.
 type Manager struct {
 	backend  backends.Backend
-	notifier backends.Notifier // nil when the backend has no notifications
+	waiters  *waiters // Acquires with Wait > 0, and their subscriptions
 	observer Observer
 	closed   atomic.Bool
 }
@@ -34,8 +34,8 @@ func WithObserver(o Observer) Option {
 
 // New returns a Manager over b. The Manager owns b: Close closes it.
 func New(b backends.Backend, opts ...Option) *Manager {
-	m := &Manager{backend: b, observer: nopObserver{}}
-	m.notifier, _ = b.(backends.Notifier)
+	n, _ := b.(backends.Notifier) // nil: waiters poll
+	m := &Manager{backend: b, waiters: newWaiters(n), observer: nopObserver{}}
 	for _, opt := range opts {
 		opt(m)
 	}
@@ -128,9 +128,12 @@ func (m *Manager) release(ctx context.Context, o *ReleaseOptions) error {
 	if err := o.validate(); err != nil {
 		return err
 	}
-	return m.backend.Release(ctx, &backends.ReleaseRequest{
+	released := m.waiters.releasing(o.Key)
+	err := m.backend.Release(ctx, &backends.ReleaseRequest{
 		Key: o.Key, Holder: o.Holder, Version: o.Version, Delete: o.Delete,
 	})
+	released(err == nil)
+	return err
 }
 
 // Get returns the record for key, or ErrNotFound.
@@ -175,12 +178,13 @@ func (m *Manager) list(ctx context.Context, o *ListOptions) (ListPage, error) {
 	return m.backend.List(ctx, &backends.ListRequest{Prefix: o.Prefix, Limit: limit, PageToken: o.PageToken})
 }
 
-// Close closes the backend. Calls after Close return ErrClosed. Leases
-// granted through the Manager are not released: sessions should be
-// released first.
+// Close ends the Manager's subscriptions and closes the backend. Calls
+// after Close return ErrClosed. Leases granted through the Manager are not
+// released: sessions should be released first.
 func (m *Manager) Close() error {
 	if m.closed.Swap(true) {
 		return nil
 	}
+	m.waiters.close()
 	return m.backend.Close()
 }

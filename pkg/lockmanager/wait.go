@@ -16,31 +16,66 @@ import (
 const expirySlack = 5 * time.Millisecond
 
 // wait tries to acquire until granted, the wait runs out or ctx ends.
-// Between tries it sleeps until the first of: a change notification from
-// the backend, the current holder's expiry, or a jittered poll period. It
-// never spins: every sleep is at least a fraction of the poll period unless
-// a notification arrives.
+//
+// A free key costs one try: the waiter subscribes to the backend's change
+// notifications only once a try found the key held (or the store
+// unavailable), and tries once more when the subscription went live after
+// its last try, so that a release in between is not missed. The
+// subscription is shared by the Manager's waiters on the key and lingers
+// after the last one (see waiters).
+//
+// Between tries it sleeps until the first of: its turn (a notification
+// wakes the longest waiting waiter of this Manager only), the current
+// holder's expiry, or a jittered poll period, which every waiter keeps as
+// the safety net. It never spins: every sleep is at least a fraction of the
+// poll period unless a notification arrives.
 func (m *Manager) wait(ctx context.Context, req *backends.AcquireRequest, wait, poll time.Duration) (Lock, time.Time, error) {
 	deadline := time.Now().Add(wait)
-
-	var notify <-chan struct{}
-	if m.notifier != nil {
-		subCtx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		// Subscribe before the first try so that a release between the try
-		// and the sleep is not missed. A failed subscription degrades to
-		// polling, which is always correct.
-		if ch, err := m.notifier.Subscribe(subCtx, req.Key); err == nil {
-			notify = ch
-		}
-	}
+	kw, w, tryNow := m.waiters.join(req.Key)
+	// owed says a wake was taken and not answered by a decided try; a
+	// waiter that leaves without a grant passes it on.
+	granted, owed := false, false
+	defer func() { m.waiters.leave(kw, w, granted, owed) }()
 
 	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	defer timer.Stop()
+	var (
+		ready <-chan struct{} // the Subscribe under way, when it started after our last try
+		err   error
+		sleep = jitter(poll) // a newcomer behind others of this Manager waits for its turn
+	)
 	for {
+		if !tryNow {
+			timer.Reset(min(sleep, max(time.Until(deadline), 0)))
+		sleeping:
+			for {
+				select {
+				case <-ctx.Done():
+					return Lock{}, time.Time{}, fmt.Errorf("waiting for lock %q: %w", req.Key, context.Cause(ctx))
+				case <-w.wake:
+					owed = true
+					break sleeping
+				case <-ready:
+					// Subscribed after the last try: a release in between
+					// sent no signal. The head of the queue checks for all.
+					ready = nil
+					if m.waiters.live(kw) && m.waiters.isHead(kw, w) {
+						break sleeping
+					}
+				case <-timer.C:
+					m.waiters.unyield(kw)
+					break sleeping
+				}
+			}
+			timer.Stop()
+		}
+		liveAtSend := m.waiters.live(kw)
 		sent := time.Now()
-		l, err := m.backend.Acquire(ctx, req)
+		var l Lock
+		l, err = m.backend.Acquire(ctx, req)
 		if err == nil {
+			granted = true
 			return l, sent, nil
 		}
 		var held *HeldError
@@ -48,11 +83,25 @@ func (m *Manager) wait(ctx context.Context, req *backends.AcquireRequest, wait, 
 		if !isHeld && !errors.Is(err, ErrUnavailable) {
 			return Lock{}, time.Time{}, err
 		}
+		if isHeld {
+			owed = false // the wake is answered: someone has the key
+		}
 		remaining := time.Until(deadline)
 		if remaining <= 0 {
 			return Lock{}, time.Time{}, err
 		}
-		sleep := jitter(poll)
+		live, pending := m.waiters.subscribe(kw)
+		if live && !liveAtSend && m.waiters.isHead(kw, w) {
+			// Went live while the try was under way; as above, the head
+			// checks for all.
+			tryNow = true
+			continue
+		}
+		if pending != nil {
+			ready = pending
+		}
+		tryNow = false
+		sleep = jitter(poll)
 		if isHeld {
 			// Wake when the holder's lease ends if that is sooner. The expiry
 			// comes from the backend's clock, so it is only a hint; the poll
@@ -60,17 +109,6 @@ func (m *Manager) wait(ctx context.Context, req *backends.AcquireRequest, wait, 
 			if untilExpiry := time.Until(held.ExpiresAt) + expirySlack; untilExpiry > 0 && untilExpiry < sleep {
 				sleep = untilExpiry
 			}
-		}
-		sleep = min(sleep, remaining)
-		timer.Reset(sleep)
-		select {
-		case <-ctx.Done():
-			return Lock{}, time.Time{}, fmt.Errorf("waiting for lock %q: %w", req.Key, context.Cause(ctx))
-		case _, ok := <-notify:
-			if !ok {
-				notify = nil // subscription ended: poll from now on
-			}
-		case <-timer.C:
 		}
 	}
 }

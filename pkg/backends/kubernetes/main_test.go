@@ -110,7 +110,8 @@ func freshNamespace(t testing.TB) string {
 	return ns
 }
 
-// countingTransport counts the API requests made through it, by method.
+// countingTransport counts the API requests made through it, by method;
+// a watch counts as WATCH rather than GET.
 type countingTransport struct {
 	next     http.RoundTripper
 	mu       sync.Mutex
@@ -118,8 +119,12 @@ type countingTransport struct {
 }
 
 func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	method := r.Method
+	if r.URL.Query().Get("watch") == "true" {
+		method = "WATCH"
+	}
 	c.mu.Lock()
-	c.byMethod[r.Method]++
+	c.byMethod[method]++
 	c.mu.Unlock()
 	return c.next.RoundTrip(r)
 }

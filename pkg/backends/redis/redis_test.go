@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -144,9 +145,24 @@ func TestTokensSurviveDataLosingRestart(t *testing.T) {
 type countingHook struct {
 	mu    sync.Mutex
 	names []string
+	dials int // new connections, pooled or PubSub
 }
 
-func (h *countingHook) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+func (h *countingHook) DialHook(next goredis.DialHook) goredis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		h.mu.Lock()
+		h.dials++
+		h.mu.Unlock()
+		return next(ctx, network, addr)
+	}
+}
+
+// dialed returns the connections dialled so far.
+func (h *countingHook) dialed() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.dials
+}
 
 func (h *countingHook) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
 	return func(ctx context.Context, cmd goredis.Cmder) error {
