@@ -25,7 +25,8 @@ import (
 // answered with ErrVersionMismatch may mean that an earlier attempt
 // committed but its reply was lost: the session reads the record, and if
 // the holder and fencing token are still its own it adopts the new version
-// and renews again at once; anything else ends the session with ErrLost.
+// and renews again at once; any other record ends the session with ErrLost,
+// and a failed read is retried like a failed renewal.
 //
 // Where the backend sends change notifications (backends.Notifier), the
 // session also ends as soon as the store tells it the record was released,
@@ -221,7 +222,9 @@ func (s *Session) SafeUntil() time.Time {
 }
 
 // Release stops the heartbeat, releases the lease and waits until the
-// session has ended. It returns nil when the lease was released (now or by
+// session has ended. A renewal in flight is cut short, not waited for: a
+// store that stopped answering must not delay the hand-over, and the
+// release resolves the version whatever the renewal did. It returns nil when the lease was released (now or by
 // an earlier Release); if the session had already ended for another
 // reason, it returns that reason.
 func (s *Session) Release(ctx context.Context) error {
