@@ -175,8 +175,10 @@ func (s *suite) testSessionNotified(t *testing.T) {
 			m, other := s.manager(t, ns), s.manager(t, ns)
 			sess := hold(t, m, lockmanager.AcquireOptions{Key: "k", Holder: "a", LeaseDuration: lease, RefreshPeriod: refresh})
 			tc.change(t, other)
+			changed := time.Now()
 			select {
 			case <-sess.Context().Done():
+				t.Logf("ended %s after the change", time.Since(changed))
 			case <-time.After(notified):
 				t.Fatalf("session still alive %s after the change (err %v): the notification was not acted on", notified, sess.Err())
 			}
