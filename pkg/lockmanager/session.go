@@ -224,9 +224,9 @@ func (s *Session) SafeUntil() time.Time {
 // Release stops the heartbeat, releases the lease and waits until the
 // session has ended. A renewal in flight is cut short, not waited for: a
 // store that stopped answering must not delay the hand-over, and the
-// release resolves the version whatever the renewal did. It returns nil when the lease was released (now or by
-// an earlier Release); if the session had already ended for another
-// reason, it returns that reason.
+// release resolves the version whatever the renewal did. It returns nil
+// when the lease was released (now or by an earlier Release); if the
+// session had already ended for another reason, it returns that reason.
 func (s *Session) Release(ctx context.Context) error {
 	s.stopRun()
 	select {
