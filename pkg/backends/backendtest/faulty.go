@@ -36,6 +36,25 @@ type Faulty struct {
 	// limited counts down the calls left to fault when Set was given a
 	// count; at zero the fault reverts to NoFault.
 	limited atomic.Int64
+	gets    atomic.Int64
+	// pause, when set, holds the next Renew (see PauseNextRenew).
+	pause atomic.Pointer[pause]
+}
+
+// Stage is a point in a call at which PauseNextRenew holds it.
+type Stage int
+
+const (
+	// BeforeStore holds the call before it reaches the store.
+	BeforeStore Stage = iota
+	// AfterStore holds the call after the store has answered, with the
+	// reply not yet returned.
+	AfterStore
+)
+
+type pause struct {
+	at      Stage
+	reached chan struct{}
 }
 
 var (
@@ -79,6 +98,30 @@ func (f *Faulty) current() Fault {
 // Calls counts the calls made so far.
 func (f *Faulty) Calls() int64 { return f.calls.Load() }
 
+// Gets counts the Get calls made so far.
+func (f *Faulty) Gets() int64 { return f.gets.Load() }
+
+// PauseNextRenew holds the next Renew at stage until the caller gives up on
+// it (its context ends), then fails it with the context's error, as a
+// client that stopped waiting does: at BeforeStore the request never
+// reaches the store; at AfterStore the store has applied it and only the
+// reply is lost. reached is closed when the call gets to stage.
+func (f *Faulty) PauseNextRenew(at Stage) (reached <-chan struct{}) {
+	p := &pause{at: at, reached: make(chan struct{})}
+	f.pause.Store(p)
+	return p.reached
+}
+
+// hold holds a paused call at stage until ctx ends.
+func (p *pause) hold(ctx context.Context, at Stage) error {
+	if p == nil || p.at != at {
+		return nil
+	}
+	close(p.reached)
+	<-ctx.Done()
+	return ctx.Err()
+}
+
 func (f *Faulty) before(ctx context.Context, op, key string) (Fault, error) {
 	f.calls.Add(1)
 	switch fault := f.current(); fault {
@@ -118,11 +161,18 @@ func (f *Faulty) Acquire(ctx context.Context, req *backends.AcquireRequest) (bac
 
 // Renew implements backends.Backend.
 func (f *Faulty) Renew(ctx context.Context, req *backends.RenewRequest) (backends.Lock, error) {
+	p := f.pause.Swap(nil)
+	if err := p.hold(ctx, BeforeStore); err != nil {
+		return backends.Lock{}, backends.Unavailable("renewing", req.Key, err)
+	}
 	fault, err := f.before(ctx, "renewing", req.Key)
 	if err != nil {
 		return backends.Lock{}, err
 	}
 	l, err := f.Backend.Renew(ctx, req)
+	if err := p.hold(ctx, AfterStore); err != nil {
+		return backends.Lock{}, backends.Unavailable("renewing", req.Key, err)
+	}
 	return after(fault, "renewing", req.Key, l, err)
 }
 
@@ -140,6 +190,7 @@ func (f *Faulty) Release(ctx context.Context, req *backends.ReleaseRequest) erro
 // Get implements backends.Backend. Reads are never faulted by LoseReplies,
 // so that a session can resolve an ambiguous renewal.
 func (f *Faulty) Get(ctx context.Context, key string) (backends.Lock, error) {
+	f.gets.Add(1)
 	if _, err := f.before(ctx, "getting", key); err != nil {
 		return backends.Lock{}, err
 	}

@@ -225,4 +225,7 @@ func (s *suite) testSession(t *testing.T) {
 			t.Fatalf("an invalid Hold touched the store: %v", err)
 		}
 	})
+
+	s.testSessionHandOver(t)
+	s.testSessionNotified(t)
 }
