@@ -137,7 +137,7 @@ func Hold(ctx context.Context, m *Manager, o AcquireOptions, opts ...SessionOpti
 	s.mu.Lock()
 	s.expiry = time.AfterFunc(max(time.Until(s.safeTill), 0), s.checkDeadline)
 	s.mu.Unlock()
-	if m.notifier != nil {
+	if m.waiters.notifier != nil {
 		s.watching = make(chan struct{})
 		subscribed := make(chan struct{})
 		go s.watch(subscribed)
@@ -512,7 +512,7 @@ func releaseLease(ctx context.Context, m *Manager, holder string, l Lock) error 
 // without notifications.
 func (s *Session) watch(subscribed chan<- struct{}) {
 	defer close(s.watching)
-	ch, err := s.m.notifier.Subscribe(s.run, s.opts.Key)
+	ch, err := s.m.waiters.notifier.Subscribe(s.run, s.opts.Key)
 	close(subscribed)
 	if err != nil {
 		return
