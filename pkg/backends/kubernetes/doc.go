@@ -5,9 +5,10 @@
 // Import it to register the URL scheme kubernetes://NAMESPACE (the
 // namespace defaults to "default"), which connects with the default
 // kubeconfig loading rules (--kubeconfig, $KUBECONFIG, in-cluster,
-// ~/.kube/config), or call [New] with a controller-runtime client.WithWatch
-// built by the caller. The client must read from the API server directly,
-// not through an informer cache.
+// ~/.kube/config), or call [NewForConfig] with a *rest.Config the program
+// already has, or [New] with a controller-runtime client.WithWatch built by
+// the caller. The client must read from the API server directly, not
+// through an informer cache.
 //
 // # Names
 //

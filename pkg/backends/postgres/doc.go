@@ -15,7 +15,9 @@
 // part of the primary key: one table serves many namespaces.
 //
 // New wraps a caller-built *pgxpool.Pool and does no I/O; Migrate creates or
-// upgrades the schema. Open builds the pool, then migrates, or with
+// upgrades the schema, and a Backend whose caller did not call it migrates
+// on its first operation (or, with WithMigrations(false), checks the schema
+// and says what to run). Open builds the pool, then migrates, or with
 // leasehold_migrate=false only checks the schema (a missing one is
 // ErrUnavailable, since it may yet be migrated). Migrations are embedded
 // (embed.FS) and applied in one transaction under pg_advisory_xact_lock, so
