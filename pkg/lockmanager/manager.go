@@ -86,7 +86,7 @@ func (m *Manager) acquire(ctx context.Context, o *AcquireOptions) (Lock, time.Ti
 		l, err := m.backend.Acquire(ctx, req)
 		return l, sent, err
 	}
-	return m.wait(ctx, req, o.Wait, o.refreshPeriod())
+	return m.wait(ctx, req, o.Wait, o.pollPeriod())
 }
 
 // Renew extends a lease the caller holds.

@@ -9,12 +9,15 @@ import (
 // Bounds of the lock contract. Values outside them are ErrInvalidArgument,
 // never clamped.
 const (
-	MaxKeyBytes        = options.MaxKeyBytes        // 256
-	MaxHolderBytes     = options.MaxHolderBytes     // 256
-	MaxVersionBytes    = options.MaxVersionBytes    // 256
-	MinLeaseDuration   = options.MinLeaseDuration   // 1 s
-	MaxLeaseDuration   = options.MaxLeaseDuration   // 24 h
-	MaxWait            = options.MaxWait            // 24 h
+	MaxKeyBytes      = options.MaxKeyBytes      // 256
+	MaxHolderBytes   = options.MaxHolderBytes   // 256
+	MaxVersionBytes  = options.MaxVersionBytes  // 256
+	MinLeaseDuration = options.MinLeaseDuration // 1 s
+	MaxLeaseDuration = options.MaxLeaseDuration // 24 h
+	MaxWait          = options.MaxWait          // 24 h
+	// WaitForever as AcquireOptions.Wait keeps waiting until the lock is
+	// granted or the context ends.
+	WaitForever        = options.WaitForever
 	MinRefreshPeriod   = options.MinRefreshPeriod   // 10 ms
 	MaxMetadataEntries = options.MaxMetadataEntries // 64
 	// MaxMetadataBytes bounds the sum of the lengths of all metadata keys
@@ -37,13 +40,19 @@ type AcquireOptions struct {
 	// in whole milliseconds.
 	LeaseDuration time.Duration
 	// Wait is how long to keep trying while another holder has the lock: 0
-	// (the default) fails at once with ErrLockHeld; at most 24 h.
+	// (the default) fails at once with ErrLockHeld; at most 24 h, or
+	// WaitForever to wait until granted or the context ends.
 	Wait time.Duration
-	// RefreshPeriod is the poll period while waiting (when the backend sends
-	// no change notification) and a Session's renewal period. Zero means
+	// RefreshPeriod is a Session's renewal period. Zero means
 	// LeaseDuration / 3; otherwise at least 10 ms and less than
 	// LeaseDuration.
 	RefreshPeriod time.Duration
+	// PollPeriod is how often a waiter tries again while it hears no change
+	// notification (jittered by ±50%). Every backend notifies, so it is a
+	// safety net for lost notifications, not the hand-off path. Zero means
+	// the refresh period (LeaseDuration / 3 by default); otherwise 10 ms to
+	// 24 h.
+	PollPeriod time.Duration
 	// Metadata is stored with the grant and replaces whatever the record
 	// had. At most 64 entries and 16 KiB of keys and values in all; keys
 	// are non-empty UTF-8 without control characters, values any UTF-8
@@ -95,6 +104,14 @@ func (o *RenewOptions) validate() error { return (*options.Renew)(o).Validate() 
 func (o *ReleaseOptions) validate() error { return (*options.Release)(o).Validate() }
 
 func (o *ListOptions) validate() error { return (*options.List)(o).Validate() }
+
+// pollPeriod returns the effective poll period of valid options.
+func (o *AcquireOptions) pollPeriod() time.Duration {
+	if o.PollPeriod != 0 {
+		return o.PollPeriod
+	}
+	return o.refreshPeriod()
+}
 
 // refreshPeriod returns the effective refresh period of valid options.
 func (o *AcquireOptions) refreshPeriod() time.Duration {

@@ -31,6 +31,9 @@ const expirySlack = 5 * time.Millisecond
 // poll period unless a notification arrives.
 func (m *Manager) wait(ctx context.Context, req *backends.AcquireRequest, wait, poll time.Duration) (Lock, time.Time, error) {
 	deadline := time.Now().Add(wait)
+	if wait == WaitForever {
+		deadline = time.Now().Add(100 * 365 * 24 * time.Hour) // the context ends it
+	}
 	kw, w, tryNow := m.waiters.join(req.Key)
 	// owed says a wake was taken and not answered by a decided try; a
 	// waiter that leaves without a grant passes it on.

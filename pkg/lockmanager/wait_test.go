@@ -3,6 +3,7 @@ package lockmanager_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -428,5 +429,46 @@ func TestLostReleaseNotificationCostsOnePoll(t *testing.T) {
 	}
 	if got := g.tries.Load() - tries; got != 1 {
 		t.Fatalf("%d tries for a free key, want 1", got)
+	}
+}
+
+// WaitForever waits until the lock is granted (here, when the holder
+// releases) or the context ends, and PollPeriod bounds the sleep of a
+// waiter that hears nothing.
+func TestWaitForeverAndPollPeriod(t *testing.T) {
+	ctx := context.Background()
+	m := lockmanager.New(memory.New())
+	defer func() { _ = m.Close() }()
+	l, err := m.Acquire(ctx, lockmanager.AcquireOptions{Key: "k", Holder: "a", LeaseDuration: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		_, err := m.Acquire(ctx, lockmanager.AcquireOptions{Key: "k", Holder: "b", LeaseDuration: time.Hour,
+			Wait: lockmanager.WaitForever, PollPeriod: 10 * time.Millisecond})
+		got <- err
+	}()
+	if err := m.Release(ctx, lockmanager.ReleaseOptions{Key: "k", Holder: "a", Version: l.Version}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; err != nil {
+		t.Fatalf("Acquire with WaitForever after the release: %v", err)
+	}
+
+	cctx, cancel := context.WithCancel(ctx)
+	go func() {
+		_, err := m.Acquire(cctx, lockmanager.AcquireOptions{Key: "k", Holder: "c", LeaseDuration: time.Hour, Wait: lockmanager.WaitForever})
+		got <- err
+	}()
+	cancel()
+	if err := <-got; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Acquire with WaitForever of a held key, context cancelled: %v, want context.Canceled", err)
+	}
+	for _, bad := range []time.Duration{time.Millisecond, 25 * time.Hour} {
+		_, err := m.Acquire(ctx, lockmanager.AcquireOptions{Key: "k", Holder: "d", LeaseDuration: time.Hour, Wait: time.Second, PollPeriod: bad})
+		if !errors.Is(err, lockmanager.ErrInvalidArgument) || !strings.Contains(err.Error(), "PollPeriod") {
+			t.Errorf("PollPeriod %s: %v, want ErrInvalidArgument naming PollPeriod", bad, err)
+		}
 	}
 }

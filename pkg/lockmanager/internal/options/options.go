@@ -16,6 +16,7 @@ const (
 	MinLeaseDuration   = time.Second
 	MaxLeaseDuration   = 24 * time.Hour
 	MaxWait            = 24 * time.Hour
+	WaitForever        = time.Duration(1<<63 - 1)
 	MinRefreshPeriod   = 10 * time.Millisecond
 	MaxMetadataEntries = 64
 	MaxMetadataBytes   = 16 << 10
@@ -30,6 +31,7 @@ type Acquire struct {
 	LeaseDuration time.Duration
 	Wait          time.Duration
 	RefreshPeriod time.Duration
+	PollPeriod    time.Duration
 	Metadata      map[string]string
 }
 
@@ -70,13 +72,17 @@ func (o *Acquire) Validate() error {
 	if err := Lease("LeaseDuration", o.LeaseDuration); err != nil {
 		return err
 	}
-	if o.Wait < 0 || o.Wait > MaxWait {
-		return backends.InvalidArgument("Wait", "must be between 0 and %s, got %s", MaxWait, o.Wait)
+	if o.Wait != WaitForever && (o.Wait < 0 || o.Wait > MaxWait) {
+		return backends.InvalidArgument("Wait", "must be between 0 and %s, or WaitForever, got %s", MaxWait, o.Wait)
 	}
 	if o.RefreshPeriod != 0 && (o.RefreshPeriod < MinRefreshPeriod || o.RefreshPeriod >= o.LeaseDuration) {
 		return backends.InvalidArgument("RefreshPeriod",
 			"must be 0 (LeaseDuration/3) or at least %s and less than LeaseDuration (%s), got %s",
 			MinRefreshPeriod, o.LeaseDuration, o.RefreshPeriod)
+	}
+	if o.PollPeriod != 0 && (o.PollPeriod < MinRefreshPeriod || o.PollPeriod > MaxWait) {
+		return backends.InvalidArgument("PollPeriod",
+			"must be 0 (the refresh period) or between %s and %s, got %s", MinRefreshPeriod, MaxWait, o.PollPeriod)
 	}
 	return Metadata(o.Metadata)
 }

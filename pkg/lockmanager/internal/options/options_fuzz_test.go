@@ -58,7 +58,7 @@ func invalidFields(o options.Acquire) map[string]bool {
 	if o.LeaseDuration < time.Second || o.LeaseDuration > 24*time.Hour || o.LeaseDuration%time.Millisecond != 0 {
 		bad["LeaseDuration"] = true
 	}
-	if o.Wait < 0 || o.Wait > 24*time.Hour {
+	if o.Wait != options.WaitForever && (o.Wait < 0 || o.Wait > 24*time.Hour) {
 		bad["Wait"] = true
 	}
 	if o.RefreshPeriod != 0 && (o.RefreshPeriod < 10*time.Millisecond || o.RefreshPeriod >= o.LeaseDuration) {
