@@ -139,6 +139,12 @@ func storeError(ctx context.Context, op, key string, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return fmt.Errorf("%s %q: %w", op, key, ctxErr)
 	}
+	// The socket's deadline is the context's (ContextTimeoutEnabled), and
+	// it can fire a moment before the context's own timer: an operation
+	// cut off at the caller's deadline reports that, not the store.
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return fmt.Errorf("%s %q: %w", op, key, context.DeadlineExceeded)
+	}
 	return backends.Unavailable(op, key, err)
 }
 
