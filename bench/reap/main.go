@@ -61,6 +61,7 @@ type config struct {
 	crds        string
 	out         string
 	managerBin  string
+	noEvents    bool
 	deadline    time.Duration
 }
 
@@ -90,6 +91,8 @@ func main() {
 	flag.StringVar(&c.crds, "crds", filepath.Join("config", "crd", "bases"), "Folder with the DistributedLock CRD.")
 	flag.StringVar(&c.out, "out", "", "Write reap.md and reap.json into this folder (e.g. bench/results); empty: print only.")
 	flag.StringVar(&c.managerBin, "manager", "", "The manager binary for the memory run; empty: go build ./cmd/manager.")
+	flag.BoolVar(&c.noEvents, "discard-events", false,
+		"Diagnostic: the in-process manager's Events are dropped instead of sent, to see what they cost the reaps.")
 	flag.DurationVar(&c.deadline, "timeout", 60*time.Minute, "Give up after this long.")
 	flag.Parse()
 	if c.locks == 0 && c.burst == 0 && c.spread == 0 && c.memory == 0 {
