@@ -60,6 +60,7 @@ type config struct {
 	assets      string
 	crds        string
 	out         string
+	name        string
 	managerBin  string
 	noEvents    bool
 	deadline    time.Duration
@@ -90,6 +91,7 @@ func main() {
 		"Folder with kube-apiserver and etcd (make setup-envtest); $KUBEBUILDER_ASSETS wins when set.")
 	flag.StringVar(&c.crds, "crds", filepath.Join("config", "crd", "bases"), "Folder with the DistributedLock CRD.")
 	flag.StringVar(&c.out, "out", "", "Write reap.md and reap.json into this folder (e.g. bench/results); empty: print only.")
+	flag.StringVar(&c.name, "name", "reap", "The report's file name in -out, without .md or .json.")
 	flag.StringVar(&c.managerBin, "manager", "", "The manager binary for the memory run; empty: go build ./cmd/manager.")
 	flag.BoolVar(&c.noEvents, "discard-events", false,
 		"Diagnostic: the in-process manager's Events are dropped instead of sent, to see what they cost the reaps.")
@@ -112,7 +114,7 @@ func main() {
 	rep, err := run(ctx, c)
 	if rep != nil && c.out != "" {
 		rep.Command = "go run ./bench/reap " + strings.Join(os.Args[1:], " ")
-		if werr := rep.write(c.out); werr != nil {
+		if werr := rep.write(c.out, c.name); werr != nil {
 			fmt.Fprintln(os.Stderr, "reap:", werr)
 		}
 	}

@@ -181,15 +181,15 @@ func loadAverage() string {
 	return strings.Join(f[:3], " ")
 }
 
-func (r *report) write(dir string) error {
+func (r *report) write(dir, name string) error {
 	js, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "reap.json"), append(js, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, name+".json"), append(js, '\n'), 0o644); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "reap.md"), r.markdown(), 0o644)
+	return os.WriteFile(filepath.Join(dir, name+".md"), r.markdown(), 0o644)
 }
 
 func (r *report) markdown() []byte {

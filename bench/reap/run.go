@@ -133,7 +133,9 @@ func run(ctx context.Context, c config) (*report, error) {
 
 // startManager runs the controller in a manager built as cmd/manager builds
 // it with its default flags (options.go: restConfig, managerOptions,
-// reconciler): client QPS and burst, managedFields stripped from the cache,
+// reconciler; main.go): client QPS and burst shared by the whole manager,
+// its Events taking what the reaps leave (controllers.ShareRateLimit and
+// NewEventRecorder), managedFields stripped from the cache,
 // the real clock, a 1 s clock-skew allowance, no reap grace, 8 workers, the
 // manager's Event recorder. Differences: no metrics or probe listeners and
 // no logs; every request goes through the counting transport, and the
@@ -143,6 +145,9 @@ func (b *bench) startManager(ctx context.Context) error {
 	cfg.QPS = float32(b.c.qps)
 	cfg.Burst = b.c.qpsBurst
 	cfg.WrapTransport = b.counts.wrap
+	// One budget for the whole manager, Events after the reaps, as
+	// cmd/manager/main.go sets it up.
+	eventLimiter := controllers.ShareRateLimit(cfg)
 	opts := ctrl.Options{
 		Scheme:                 b.scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
@@ -153,7 +158,10 @@ func (b *bench) startManager(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
-	var rec events.EventRecorder = mgr.GetEventRecorder(controllers.ControllerName)
+	var rec events.EventRecorder
+	if rec, err = controllers.NewEventRecorder(mgr, cfg, b.scheme, eventLimiter); err != nil {
+		return err
+	}
 	if b.c.noEvents {
 		rec = discardEvents{}
 	}
