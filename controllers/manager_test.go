@@ -28,7 +28,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -56,12 +55,7 @@ var reconciledLabels = map[string]string{"test.leasehold.dev/reconciled": "true"
 // startManager starts a manager running the reconciler; BeforeSuite calls
 // it. The manager stops when the suite's ctx is cancelled.
 func startManager() {
-	// The manager's rate limits (--kube-api-qps, --kube-api-burst), shared
-	// as cmd/manager shares them, and its Event recorder.
-	mgrCfg := rest.CopyConfig(cfg)
-	mgrCfg.QPS, mgrCfg.Burst = 200, 400
-	eventLimiter := ShareRateLimit(mgrCfg)
-	mgr, err := ctrl.NewManager(mgrCfg, ctrl.Options{
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: scheme.Scheme,
 		// The API validation specs update objects they read earlier and
 		// would see the controller's status writes as conflicts: the
@@ -73,9 +67,7 @@ func startManager() {
 		HealthProbeBindAddress: "0",
 	})
 	Expect(err).NotTo(HaveOccurred())
-	eventRecorder, err := NewEventRecorder(mgr, mgrCfg, scheme.Scheme, eventLimiter)
-	Expect(err).NotTo(HaveOccurred())
-	recorded = newCountingRecorder(eventRecorder, clock.RealClock{})
+	recorded = newCountingRecorder(mgr.GetEventRecorder(ControllerName), clock.RealClock{})
 	statusWrites = &statusCounter{Client: mgr.GetClient(), writes: make(map[types.NamespacedName]int)}
 	reconciler = &DistributedLockReconciler{
 		Client:   statusWrites,

@@ -33,7 +33,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	locksv1alpha1 "github.com/leasehold/leasehold/api/v1alpha1"
-	"github.com/leasehold/leasehold/controllers"
 )
 
 var (
@@ -64,25 +63,13 @@ func main() {
 		setupLog.Error(err, "Unable to find the cluster")
 		os.Exit(1)
 	}
-	// --kube-api-qps and --kube-api-burst are one budget for the whole
-	// manager, and its Events take only what the reaps leave of it, so that
-	// a burst of expiries is reaped as fast as the budget allows and the
-	// Events follow (see controllers.ShareRateLimit).
-	eventLimiter := controllers.ShareRateLimit(cfg)
 	mgr, err := ctrl.NewManager(cfg, opts.managerOptions(scheme))
 	if err != nil {
 		setupLog.Error(err, "Unable to create manager")
 		os.Exit(1)
 	}
-	recorder, err := controllers.NewEventRecorder(mgr, cfg, scheme, eventLimiter)
-	if err != nil {
-		setupLog.Error(err, "Unable to create the Event recorder")
-		os.Exit(1)
-	}
 
-	reconciler := opts.reconciler()
-	reconciler.Recorder = recorder
-	if err := reconciler.SetupWithManager(mgr); err != nil {
+	if err := opts.reconciler().SetupWithManager(mgr); err != nil {
 		setupLog.Error(err, "Unable to create controller", "controller", "DistributedLock")
 		os.Exit(1)
 	}

@@ -97,9 +97,9 @@ func parseOptions(args []string, out io.Writer) (*options, error) {
 		"How many DistributedLocks the manager reconciles in parallel (at least 1). Reconciles mostly wait for "+
 			"the API server, so more workers than cores shorten the reap delay when many leases expire together.")
 	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", 200,
-		"Requests per second the manager may send to the API server, all its clients together (client-side limit; "+
-			"the API server's own priority and fairness still applies). Each reap is one request, so this bounds how "+
-			"fast a burst of expiries is reaped; the reaps' Events take only what the reaps leave. Must be positive.")
+		"Requests per second the manager may send to the API server (client-side limit; the API server's own "+
+			"priority and fairness still applies). Each reap is one request, so this bounds how fast a burst of "+
+			"expiries is reaped. Must be positive.")
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 400,
 		"Requests the manager may send at once above --kube-api-qps. At least 1.")
 	o.zap.BindFlags(fs)
