@@ -246,6 +246,8 @@ func (r *report) markdown() []byte {
 			x.Locks, x.LeaseS, (time.Duration(x.OverS*float64(time.Second)) / time.Duration(x.Locks)).String(), x.CreatedS, x.ExpirySpanS)
 		p("| min | p50 | p90 | p99 | max |\n|---|---|---|---|---|\n| %.0f ms | %.0f ms | %.0f ms | %.0f ms | %.0f ms |\n\n",
 			x.Delay.Min, x.Delay.P50, x.Delay.P90, x.Delay.P99, x.Delay.Max)
+		p("Of which the watch delivering the grant: %s; the reaper after the instant the rule lets it reap: %s.\n\n",
+			x.SightLag.line(), x.ReaperLag.line())
 		r.writesTable(&b, x.Writes, x.Locks)
 	}
 	if x := r.Delay; x != nil {

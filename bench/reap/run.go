@@ -133,9 +133,7 @@ func run(ctx context.Context, c config) (*report, error) {
 
 // startManager runs the controller in a manager built as cmd/manager builds
 // it with its default flags (options.go: restConfig, managerOptions,
-// reconciler; main.go): client QPS and burst shared by the whole manager,
-// its Events taking what the reaps leave (controllers.ShareRateLimit and
-// NewEventRecorder), managedFields stripped from the cache,
+// reconciler; main.go): client QPS and burst, managedFields stripped from the cache,
 // the real clock, a 1 s clock-skew allowance, no reap grace, 8 workers, the
 // manager's Event recorder. Differences: no metrics or probe listeners and
 // no logs; every request goes through the counting transport, and the
@@ -145,9 +143,6 @@ func (b *bench) startManager(ctx context.Context) error {
 	cfg.QPS = float32(b.c.qps)
 	cfg.Burst = b.c.qpsBurst
 	cfg.WrapTransport = b.counts.wrap
-	// One budget for the whole manager, Events after the reaps, as
-	// cmd/manager/main.go sets it up.
-	eventLimiter := controllers.ShareRateLimit(cfg)
 	opts := ctrl.Options{
 		Scheme:                 b.scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
@@ -158,10 +153,7 @@ func (b *bench) startManager(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
-	var rec events.EventRecorder
-	if rec, err = controllers.NewEventRecorder(mgr, cfg, b.scheme, eventLimiter); err != nil {
-		return err
-	}
+	var rec events.EventRecorder = mgr.GetEventRecorder(controllers.ControllerName)
 	if b.c.noEvents {
 		rec = discardEvents{}
 	}
@@ -312,7 +304,7 @@ type reapResult struct {
 
 // waitReaped waits until every lock of locks has been reaped once, then
 // until the manager has written an Event for each (they are sent
-// asynchronously; at most 30 s), and sorts the manager's requests since
+// asynchronously; at most 2 minutes), and sorts the manager's requests since
 // before into writes.
 func (b *bench) waitReaped(ctx context.Context, locks []lockInfo, before map[string]int64) (*reapResult, error) {
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -355,7 +347,7 @@ func (b *bench) waitReaped(ctx context.Context, locks []lockInfo, before map[str
 	slices.Sort(r.delays)
 	slices.Sort(r.sightLags)
 	slices.Sort(r.reaperLags)
-	settle := time.Now().Add(30 * time.Second)
+	settle := time.Now().Add(2 * time.Minute)
 	for !b.c.noEvents && time.Now().Before(settle) && split(before, b.counts.snapshot()).Events < int64(len(locks)) {
 		time.Sleep(50 * time.Millisecond)
 	}
