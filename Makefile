@@ -167,6 +167,13 @@ BENCH_CHAOS_ARGS ?=
 bench-chaos: setup-envtest test-servers ## Chaos workload on redislock, redsync, pglock and client-go leader election beside Leasehold; writes bench/results/chaos.md (about 30 minutes at the default -duration 60s).
 	cd bench/compare && go run ./cmd/chaos -repo "$(CURDIR)" $(BENCH_CHAOS_ARGS)
 
+## Runs of bench/reap, e.g. BENCH_REAP_ARGS='-burst 1000 -spread 1000 -over 10s -memory 10000'
+BENCH_REAP_ARGS ?= -burst 10000 -spread 10000 -over 100s -memory 100000
+
+.PHONY: bench-reap
+bench-reap: setup-envtest ## The DistributedLock controller: writes per reap, burst reaps/s beside raw guarded updates/s, spread reap delay, manager memory; writes bench/results/reap.md and reap.json (about 20 minutes on 2 cores).
+	go run ./bench/reap -out bench/results $(BENCH_REAP_ARGS)
+
 ##@ Build
 
 .PHONY: build

@@ -14,253 +14,112 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Command reap measures how long after expiry the DistributedLock controller
-// reaps leases: it starts a local control plane (envtest), runs the
-// controller in a manager, creates many held locks with spread expiries and
-// reports the reap delay (from renewTime + leaseDurationSeconds to the
-// reaping write) as median, percentiles and worst. See README.md.
+// Command reap measures the DistributedLock controller on a local control
+// plane (envtest), run the way cmd/manager runs it: the API requests it
+// sends per reaped lease, how fast it reaps a burst of leases that expire
+// together beside the rate of guarded updates the same server accepts from
+// a client with the same limits, the reap delay when expiries are spread
+// out, and the memory of the manager process with many locks in its cache.
+// See README.md.
 package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
-	"sync"
+	"strings"
 	"time"
-
-	"github.com/go-logr/logr"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/tools/events"
-	"k8s.io/utils/clock"
-	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-
-	locksv1alpha1 "github.com/leasehold/leasehold/api/v1alpha1"
-	"github.com/leasehold/leasehold/controllers"
 )
 
+// The manager's defaults (cmd/manager/options.go), replicated because a
+// main package cannot be imported: --kube-api-qps, --kube-api-burst,
+// --max-concurrent-reconciles. The memory run starts the manager binary
+// itself with its defaults.
+const (
+	managerQPS     = 200
+	managerBurst   = 400
+	managerWorkers = 8
+)
+
+type config struct {
+	locks       int
+	writers     int
+	workers     int
+	minLease    int
+	leaseSpread int
+	burst       int
+	rawFree     bool
+	spread      int
+	spreadLease int
+	over        time.Duration
+	memory      int
+	qps         float64
+	qpsBurst    int
+	assets      string
+	crds        string
+	out         string
+	name        string
+	managerBin  string
+	noEvents    bool
+	deadline    time.Duration
+}
+
 func main() {
-	var (
-		locks    = flag.Int("locks", 1000, "Number of held locks to create; try 10000 on a machine with time to spare.")
-		writers  = flag.Int("writers", 8, "Clients creating the locks in parallel.")
-		workers  = flag.Int("workers", 8, "The controller's MaxConcurrentReconciles (the manager's --max-concurrent-reconciles, default 8).")
-		minLease = flag.Int("min-lease", 1,
-			"The shortest lease, in seconds. Make it longer than creating the locks takes to measure the reaper alone.")
-		spread = flag.Int("lease-spread", 3, "Leases last min-lease to min-lease + lease-spread - 1 seconds, so that expiries spread out.")
-		assets = flag.String("assets", defaultAssets(),
-			"Folder with kube-apiserver and etcd (make setup-envtest); $KUBEBUILDER_ASSETS wins when set.")
-		crds     = flag.String("crds", filepath.Join("config", "crd", "bases"), "Folder with the DistributedLock CRD.")
-		deadline = flag.Duration("timeout", 30*time.Minute, "Give up if the locks are not all reaped by then.")
-	)
+	var c config
+	flag.IntVar(&c.locks, "locks", 0,
+		"Delay run: held locks with leases of -min-lease to -min-lease + -lease-spread - 1 s, half Release, half Delete, "+
+			"created while the first ones expire (the run bench/compare makes). With no run selected, 1000.")
+	flag.IntVar(&c.writers, "writers", 8, "Clients creating the locks in parallel.")
+	flag.IntVar(&c.workers, "workers", managerWorkers, "The controller's MaxConcurrentReconciles (the manager's --max-concurrent-reconciles).")
+	flag.IntVar(&c.minLease, "min-lease", 1, "Delay run: the shortest lease, in seconds.")
+	flag.IntVar(&c.leaseSpread, "lease-spread", 3, "Delay run: leases last min-lease to min-lease + lease-spread - 1 seconds.")
+	flag.IntVar(&c.burst, "burst", 0,
+		"Burst run: this many held locks whose leases all expire within one second, reaps/s from the first reap to the "+
+			"last beside the rate of the same number of guarded updates from a client with the manager's limits.")
+	flag.BoolVar(&c.rawFree, "raw-unlimited", true, "Burst run: also measure the guarded updates without a client-side rate limit.")
+	flag.IntVar(&c.spread, "spread", 0, "Spread run: this many held locks whose expiries are spread over -over.")
+	flag.IntVar(&c.spreadLease, "spread-lease", 10, "Spread run: every lease, in seconds.")
+	flag.DurationVar(&c.over, "over", 100*time.Second, "Spread run: the span of the expiries.")
+	flag.IntVar(&c.memory, "memory", 0,
+		"Memory run: this many held locks, then the manager binary (cmd/manager, its defaults) as a separate process; "+
+			"its RSS and Go heap.")
+	flag.Float64Var(&c.qps, "kube-api-qps", managerQPS, "The manager's --kube-api-qps, for the in-process manager and the raw client.")
+	flag.IntVar(&c.qpsBurst, "kube-api-burst", managerBurst, "The manager's --kube-api-burst, likewise.")
+	flag.StringVar(&c.assets, "assets", filepath.Join("bin", "k8s", "1.37.2-linux-amd64"),
+		"Folder with kube-apiserver and etcd (make setup-envtest); $KUBEBUILDER_ASSETS wins when set.")
+	flag.StringVar(&c.crds, "crds", filepath.Join("config", "crd", "bases"), "Folder with the DistributedLock CRD.")
+	flag.StringVar(&c.out, "out", "", "Write reap.md and reap.json into this folder (e.g. bench/results); empty: print only.")
+	flag.StringVar(&c.name, "name", "reap", "The report's file name in -out, without .md or .json.")
+	flag.StringVar(&c.managerBin, "manager", "", "The manager binary for the memory run; empty: go build ./cmd/manager.")
+	flag.BoolVar(&c.noEvents, "discard-events", false,
+		"Diagnostic: the in-process manager's Events are dropped instead of sent, to see what they cost the reaps.")
+	flag.DurationVar(&c.deadline, "timeout", 60*time.Minute, "Give up after this long.")
 	flag.Parse()
-	if *locks < 1 || *writers < 1 || *workers < 1 || *minLease < 1 || *spread < 1 {
-		fmt.Fprintln(os.Stderr, "reap: -locks, -writers, -workers, -min-lease and -lease-spread must be at least 1")
+	if c.locks == 0 && c.burst == 0 && c.spread == 0 && c.memory == 0 {
+		c.locks = 1000
+	}
+	if c.locks < 0 || c.burst < 0 || c.spread < 0 || c.memory < 0 || c.writers < 1 || c.workers < 1 ||
+		c.minLease < 1 || c.leaseSpread < 1 || c.spreadLease < 1 || c.over <= 0 || c.qps <= 0 || c.qpsBurst < 1 {
+		fmt.Fprintln(os.Stderr, "reap: counts must not be negative; -writers, -workers, -min-lease, -lease-spread, -spread-lease, "+
+			"-kube-api-burst at least 1; -over and -kube-api-qps positive")
 		os.Exit(2)
 	}
-	if err := run(*locks, *writers, *workers, *minLease, *spread, *assets, *crds, *deadline); err != nil {
+	if v := os.Getenv("KUBEBUILDER_ASSETS"); v != "" {
+		c.assets = v
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.deadline)
+	defer cancel()
+	rep, err := run(ctx, c)
+	if rep != nil && c.out != "" {
+		rep.Command = "go run ./bench/reap " + strings.Join(os.Args[1:], " ")
+		if werr := rep.write(c.out, c.name); werr != nil {
+			fmt.Fprintln(os.Stderr, "reap:", werr)
+		}
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "reap:", err)
 		os.Exit(1)
 	}
-}
-
-func defaultAssets() string {
-	return filepath.Join("bin", "k8s", "1.37.2-linux-amd64")
-}
-
-func run(n, writers, workers, minLease, spread int, assets, crds string, deadline time.Duration) error {
-	// The controller's logs would cost more than the work measured.
-	logf.SetLogger(logr.Discard())
-	ctx, cancel := context.WithTimeout(context.Background(), deadline)
-	defer cancel()
-
-	scheme := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(locksv1alpha1.AddToScheme(scheme))
-
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{crds},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: assets,
-		Scheme:                scheme,
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		return fmt.Errorf("starting the control plane (run from the repository root after `make setup-envtest`): %w", err)
-	}
-	defer func() { _ = env.Stop() }()
-
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-	})
-	if err != nil {
-		return fmt.Errorf("creating the manager: %w", err)
-	}
-	reaped := newReapClock(mgr.GetEventRecorder(controllers.ControllerName), n)
-	r := &controllers.DistributedLockReconciler{
-		Recorder:                reaped,
-		Clock:                   clock.RealClock{},
-		Rule:                    controllers.ExpiryRule{ClockSkewAllowance: controllers.DefaultClockSkewAllowance},
-		MaxConcurrentReconciles: workers,
-	}
-	if err := r.SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the controller: %w", err)
-	}
-	mgrCtx, stopMgr := context.WithCancel(ctx)
-	mgrDone := make(chan error, 1)
-	go func() { mgrDone <- mgr.Start(mgrCtx) }()
-	defer func() {
-		stopMgr()
-		if err := <-mgrDone; err != nil {
-			fmt.Fprintln(os.Stderr, "reap: manager:", err)
-		}
-	}()
-
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return fmt.Errorf("creating a client: %w", err)
-	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "bench-"}}
-	if err := c.Create(ctx, ns); err != nil {
-		return fmt.Errorf("creating a namespace: %w", err)
-	}
-
-	// Held locks as a client's acquire creates them, renewTime = now.
-	expiresAt := make([]time.Time, n)
-	names := make([]types.NamespacedName, n)
-	start := time.Now()
-	var wg sync.WaitGroup
-	errs := make(chan error, writers)
-	for w := range writers {
-		wg.Go(func() {
-			for i := w; i < n; i += writers {
-				names[i] = types.NamespacedName{Namespace: ns.Name, Name: fmt.Sprintf("lock-%05d", i)}
-				lease := time.Duration(minLease+i%spread) * time.Second
-				policy := locksv1alpha1.ReapPolicyRelease
-				if i%2 == 1 {
-					policy = locksv1alpha1.ReapPolicyDelete
-				}
-				now := metav1.NewMicroTime(time.Now().Truncate(time.Microsecond))
-				expiresAt[i] = now.Add(lease)
-				err := c.Create(ctx, &locksv1alpha1.DistributedLock{
-					ObjectMeta: metav1.ObjectMeta{Namespace: names[i].Namespace, Name: names[i].Name},
-					Spec: locksv1alpha1.DistributedLockSpec{
-						Key:                  "bench:" + names[i].Name,
-						HolderIdentity:       fmt.Sprintf("worker-%d", i),
-						LeaseDurationSeconds: ptr.To(int32(lease / time.Second)),
-						AcquireTime:          &now,
-						RenewTime:            &now,
-						FencingToken:         int64(i + 1),
-						ReapPolicy:           policy,
-					},
-				})
-				if err != nil {
-					errs <- fmt.Errorf("creating %s: %w", names[i], err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	if err := errors.Join(slices.Collect(chanValues(errs))...); err != nil {
-		return err
-	}
-	created := time.Since(start)
-
-	select {
-	case <-reaped.all:
-	case <-ctx.Done():
-		return fmt.Errorf("%d of %d locks reaped before the timeout", reaped.count(), n)
-	}
-	allReaped := time.Since(start)
-
-	delays := make([]time.Duration, n)
-	for i, name := range names {
-		at, times := reaped.at(name)
-		if times != 1 {
-			return fmt.Errorf("%s reaped %d times, want once", name, times)
-		}
-		delays[i] = at.Sub(expiresAt[i])
-	}
-	slices.Sort(delays)
-	pct := func(p int) time.Duration { return delays[min(n-1, n*p/100)] }
-	fmt.Printf("locks %d (leases %d-%d s, half Release, half Delete), writers %d, controller workers %d\n",
-		n, minLease, minLease+spread-1, writers, workers)
-	fmt.Printf("created in %s; all reaped %s after the first create\n", created.Round(time.Millisecond), allReaped.Round(time.Millisecond))
-	fmt.Printf("reap delay after expiry: min %s, median %s, p90 %s, p99 %s, worst %s\n",
-		delays[0].Round(time.Millisecond), pct(50).Round(time.Millisecond), pct(90).Round(time.Millisecond),
-		pct(99).Round(time.Millisecond), delays[n-1].Round(time.Millisecond))
-	return nil
-}
-
-func chanValues[T any](ch <-chan T) func(func(T) bool) {
-	return func(yield func(T) bool) {
-		for v := range ch {
-			if !yield(v) {
-				return
-			}
-		}
-	}
-}
-
-// reapClock passes the controller's Events on and notes when each lock's
-// Reaped event was recorded: right after the reaping write.
-type reapClock struct {
-	next events.EventRecorder
-	want int
-	all  chan struct{}
-
-	mu    sync.Mutex
-	first map[types.NamespacedName]time.Time
-	times map[types.NamespacedName]int
-}
-
-func newReapClock(next events.EventRecorder, want int) *reapClock {
-	return &reapClock{next: next, want: want, all: make(chan struct{}),
-		first: make(map[types.NamespacedName]time.Time), times: make(map[types.NamespacedName]int)}
-}
-
-// Eventf implements events.EventRecorder.
-func (r *reapClock) Eventf(regarding, related runtime.Object, eventtype, reason, action, note string, args ...any) {
-	if obj, ok := regarding.(client.Object); ok && reason == controllers.EventReasonReaped {
-		now := time.Now()
-		name := client.ObjectKeyFromObject(obj)
-		r.mu.Lock()
-		if r.times[name] == 0 {
-			r.first[name] = now
-		}
-		r.times[name]++
-		if len(r.first) == r.want && r.times[name] == 1 {
-			close(r.all)
-		}
-		r.mu.Unlock()
-	}
-	r.next.Eventf(regarding, related, eventtype, reason, action, note, args...)
-}
-
-func (r *reapClock) at(name types.NamespacedName) (time.Time, int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.first[name], r.times[name]
-}
-
-func (r *reapClock) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.first)
 }

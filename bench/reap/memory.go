@@ -1,0 +1,354 @@
+/*
+Copyright 2026 The Leasehold Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	locksv1alpha1 "github.com/leasehold/leasehold/api/v1alpha1"
+)
+
+// memSample is the manager process's memory at one moment.
+type memSample struct {
+	Held int64 `json:"heldLocks"`
+	// VmRSS and VmHWM (peak RSS) from /proc/PID/status, in MiB.
+	RSSMiB  float64 `json:"rssMiB"`
+	PeakMiB float64 `json:"peakRssMiB"`
+	// From the manager's own Prometheus metrics (runtime.MemStats as of the
+	// scrape), in MiB.
+	HeapInuseMiB float64 `json:"heapInuseMiB"`
+	HeapAllocMiB float64 `json:"heapAllocMiB"`
+	// NextGCMiB is the heap size at which the next GC starts: with GOGC=100
+	// about twice the heap live after the last GC.
+	NextGCMiB float64 `json:"nextGCMiB"`
+	SysMiB    float64 `json:"goSysMiB"`
+}
+
+type memoryResult struct {
+	Locks    int     `json:"locks"`
+	CreatedS float64 `json:"createdSeconds"`
+	// Empty is the manager with an empty cache; Loaded after it watched
+	// every lock being created; Restarted after a fresh manager listed them
+	// all at start.
+	Empty     *memSample `json:"empty,omitempty"`
+	Loaded    *memSample `json:"loaded,omitempty"`
+	Restarted *memSample `json:"restarted,omitempty"`
+	// RestartSyncS is how long the fresh manager took until it had
+	// reconciled every lock.
+	RestartSyncS float64 `json:"restartSyncSeconds,omitempty"`
+}
+
+func (m *memoryResult) summary() string {
+	s := fmt.Sprintf("**%.0f MiB** after watching them created (Go heap in use %.0f MiB)", m.Loaded.RSSMiB, m.Loaded.HeapInuseMiB)
+	if m.Restarted != nil {
+		s += fmt.Sprintf("; **%.0f MiB** after a restart listed them (peak %.0f MiB)", m.Restarted.RSSMiB, m.Restarted.PeakMiB)
+	}
+	return s
+}
+
+func (m *memoryResult) markdown(b *bytes.Buffer) {
+	fmt.Fprintf(b, "## Memory\n\n")
+	fmt.Fprintf(b, "The manager binary (`go build ./cmd/manager`) as a separate process with its default flags and `--zap-devel=false` "+
+		"as config/manager deploys it (no leader election), against the same control plane; %d held locks (leases of an hour, "+
+		"so every one is in the cache, the observation table and the workqueue's timers), created in %.0f s. Earlier runs' "+
+		"locks were deleted first. RSS from /proc/PID/status; the Go figures from its /metrics (runtime.MemStats at the "+
+		"scrape, not after a forced GC; next GC ≈ 2 × the heap live after the last GC with GOGC=100).\n\n", m.Locks, m.CreatedS)
+	fmt.Fprintf(b, "| Manager | Held locks | RSS | Peak RSS | Heap in use | Heap alloc | Next GC | Go sys |\n|---|---|---|---|---|---|---|---|\n")
+	row := func(name string, s *memSample) {
+		if s == nil {
+			return
+		}
+		fmt.Fprintf(b, "| %s | %d | %.0f MiB | %.0f MiB | %.0f MiB | %.0f MiB | %.0f MiB | %.0f MiB |\n",
+			name, s.Held, s.RSSMiB, s.PeakMiB, s.HeapInuseMiB, s.HeapAllocMiB, s.NextGCMiB, s.SysMiB)
+	}
+	row("empty cache", m.Empty)
+	row("after watching the creates", m.Loaded)
+	row(fmt.Sprintf("restarted, listed them (synced in %.0f s)", m.RestartSyncS), m.Restarted)
+	if m.Empty != nil && m.Loaded != nil && m.Loaded.Held > 0 {
+		per := (m.Loaded.RSSMiB - m.Empty.RSSMiB) * 1024 / float64(m.Loaded.Held)
+		fmt.Fprintf(b, "\nRSS per held lock, (after watching − empty) ÷ locks: %.2f KiB; at 100,000 locks that would be %.0f MiB.\n",
+			per, m.Empty.RSSMiB+per*100000/1024)
+	}
+	fmt.Fprintln(b)
+}
+
+// managerProc is the manager binary running as a child process.
+type managerProc struct {
+	cmd     *exec.Cmd
+	metrics string
+	done    chan error
+}
+
+func (b *bench) memoryRun(ctx context.Context, n int) (*memoryResult, error) {
+	fmt.Printf("== memory: the manager process with %d held locks\n", n)
+	tmp, err := os.MkdirTemp("", "reap-memory-")
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = os.RemoveAll(tmp) }()
+	bin := b.c.managerBin
+	if bin == "" {
+		bin = filepath.Join(tmp, "manager")
+		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/manager")
+		build.Stdout, build.Stderr = os.Stdout, os.Stderr
+		if err := build.Run(); err != nil {
+			return nil, fmt.Errorf("building cmd/manager: %w", err)
+		}
+	}
+	user, err := b.env.AddUser(envtest.User{Name: "bench-manager", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return nil, err
+	}
+	kc, err := user.KubeConfig()
+	if err != nil {
+		return nil, err
+	}
+	kubeconfig := filepath.Join(tmp, "kubeconfig")
+	if err := os.WriteFile(kubeconfig, kc, 0o600); err != nil {
+		return nil, err
+	}
+
+	// Only this run's locks in the cache.
+	for _, ns := range b.namespaces {
+		if err := b.cl.DeleteAllOf(ctx, &locksv1alpha1.DistributedLock{}, client.InNamespace(ns)); err != nil {
+			return nil, fmt.Errorf("deleting earlier runs' locks: %w", err)
+		}
+	}
+	for {
+		list := &locksv1alpha1.DistributedLockList{}
+		if err := b.cl.List(ctx, list, client.Limit(1)); err != nil {
+			return nil, err
+		}
+		if len(list.Items) == 0 {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+
+	res := &memoryResult{Locks: n}
+	m, err := startManagerProc(ctx, bin, kubeconfig, filepath.Join(tmp, "manager-1.log"))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := m.waitHeld(ctx, 0); err != nil {
+		m.stop()
+		return nil, err
+	}
+	time.Sleep(2 * time.Second)
+	if res.Empty, err = m.sample(); err != nil {
+		m.stop()
+		return nil, err
+	}
+	fmt.Printf("manager, empty cache: %s\n", res.Empty.line())
+
+	_, created, err := b.createLocks(ctx, "memory", n, func(int, time.Time) (int, locksv1alpha1.ReapPolicy) {
+		return 3600, locksv1alpha1.ReapPolicyRelease
+	})
+	if err != nil {
+		m.stop()
+		return res, err
+	}
+	res.CreatedS = created.Seconds()
+	fmt.Printf("created %d locks in %.0f s\n", n, res.CreatedS)
+	if _, err := m.waitHeld(ctx, n); err != nil {
+		m.stop()
+		return res, err
+	}
+	time.Sleep(5 * time.Second)
+	if res.Loaded, err = m.sample(); err != nil {
+		m.stop()
+		return res, err
+	}
+	fmt.Printf("manager after watching the creates: %s\n", res.Loaded.line())
+	m.stop()
+
+	start := time.Now()
+	m, err = startManagerProc(ctx, bin, kubeconfig, filepath.Join(tmp, "manager-2.log"))
+	if err != nil {
+		return res, err
+	}
+	defer m.stop()
+	if _, err := m.waitHeld(ctx, n); err != nil {
+		return res, err
+	}
+	res.RestartSyncS = time.Since(start).Seconds()
+	time.Sleep(5 * time.Second)
+	if res.Restarted, err = m.sample(); err != nil {
+		return res, err
+	}
+	fmt.Printf("manager restarted (all %d reconciled after %.0f s): %s\n", n, res.RestartSyncS, res.Restarted.line())
+	return res, nil
+}
+
+func (s *memSample) line() string {
+	return fmt.Sprintf("held %d, RSS %.0f MiB (peak %.0f), heap in use %.0f MiB, heap alloc %.0f MiB, next GC %.0f MiB",
+		s.Held, s.RSSMiB, s.PeakMiB, s.HeapInuseMiB, s.HeapAllocMiB, s.NextGCMiB)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func startManagerProc(ctx context.Context, bin, kubeconfig, logFile string) (*managerProc, error) {
+	metricsPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	probePort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	logs, err := os.Create(logFile)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "--kubeconfig", kubeconfig,
+		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metricsPort),
+		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probePort),
+		"--zap-devel=false")
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	m := &managerProc{cmd: cmd, metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort), done: make(chan error, 1)}
+	go func() { m.done <- cmd.Wait(); _ = logs.Close() }()
+	return m, nil
+}
+
+func (m *managerProc) stop() {
+	if m.cmd.Process == nil {
+		return
+	}
+	_ = m.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-m.done:
+	case <-time.After(30 * time.Second):
+		_ = m.cmd.Process.Kill()
+		<-m.done
+	}
+}
+
+// waitHeld waits until the manager's leasehold_distributedlocks{phase="Held"}
+// gauge reads want: it has reconciled every lock.
+func (m *managerProc) waitHeld(ctx context.Context, want int) (float64, error) {
+	for {
+		select {
+		case err := <-m.done:
+			m.done <- err
+			return 0, fmt.Errorf("the manager exited: %v", err)
+		default:
+		}
+		if v, err := m.scrape(); err == nil {
+			if held := v[`leasehold_distributedlocks{phase="Held"}`]; int(held) == want {
+				return held, nil
+			}
+			if _, ok := v["go_memstats_heap_inuse_bytes"]; ok && want == 0 {
+				return 0, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("waiting for the manager to hold %d locks: %w", want, ctx.Err())
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// scrape reads the manager's /metrics into name{labels} → value.
+func (m *managerProc) scrape() (map[string]float64, error) {
+	resp, err := http.Get(m.metrics)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil, fmt.Errorf("%s: %s", m.metrics, resp.Status)
+	}
+	v := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		f, err := strconv.ParseFloat(line[i+1:], 64)
+		if err == nil {
+			v[line[:i]] = f
+		}
+	}
+	return v, sc.Err()
+}
+
+func (m *managerProc) sample() (*memSample, error) {
+	v, err := m.scrape()
+	if err != nil {
+		return nil, err
+	}
+	const mib = 1 << 20
+	s := &memSample{Held: int64(v[`leasehold_distributedlocks{phase="Held"}`]),
+		HeapInuseMiB: v["go_memstats_heap_inuse_bytes"] / mib, HeapAllocMiB: v["go_memstats_heap_alloc_bytes"] / mib,
+		NextGCMiB: v["go_memstats_next_gc_bytes"] / mib, SysMiB: v["go_memstats_sys_bytes"] / mib}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", m.cmd.Process.Pid))
+	if err != nil {
+		return nil, err
+	}
+	for line := range strings.SplitSeq(string(status), "\n") {
+		k, val, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(val) // "123456 kB"
+		if len(f) == 0 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(f[0], 64)
+		switch k {
+		case "VmRSS":
+			s.RSSMiB = kb / 1024
+		case "VmHWM":
+			s.PeakMiB = kb / 1024
+		}
+	}
+	return s, nil
+}
