@@ -39,7 +39,7 @@ func pairs(ctx context.Context, l locker, tag string, workers int, d time.Durati
 					err = h.release(context.WithoutCancel(ctx))
 				}
 				if err != nil {
-					if ctx.Err() == nil {
+					if !windowOver(ctx) {
 						once.Do(func() { firstErr = fmt.Errorf("worker %d: %w", w, err); cancel() })
 					}
 					return
@@ -179,6 +179,18 @@ func contended(ctx context.Context, ls []locker, key string, hold, d time.Durati
 	return contention{perSecond: float64(grants) / time.Since(start).Seconds(), grants: grants, waits: waits}, firstErr
 }
 
+// windowOver reports whether ctx's window has ended: ended, or its
+// deadline passed (a driver that sets its socket deadline from ctx's, as
+// go-redis with ContextTimeoutEnabled does, may report an i/o timeout a
+// moment before ctx itself reports the end).
+func windowOver(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
+}
+
 func sleep(ctx context.Context, d time.Duration) {
 	if d <= 0 {
 		return
@@ -278,7 +290,7 @@ func waitPairs(ctx context.Context, fresh freshLocker, tag string, workers int, 
 					err = h.release(context.WithoutCancel(ctx))
 				}
 				if err != nil {
-					if ctx.Err() == nil {
+					if !windowOver(ctx) {
 						once.Do(func() { firstErr = fmt.Errorf("worker %d: %w", w, err); cancel() })
 					}
 					return
