@@ -106,6 +106,9 @@ type contender struct {
 	// total_connections_received), freshRequests the API requests of fresh
 	// clients (Kubernetes); either may be nil.
 	freshConns, freshRequests func(context.Context) (int64, error)
+	// ctrl counts the requests of the DistributedLock controller running
+	// beside the clients (Kubernetes), or is nil.
+	ctrl *controllerCounts
 }
 
 func run(cfg config) error {
@@ -381,6 +384,13 @@ func kubernetesContenders(ctx context.Context, cfg config) ([]contender, func(),
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		return nil, cleanup, err
 	}
+	// The DistributedLock controller runs beside every Kubernetes client,
+	// as in production (it has nothing to do with the Lease lock's Leases).
+	ctrlCounts, stopCtrl, err := startController(restCfg)
+	if err != nil {
+		return nil, cleanup, err
+	}
+	cleanup = func() { stopCtrl(); _ = env.Stop() }
 	open := func(context.Context) (backends.Backend, error) { return kbackend.New(cl, ns), nil }
 	ours, err := oursContender(ctx, "Leasehold kubernetes", "Kubernetes", open, nil,
 		func(context.Context) (int64, error) { return oursN.Load(), nil })
@@ -388,6 +398,7 @@ func kubernetesContenders(ctx context.Context, cfg config) ([]contender, func(),
 		return nil, cleanup, err
 	}
 	ours.freshRequests = func(context.Context) (int64, error) { return oursN.Load(), nil }
+	ours.ctrl = ctrlCounts
 	ll := leaseLocker{cs: cs, ns: ns}
 	leaseFresh := func(context.Context, time.Duration) (locker, func(), error) {
 		cs, err := kubernetes.NewForConfig(counted(&leaseN))
@@ -399,7 +410,7 @@ func kubernetesContenders(ctx context.Context, cfg config) ([]contender, func(),
 	return []contender{
 		ours,
 		{name: "client-go Lease", group: "Kubernetes", l: ll, trips: func(context.Context) (int64, error) { return leaseN.Load(), nil },
-			fresh: leaseFresh, freshRequests: func(context.Context) (int64, error) { return leaseN.Load(), nil },
+			fresh: leaseFresh, freshRequests: func(context.Context) (int64, error) { return leaseN.Load(), nil }, ctrl: ctrlCounts,
 			failover: func(ctx context.Context, key string) (time.Duration, error) {
 				return electionFailover(ctx, cs, ns, key)
 			}},
@@ -414,7 +425,12 @@ func measure(ctx context.Context, cfg config, res *results, c contender) error {
 		return measureWaiting(ctx, cfg, res, c, short)
 	}
 	if c.trips != nil {
-		a, r, rel, err := roundTrips(ctx, c, "rt-"+short, 50)
+		var w0, q0 int64
+		if c.ctrl != nil {
+			w0, q0 = c.ctrl.writes.Load(), c.ctrl.requests.Load()
+		}
+		const n = 50
+		a, r, rel, err := roundTrips(ctx, c, "rt-"+short, n)
 		if err != nil {
 			return fmt.Errorf("counting round trips: %w", err)
 		}
@@ -422,6 +438,14 @@ func measure(ctx context.Context, cfg config, res *results, c contender) error {
 		res.add(c, "rtRenew", r)
 		res.add(c, "rtRelease", rel)
 		fmt.Printf("   round trips: acquire %.2f, renew %.2f, release %.2f\n", a, r, rel)
+		if c.ctrl != nil {
+			// Let the controller catch up with the last events.
+			time.Sleep(time.Second)
+			w, q := c.ctrl.writes.Load()-w0, c.ctrl.requests.Load()-q0
+			res.add(c, "ctrlWritesOp", float64(w)/(3*n))
+			res.add(c, "ctrlReqsOp", float64(q)/(3*n))
+			fmt.Printf("   controller: %d writes, %d requests over %d acquire+renew+release\n", w, q, n)
+		}
 	}
 	for run := range cfg.runs {
 		tag := fmt.Sprintf("%s-%d", short, run)
@@ -430,6 +454,7 @@ func measure(ctx context.Context, cfg config, res *results, c contender) error {
 			if err != nil {
 				return err
 			}
+			cw0 := c.ctrlWrites()
 			v, n, err := pairs(ctx, c.l, fmt.Sprintf("%s-w%d", tag, w), w, cfg.duration)
 			if err != nil {
 				return fmt.Errorf("pairs with %d workers: %w", w, err)
@@ -439,6 +464,9 @@ func measure(ctx context.Context, cfg config, res *results, c contender) error {
 				return err
 			}
 			res.add(c, fmt.Sprintf("pairs%d", w), v)
+			if c.ctrl != nil && w == 8 && n > 0 {
+				res.add(c, "ctrlWritesPair8", float64(c.ctrlWrites()-cw0)/float64(n))
+			}
 			if w == 8 && n > 0 {
 				res.add(c, "clientCPU8", float64((cpu1-cpu0)/time.Microsecond)/float64(n))
 				if c.serverCPU != nil {
@@ -446,27 +474,24 @@ func measure(ctx context.Context, cfg config, res *results, c contender) error {
 				}
 			}
 		}
-		v, err := renewals(ctx, c.l, tag, 8, cfg.duration)
-		if err != nil {
-			return fmt.Errorf("renewals: %w", err)
-		}
-		res.add(c, "renew8", v)
-		for _, w := range []int{8, 32} {
-			ct, err := contended(ctx, c.l, fmt.Sprintf("c%d-%s", w, tag), w, contendedHold, cfg.duration)
+		for _, w := range []int{1, 8} {
+			cw0 := c.ctrlWrites()
+			v, n, err := renewals(ctx, c.l, fmt.Sprintf("%s-w%d", tag, w), w, cfg.duration)
 			if err != nil {
-				return fmt.Errorf("contended with %d workers: %w", w, err)
+				return fmt.Errorf("renewals with %d workers: %w", w, err)
 			}
-			res.add(c, fmt.Sprintf("c%dRate", w), ct.perSecond)
-			if len(ct.waits) > 0 {
-				res.add(c, fmt.Sprintf("c%dP50", w), ms(ct.pct(0.50)))
-				res.add(c, fmt.Sprintf("c%dP99", w), ms(ct.pct(0.99)))
+			res.add(c, fmt.Sprintf("renew%d", w), v)
+			if c.ctrl != nil && w == 8 && n > 0 {
+				res.add(c, "ctrlWritesRenew8", float64(c.ctrlWrites()-cw0)/float64(n))
 			}
-			res.addSamples(c, fmt.Sprintf("c%d", w), len(ct.waits))
+		}
+		if err := measureContended(ctx, cfg, res, c, tag, []int{8, 32}); err != nil {
+			return err
 		}
 		if err := measureWaitingRun(ctx, cfg, res, c, tag); err != nil {
 			return err
 		}
-		ct, err := contended(ctx, c.l, "h-"+tag, 2, handoffHold, cfg.duration)
+		ct, err := contended(ctx, []locker{c.l, c.l}, "h-"+tag, handoffHold, cfg.duration)
 		if err != nil {
 			return fmt.Errorf("hand-off: %w", err)
 		}
@@ -495,10 +520,90 @@ func measureWaiting(ctx context.Context, cfg config, res *results, c contender, 
 		return fmt.Errorf("warming up: %w", err)
 	}
 	for run := range cfg.runs {
-		if err := measureWaitingRun(ctx, cfg, res, c, fmt.Sprintf("%s-%d", short, run)); err != nil {
+		tag := fmt.Sprintf("%s-%d", short, run)
+		if err := measureContended(ctx, cfg, res, c, tag, []int{8}); err != nil {
+			return err
+		}
+		if err := measureWaitingRun(ctx, cfg, res, c, tag); err != nil {
 			return err
 		}
 		fmt.Printf("   run %d: %s\n", run+1, res.line(c))
+	}
+	return nil
+}
+
+// ctrlWrites reads the controller's write count (0 without a controller).
+func (c contender) ctrlWrites() int64 {
+	if c.ctrl == nil {
+		return 0
+	}
+	return c.ctrl.writes.Load()
+}
+
+// measureContended runs the contended key with each number of workers in
+// ws, all on the contender's one client, then, for contenders with fresh
+// clients, with a client of its own per worker (for Leasehold its own
+// Manager: each release wakes one waiter per Manager). Where API requests
+// are counted (Kubernetes), it adds the clients' requests per acquisition
+// and the controller's writes per acquisition.
+func measureContended(ctx context.Context, cfg config, res *results, c contender, tag string, ws []int) error {
+	for _, w := range ws {
+		for _, own := range []bool{false, true} {
+			if own && c.fresh == nil {
+				continue
+			}
+			if err := contendedOnce(ctx, cfg, res, c, tag, w, own); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func contendedOnce(ctx context.Context, cfg config, res *results, c contender, tag string, w int, own bool) error {
+	name := fmt.Sprintf("c%d", w)
+	ls := make([]locker, w)
+	for i := range ls {
+		ls[i] = c.l
+	}
+	if own {
+		name += "o"
+		for i := range ls {
+			l, closer, err := c.fresh(ctx, 0)
+			if err != nil {
+				return err
+			}
+			defer closer()
+			ls[i] = l
+		}
+	}
+	var q0 int64
+	if c.freshRequests != nil {
+		var err error
+		if q0, err = c.freshRequests(ctx); err != nil {
+			return err
+		}
+	}
+	cw0 := c.ctrlWrites()
+	ct, err := contended(ctx, ls, fmt.Sprintf("%s-%s", name, tag), contendedHold, cfg.duration)
+	if err != nil {
+		return fmt.Errorf("contended with %d workers (own clients %v): %w", w, own, err)
+	}
+	res.add(c, name+"Rate", ct.perSecond)
+	if len(ct.waits) > 0 {
+		res.add(c, name+"P50", ms(ct.pct(0.50)))
+		res.add(c, name+"P99", ms(ct.pct(0.99)))
+	}
+	res.addSamples(c, name, len(ct.waits))
+	if ct.grants > 0 && c.freshRequests != nil {
+		q1, err := c.freshRequests(ctx)
+		if err != nil {
+			return err
+		}
+		res.add(c, name+"Reqs", float64(q1-q0)/float64(ct.grants))
+	}
+	if ct.grants > 0 && c.ctrl != nil {
+		res.add(c, name+"CtrlW", float64(c.ctrlWrites()-cw0)/float64(ct.grants))
 	}
 	return nil
 }

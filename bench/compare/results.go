@@ -58,8 +58,8 @@ func newResults(cfg config) *results {
 	return &results{Machine: m, Runs: cfg.runs, Window: cfg.duration.String(), Settings: []string{
 		fmt.Sprintf("Every figure is the median of %d runs with the min–max spread; each measurement window lasts %s.", cfg.runs, cfg.duration),
 		"Uncontended: each worker takes and releases its own key (lease 10 s) as fast as it can; 8 workers share one client (pool) per library.",
-		"Renewals: 8 workers each renew their own held key as fast as they can.",
-		fmt.Sprintf("Contended: 8 or 32 workers on one key, lease %s, each holds it %s then releases; a releaser stays out until someone else is granted, so every wait is a hand-off to a worker already waiting. Wait = next grant − the moment the release was sent. The rate is bounded by the hold time.", contendedLease, contendedHold),
+		"Renewals: 1 and 8 workers each renew their own held key as fast as they can (one shared client).",
+		fmt.Sprintf("Contended: 8 or 32 workers on one key, lease %s, each holds it %s then releases; a releaser stays out until someone else is granted, so every wait is a hand-off to a worker already waiting. Wait = next grant − the moment the release was sent. The rate is bounded by the hold time. Measured with all workers on one shared client (for Leasehold one Manager: a release wakes its longest waiter) and, where a library can open clients of its own, with a client per worker (for Leasehold a Manager per worker, as separate processes: a release wakes one waiter per Manager). On Kubernetes also the clients' API requests per acquisition (all requests in the window, waits and releases included, ÷ grants) and the controller's writes per acquisition.", contendedLease, contendedHold),
 		fmt.Sprintf("Waiting pairs: as uncontended, with acquires that may wait (Leasehold: Wait = MaxWait, lease %s, RefreshPeriod %s; the others their waiting strategy below), each worker with a client of its own (its own Manager and connections, as separate processes). New store connections per pair: Redis total_connections_received over the window, less one per client; API requests per pair: the counting RoundTripper of the Kubernetes clients.", waitPairsLease, waitPairsRefresh),
 		fmt.Sprintf("Fairness: 8 workers loop on one key (lease %s): acquire waiting (Leasehold at its default RefreshPeriod, lease / 3), hold %s, release, and ask again at once, nothing keeping the releaser out. The figure is the busiest worker's share of the grants × 8: 1 is fair, 8 is one worker taking them all. Measured with a client of its own per worker, and with one shared client.", contendedLease, contendedHold),
 		fmt.Sprintf("Hand-off: one holder and one waiter on one key, holder keeps it %s; the median wait from release sent to the waiter's grant.", handoffHold),
@@ -71,7 +71,7 @@ func newResults(cfg config) *results {
 		fmt.Sprintf("client-go Lease lock: resourcelock.LeaseLock as a lock (acquire = Get + Create/Update, renew = Update, release = Update clearing the holder, as leader election does); waiters poll every %s + up to 20%% jitter; failover with leaderelection (lease %s, renew deadline %s, retry %s). No client-side rate limit on either Kubernetes client.", leaseRetry, failoverLease, failoverLease*3/4, leaseRetry),
 		"CPU per pair: this process's user+system time (getrusage) and, for Redis, the server's used_cpu_user+used_cpu_sys (INFO cpu), over the 8-worker uncontended window, divided by the pairs done; the other engineers' load is not in either.",
 		"Round trips: Redis and PostgreSQL through a loopback proxy (used only for this count) that counts each time a client starts sending after the server spoke, which is what the wire shows (INFO commandstats would also count the commands a Lua script runs); Kubernetes from a counting http.RoundTripper. 50 acquire/renew/release sequences on one key, one worker.",
-		"The DistributedLock controller does not run during these measurements (bench/reap measures it separately).",
+		fmt.Sprintf("Kubernetes: the DistributedLock controller runs during every Kubernetes measurement, as in production: the controllers package's reconciler in a controller-runtime manager against the same envtest API server (real clock, ExpiryRule{ClockSkewAllowance: DefaultClockSkewAllowance}, MaxConcurrentReconciles %d, no client-side rate limit), beside the Leasehold clients and beside the Lease lock runs (where it has nothing to do). Its requests are counted by a RoundTripper of its own; writes are every request but GET and HEAD (status updates, reaps, Events). Controller writes per operation: over the 50 round-trip sequences plus 1 s to catch up, ÷ 150 operations; also over the 8-worker pairs window (÷ pairs) and the 8-worker renewals window (÷ renewals). Expected 0: the controller writes status only for Expired and Invalid locks.", controllerWorkers),
 	}}
 }
 
@@ -149,18 +149,37 @@ var metricOrder = []metric{
 	{"pairs8", "acquire+release pairs/s, 8 workers", true},
 	{"ops1", "single-statement ops/s, 1 client", true},
 	{"ops8", "single-statement ops/s, 8 clients", true},
+	{"renew1", "renewals/s, 1 worker", true},
 	{"renew8", "renewals/s, 8 workers", true},
 	{"clientCPU8", "client CPU µs per pair, 8 workers (this process)", false},
 	{"serverCPU8", "Redis server CPU µs per pair, 8 workers", false},
 	{"rtAcquire", "round trips per acquire", false},
 	{"rtRenew", "round trips per renew", false},
 	{"rtRelease", "round trips per release", false},
+	{"ctrlWritesOp", "controller writes per acquire/renew/release (controller running)", false},
+	{"ctrlReqsOp", "controller API requests per acquire/renew/release", false},
+	{"ctrlWritesPair8", "controller writes per pair, 8 workers", false},
+	{"ctrlWritesRenew8", "controller writes per renewal, 8 workers", false},
 	{"c8Rate", "acquisitions/s, 8 waiters on one key", true},
 	{"c8P50", "wait release→next holder p50 (ms), 8 waiters", false},
 	{"c8P99", "wait release→next holder p99 (ms), 8 waiters", false},
+	{"c8Reqs", "client API requests per acquisition, 8 waiters", false},
+	{"c8CtrlW", "controller writes per acquisition, 8 waiters", false},
+	{"c8oRate", "acquisitions/s, 8 waiters with own clients", true},
+	{"c8oP50", "wait p50 (ms), 8 waiters with own clients", false},
+	{"c8oP99", "wait p99 (ms), 8 waiters with own clients", false},
+	{"c8oReqs", "client API requests per acquisition, 8 waiters with own clients", false},
+	{"c8oCtrlW", "controller writes per acquisition, 8 waiters with own clients", false},
 	{"c32Rate", "acquisitions/s, 32 waiters on one key", true},
 	{"c32P50", "wait p50 (ms), 32 waiters", false},
 	{"c32P99", "wait p99 (ms), 32 waiters", false},
+	{"c32Reqs", "client API requests per acquisition, 32 waiters", false},
+	{"c32CtrlW", "controller writes per acquisition, 32 waiters", false},
+	{"c32oRate", "acquisitions/s, 32 waiters with own clients", true},
+	{"c32oP50", "wait p50 (ms), 32 waiters with own clients", false},
+	{"c32oP99", "wait p99 (ms), 32 waiters with own clients", false},
+	{"c32oReqs", "client API requests per acquisition, 32 waiters with own clients", false},
+	{"c32oCtrlW", "controller writes per acquisition, 32 waiters with own clients", false},
 	{"wpairs1", "waiting acquire+release pairs/s, 1 worker (own client)", true},
 	{"wpairs8", "waiting acquire+release pairs/s, 8 workers (own clients)", true},
 	{"wconns1", "new store connections per waiting pair, 1 worker", false},
@@ -284,13 +303,13 @@ func (r *results) write(dir string) error {
 			}
 			b.WriteString("\n")
 		}
-		b.WriteString("| wait samples per run (8 / 32 waiters) |")
+		b.WriteString("| wait samples per run (8 / 32 waiters; with own clients) |")
 		for _, e := range es {
 			if len(e.Samples["c8"]) == 0 {
 				b.WriteString(" – |")
 				continue
 			}
-			fmt.Fprintf(&b, " %v / %v |", e.Samples["c8"], e.Samples["c32"])
+			fmt.Fprintf(&b, " %v / %v; %v / %v |", e.Samples["c8"], e.Samples["c32"], e.Samples["c8o"], e.Samples["c32o"])
 		}
 		b.WriteString("\n\n")
 	}
@@ -336,18 +355,19 @@ func (r *results) goals() []goal {
 		{"pairs/s vs raw limit, 8 workers", "Leasehold postgres", "pgbench", "pairs8", "pairs8", 0, true},
 		{"pairs/s, 1 worker", "Leasehold kubernetes", "client-go Lease", "pairs1", "pairs1", 1.0, true},
 		{"pairs/s, 8 workers", "Leasehold kubernetes", "client-go Lease", "pairs8", "pairs8", 1.0, true},
+		{"renewals/s, 1 worker (controller running)", "Leasehold kubernetes", "client-go Lease", "renew1", "renew1", 1.0, true},
+		{"renewals/s, 8 workers (controller running)", "Leasehold kubernetes", "client-go Lease", "renew8", "renew8", 1.0, true},
 		{"waiting pairs/s (Wait > 0, free key, own clients), 1 worker", "Leasehold redis", "bsm/redislock", "wpairs1", "wpairs1", 0, true},
 		{"waiting pairs/s (Wait > 0, free key, own clients), 8 workers", "Leasehold redis", "bsm/redislock", "wpairs8", "wpairs8", 0, true},
 		{"waiting pairs/s (Wait > 0, free key, own clients), 1 worker", "Leasehold postgres", "pglock", "wpairs1", "wpairs1", 0, true},
 		{"waiting pairs/s (Wait > 0, free key, own clients), 8 workers", "Leasehold postgres", "pglock", "wpairs8", "wpairs8", 0, true},
-		{"waiting pairs/s (Wait > 0, free key, own clients), 1 worker", "Leasehold kubernetes", "client-go Lease", "wpairs1", "wpairs1", 0, true},
-		{"waiting pairs/s (Wait > 0, free key, own clients), 8 workers", "Leasehold kubernetes", "client-go Lease", "wpairs8", "wpairs8", 0, true},
+		{"waiting pairs/s (Wait > 0, free key, own clients), 1 worker", "Leasehold kubernetes", "client-go Lease", "wpairs1", "wpairs1", 1.0, true},
+		{"waiting pairs/s (Wait > 0, free key, own clients), 8 workers", "Leasehold kubernetes", "client-go Lease", "wpairs8", "wpairs8", 1.0, true},
 		{"fairness, 8 re-acquiring workers, own clients", "Leasehold redis", "bsm/redislock", "fairOwn8", "fairOwn8", 0, false},
 		{"fairness, 8 re-acquiring workers, own clients", "Leasehold postgres", "pglock", "fairOwn8", "fairOwn8", 0, false},
 		{"fairness, 8 re-acquiring workers, own clients", "Leasehold kubernetes", "client-go Lease", "fairOwn8", "fairOwn8", 0, false},
 		{"renewals/s, 8 workers", "Leasehold redis", "bsm/redislock", "renew8", "renew8", 0, true},
 		{"renewals/s, 8 workers", "Leasehold postgres", "pglock", "renew8", "renew8", 0, true},
-		{"renewals/s, 8 workers", "Leasehold kubernetes", "client-go Lease", "renew8", "renew8", 0, true},
 		{"acquisitions/s, 8 waiters", "Leasehold redis", "bsm/redislock", "c8Rate", "c8Rate", 0, true},
 		{"acquisitions/s, 8 waiters", "Leasehold postgres", "pglock", "c8Rate", "c8Rate", 0, true},
 		{"acquisitions/s, 8 waiters", "Leasehold kubernetes", "client-go Lease", "c8Rate", "c8Rate", 0, true},
@@ -359,6 +379,11 @@ func (r *results) goals() []goal {
 		{"p99 wait, 32 waiters", "Leasehold redis", "redsync", "c32P99", "c32P99", 10, false},
 		{"p99 wait, 32 waiters", "Leasehold postgres", "pglock", "c32P99", "c32P99", 10, false},
 		{"p99 wait, 32 waiters", "Leasehold kubernetes", "client-go Lease", "c32P99", "c32P99", 10, false},
+		{"p99 wait, 8 waiters with own clients", "Leasehold redis", "bsm/redislock", "c8oP99", "c8oP99", 0, false},
+		{"p99 wait, 8 waiters with own clients", "Leasehold kubernetes", "client-go Lease", "c8oP99", "c8oP99", 0, false},
+		{"p99 wait, 32 waiters with own clients (a Manager each)", "Leasehold kubernetes", "client-go Lease", "c32oP99", "c32oP99", 10, false},
+		{"client API requests per acquisition, 32 waiters (lower is better)", "Leasehold kubernetes", "client-go Lease", "c32Reqs", "c32Reqs", 0, false},
+		{"client API requests per acquisition, 32 waiters with own clients (lower is better)", "Leasehold kubernetes", "client-go Lease", "c32oReqs", "c32oReqs", 0, false},
 		{"failover (lower is better)", "Leasehold redis", "bsm/redislock", "failover", "failover", 0, false},
 		{"failover (lower is better)", "Leasehold postgres", "pglock", "failover", "failover", 0, false},
 		{"failover (lower is better)", "Leasehold kubernetes", "client-go Lease", "failover", "failover", 0, false},
@@ -393,6 +418,9 @@ func (r *results) absoluteGoals(b *strings.Builder) {
 		}
 		check(fmt.Sprintf("failover ≤ lease + refresh (%.0f ms)", bound), e.Figures["failover"], func(v float64) bool { return v <= bound })
 		check("clean hand-off < 50 ms", e.Figures["handoff"], func(v float64) bool { return v < 50 })
+		for _, k := range []string{"ctrlWritesOp", "ctrlWritesPair8", "ctrlWritesRenew8"} {
+			check("no controller write per operation ("+k+")", e.Figures[k], func(v float64) bool { return v == 0 })
+		}
 	}
 	b.WriteString("\n")
 }

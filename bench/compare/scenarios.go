@@ -39,7 +39,7 @@ func pairs(ctx context.Context, l locker, tag string, workers int, d time.Durati
 					err = h.release(context.WithoutCancel(ctx))
 				}
 				if err != nil {
-					if ctx.Err() == nil {
+					if !windowOver(ctx) {
 						once.Do(func() { firstErr = fmt.Errorf("worker %d: %w", w, err); cancel() })
 					}
 					return
@@ -53,13 +53,13 @@ func pairs(ctx context.Context, l locker, tag string, workers int, d time.Durati
 }
 
 // renewals has workers goroutines each hold its own key and renew it as
-// fast as it can; it returns renewals per second.
-func renewals(ctx context.Context, l locker, tag string, workers int, d time.Duration) (float64, error) {
+// fast as it can; it returns renewals per second and their number.
+func renewals(ctx context.Context, l locker, tag string, workers int, d time.Duration) (float64, int64, error) {
 	hs := make([]held, workers)
 	for w := range workers {
 		h, err := l.acquire(ctx, fmt.Sprintf("r-%s-%d", tag, w), fmt.Sprintf("h-%d", w), uncontendedLease, false)
 		if err != nil {
-			return 0, fmt.Errorf("acquiring before renewing: %w", err)
+			return 0, 0, fmt.Errorf("acquiring before renewing: %w", err)
 		}
 		hs[w] = h
 	}
@@ -87,12 +87,13 @@ func renewals(ctx context.Context, l locker, tag string, workers int, d time.Dur
 		})
 	}
 	wg.Wait()
-	return float64(n.Load()) / time.Since(start).Seconds(), firstErr
+	return float64(n.Load()) / time.Since(start).Seconds(), n.Load(), firstErr
 }
 
 // contention is the outcome of one contended window.
 type contention struct {
 	perSecond float64
+	grants    int
 	waits     []time.Duration // release sent -> next holder granted
 }
 
@@ -105,12 +106,12 @@ func (c contention) pct(p float64) time.Duration {
 	return w[min(len(w)-1, int(float64(len(w))*p))]
 }
 
-// contended has workers goroutines compete for one key, each holding it
-// for hold and releasing it. A worker that released stays out until
+// contended has one goroutine per locker in ls compete for one key, each
+// holding it for hold and releasing it. A worker that released stays out until
 // another worker has been granted the key (or a second passed), so that
 // every wait measured is a hand-off to a worker that was already waiting,
 // never the releaser taking the key straight back.
-func contended(ctx context.Context, l locker, key string, workers int, hold, d time.Duration) (contention, error) {
+func contended(ctx context.Context, ls []locker, key string, hold, d time.Duration) (contention, error) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var (
@@ -124,7 +125,7 @@ func contended(ctx context.Context, l locker, key string, workers int, hold, d t
 	)
 	var wg sync.WaitGroup
 	start := time.Now()
-	for w := range workers {
+	for w, l := range ls {
 		wg.Go(func() {
 			holder := fmt.Sprintf("c-%d", w)
 			for ctx.Err() == nil {
@@ -175,7 +176,19 @@ func contended(ctx context.Context, l locker, key string, workers int, hold, d t
 		})
 	}
 	wg.Wait()
-	return contention{perSecond: float64(grants) / time.Since(start).Seconds(), waits: waits}, firstErr
+	return contention{perSecond: float64(grants) / time.Since(start).Seconds(), grants: grants, waits: waits}, firstErr
+}
+
+// windowOver reports whether ctx's window has ended: ended, or its
+// deadline passed (a driver that sets its socket deadline from ctx's, as
+// go-redis with ContextTimeoutEnabled does, may report an i/o timeout a
+// moment before ctx itself reports the end).
+func windowOver(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }
 
 func sleep(ctx context.Context, d time.Duration) {
@@ -277,7 +290,7 @@ func waitPairs(ctx context.Context, fresh freshLocker, tag string, workers int, 
 					err = h.release(context.WithoutCancel(ctx))
 				}
 				if err != nil {
-					if ctx.Err() == nil {
+					if !windowOver(ctx) {
 						once.Do(func() { firstErr = fmt.Errorf("worker %d: %w", w, err); cancel() })
 					}
 					return

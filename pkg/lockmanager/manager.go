@@ -14,7 +14,8 @@ import (
 // concurrent use; create one per backend and share it.
 type Manager struct {
 	backend  backends.Backend
-	waiters  *waiters // Acquires with Wait > 0, and their subscriptions
+	waiters  *waiters          // Acquires with Wait > 0, and their subscriptions
+	notifier backends.Notifier // nil when the backend has no notifications (Sessions watch with it)
 	observer Observer
 	closed   atomic.Bool
 }
@@ -35,7 +36,7 @@ func WithObserver(o Observer) Option {
 // New returns a Manager over b. The Manager owns b: Close closes it.
 func New(b backends.Backend, opts ...Option) *Manager {
 	n, _ := b.(backends.Notifier) // nil: waiters poll
-	m := &Manager{backend: b, waiters: newWaiters(n), observer: nopObserver{}}
+	m := &Manager{backend: b, waiters: newWaiters(n), notifier: n, observer: nopObserver{}}
 	for _, opt := range opts {
 		opt(m)
 	}

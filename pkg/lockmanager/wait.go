@@ -15,6 +15,19 @@ import (
 // just before it.
 const expirySlack = 5 * time.Millisecond
 
+// wakeSpread bounds the random delay between a waiter's wake on a change
+// notification and its try. Every Manager subscribed to a key hears a
+// release in the same order (Redis delivers a PUBLISH to its subscribers
+// in the order they subscribed, fixed for as long as a lingering
+// subscription lives), and the first try to reach the store wins; without
+// the delay the same Managers would win every hand-off. Each woken waiter
+// therefore waits a random time, uniform over [0, wakeSpread), so that
+// Managers woken by one release race in a random order. The bound is
+// larger than the spread of one notification's deliveries on a local
+// network and small next to a contended lock's hold times; it adds half
+// of it to a hand-off on average.
+const wakeSpread = time.Millisecond
+
 // wait tries to acquire until granted, the wait runs out or ctx ends.
 //
 // A free key costs one try: the waiter subscribes to the backend's change
@@ -34,7 +47,7 @@ func (m *Manager) wait(ctx context.Context, req *backends.AcquireRequest, wait, 
 	if wait == WaitForever {
 		deadline = time.Now().Add(100 * 365 * 24 * time.Hour) // the context ends it
 	}
-	kw, w, tryNow := m.waiters.join(req.Key)
+	kw, w, tryNow, heard := m.waiters.join(req.Key)
 	// owed says a wake was taken and not answered by a decided try; a
 	// waiter that leaves without a grant passes it on.
 	granted, owed := false, false
@@ -48,6 +61,15 @@ func (m *Manager) wait(ctx context.Context, req *backends.AcquireRequest, wait, 
 		err   error
 		sleep = jitter(poll) // a newcomer behind others of this Manager waits for its turn
 	)
+	if tryNow && !heard.IsZero() {
+		// Joined just after a notification (this Manager's own release
+		// heard back, typically): try at a random instant within
+		// wakeSpread of it, as the waiters it woke elsewhere do, rather
+		// than ahead of them.
+		if !pause(ctx, time.Until(heard.Add(rand.N(wakeSpread)))) {
+			return Lock{}, time.Time{}, fmt.Errorf("waiting for lock %q: %w", req.Key, context.Cause(ctx))
+		}
+	}
 	for {
 		if !tryNow {
 			timer.Reset(min(sleep, max(time.Until(deadline), 0)))
@@ -58,6 +80,9 @@ func (m *Manager) wait(ctx context.Context, req *backends.AcquireRequest, wait, 
 					return Lock{}, time.Time{}, fmt.Errorf("waiting for lock %q: %w", req.Key, context.Cause(ctx))
 				case <-w.wake:
 					owed = true
+					if !pause(ctx, rand.N(wakeSpread)) {
+						return Lock{}, time.Time{}, fmt.Errorf("waiting for lock %q: %w", req.Key, context.Cause(ctx))
+					}
 					break sleeping
 				case <-ready:
 					// Subscribed after the last try: a release in between
@@ -113,6 +138,21 @@ func (m *Manager) wait(ctx context.Context, req *backends.AcquireRequest, wait, 
 				sleep = untilExpiry
 			}
 		}
+	}
+}
+
+// pause sleeps for d unless ctx ends first; it reports whether it slept.
+func pause(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 

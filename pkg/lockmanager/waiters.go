@@ -61,7 +61,11 @@ type keyWaiters struct {
 	// heard back on the subscription: a waiting Acquire then waits for
 	// that notification before trying, when the other Managers' waiters
 	// hear of the release too, instead of barging ahead of them.
-	yield     bool
+	yield bool
+	// heard is when the subscription last delivered a notification: a
+	// waiter that joins right after it tries at a random instant within
+	// wakeSpread of it, as a woken one does.
+	heard     time.Time
 	linger    *time.Timer // armed while the queue is empty and a subscription exists
 	lingering bool
 }
@@ -80,8 +84,9 @@ func newWaiters(n backends.Notifier) *waiters {
 // waits for its turn instead of barging ahead of them; and right after
 // this Manager released the key, until the release is heard back (see
 // keyWaiters.yield). Without a live subscription nobody is woken in turn,
-// so it tries at once.
-func (ws *waiters) join(key string) (kw *keyWaiters, w *waiter, tryNow bool) {
+// so it tries at once. heard is when the key's last notification arrived
+// (zero if none).
+func (ws *waiters) join(key string) (kw *keyWaiters, w *waiter, tryNow bool, heard time.Time) {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
 	kw = ws.keys[key]
@@ -92,7 +97,7 @@ func (ws *waiters) join(key string) (kw *keyWaiters, w *waiter, tryNow bool) {
 	w = &waiter{wake: make(chan struct{}, 1)}
 	tryNow = (len(kw.queue) == 0 && !kw.yield) || kw.sub != subLive
 	kw.queue = append(kw.queue, w)
-	return kw, w, tryNow
+	return kw, w, tryNow, kw.heard
 }
 
 // leave takes w out of the queue. A waiter that leaves without a grant
@@ -265,6 +270,7 @@ func (ws *waiters) run(ctx context.Context, kw *keyWaiters, gen int, ready chan 
 	for range ch {
 		ws.mu.Lock()
 		kw.yield = false
+		kw.heard = time.Now()
 		if len(kw.queue) > 0 {
 			signal(kw.queue[0].wake)
 		}

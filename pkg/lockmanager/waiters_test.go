@@ -27,8 +27,8 @@ func TestUnusedWakePassesToTheNextWaiter(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ws := newWaiters(nil)
 			defer ws.close()
-			kw, a, _ := ws.join("k")
-			_, b, tryNow := ws.join("k")
+			kw, a, _, _ := ws.join("k")
+			_, b, tryNow, _ := ws.join("k")
 			if !tryNow {
 				t.Fatal("without a live subscription a newcomer must try at once")
 			}
