@@ -190,6 +190,7 @@ func TestFencingTokensRiseUnderConcurrentDeletes(t *testing.T) {
 	errs := make(chan error, clients)
 	for c := range clients {
 		m := lockmanager.New(newBackend(t, newPool(t, nil), postgres.WithNamespace("fencing-race")))
+		t.Cleanup(func() { _ = m.Close() }) // ends its lingering subscriptions
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
