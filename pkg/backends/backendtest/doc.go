@@ -1,5 +1,5 @@
 // Package backendtest is the conformance suite that every Leasehold backend
-// runs: one named subtest per rule of the lock contract (SPEC.md), driven
+// runs: one named subtest per rule of the lock contract (pkg/backends and docs/contract.md), driven
 // through lockmanager.Manager exactly as users drive it, plus the heartbeat
 // Session's behaviour under an unavailable backend, when it is given up
 // mid-renewal, and (for backends that notify) when its lock is taken from

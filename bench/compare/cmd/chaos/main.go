@@ -1,4 +1,4 @@
-// Command chaos runs issue 10's chaos workload (internal/chaos) on the
+// Command chaos runs the chaos workload (internal/chaos) on the
 // lock libraries people use today, bsm/redislock, redsync, pglock and
 // client-go leader election, side by side with Leasehold on the same
 // servers in the same run: every scenario that applies, for every (store,

@@ -38,7 +38,7 @@ func fuzzMetadata(lines string, extra uint8, pad uint16, isNil bool) map[string]
 	return md
 }
 
-// invalidFields is the contract's rule for AcquireOptions (SPEC.md and
+// invalidFields is the contract's rule for AcquireOptions (docs/contract.md and
 // lockmanager's doc comments), written independently of the code under
 // test: the set of fields that break it.
 func invalidFields(o options.Acquire) map[string]bool {
