@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -89,6 +90,10 @@ type DistributedLockReconciler struct {
 	// MaxConcurrentReconciles is the number of locks reconciled in
 	// parallel; 0 means controller-runtime's default (1).
 	MaxConcurrentReconciles int
+	// ReapEvents bounds the rate of Reaped Events (see reap); nil means
+	// DefaultReapEventQPS with a burst of DefaultReapEventBurst, and
+	// rate.NewLimiter(rate.Inf, 0) records one for every reap.
+	ReapEvents *rate.Limiter
 
 	initOnce     sync.Once
 	metrics      *lockMetrics
@@ -107,6 +112,9 @@ func (r *DistributedLockReconciler) init() {
 		}
 		if r.metrics == nil {
 			r.metrics = defaultMetrics
+		}
+		if r.ReapEvents == nil {
+			r.ReapEvents = rate.NewLimiter(DefaultReapEventQPS, DefaultReapEventBurst)
 		}
 		r.tracker = newLockTracker(r.metrics)
 		r.observations = newObservationTable(r.MaxObservations)

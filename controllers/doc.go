@@ -27,7 +27,9 @@ limitations under the License.
 // any write to the object moves its resourceVersion, so every controller
 // write can cost a holder a conflict and a read. The controller therefore
 // writes only what an operator acts on: the reap itself and one Reaped
-// Event per reap (two writes per abandoned lease); status only for a lease
+// Event per reap (two writes per abandoned lease; past a rate limit, when
+// thousands expire at once, the Event is left out and counted, so that
+// the API server's capacity goes to the reaps); status only for a lease
 // that expired and awaits reaping (phase Expired, condition Held=False,
 // while --reap-grace runs or after a failed reap) and for a spec it cannot
 // interpret (phase Invalid, condition Valid=False, and one InvalidSpec

@@ -168,3 +168,14 @@ func grantOf(spec *locksv1alpha1.DistributedLockSpec) grant {
 	}
 	return g
 }
+
+// reapEventsDropped counts reaps that recorded no Reaped Event because
+// Events were over their limit (DistributedLockReconciler.ReapEvents).
+var reapEventsDropped = func() prometheus.Counter {
+	c := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "leasehold_distributedlock_reap_events_dropped_total",
+		Help: "Reaps that recorded no Reaped Event because Events were over their limit (--reap-event-qps, --reap-event-burst); each is still logged.",
+	})
+	metrics.Registry.MustRegister(c)
+	return c
+}()

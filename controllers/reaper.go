@@ -29,6 +29,17 @@ import (
 	locksv1alpha1 "github.com/leasehold/leasehold/api/v1alpha1"
 )
 
+// DefaultReapEventQPS and DefaultReapEventBurst limit the Reaped Events by
+// default: every reap of a few dozen at a time records its Event, and a
+// burst of thousands (a node or a fleet gone at once) records about 20 a
+// second beside the reaps instead of doubling their writes on an API
+// server they already keep busy. The manager's flags --reap-event-qps and
+// --reap-event-burst set them.
+const (
+	DefaultReapEventQPS   = 20
+	DefaultReapEventBurst = 100
+)
+
 // reap ends the expired lease of lock as its reapPolicy says, with a write
 // guarded by the resourceVersion the expiry was judged on, so that a lease
 // renewed at the last moment is never reaped: the renewal changed the
@@ -39,7 +50,10 @@ import (
 // holds the released object as the API server returned it. It records one
 // Event, Reaped, and only once the write succeeded, so that a lease renewed
 // at the last moment is not reported; with the reap that makes two writes
-// per abandoned lease.
+// per abandoned lease. When many leases expire at once the Events are
+// limited (ReapEvents): past the limit a reap is logged and counted in
+// leasehold_distributedlock_reap_events_dropped_total but records no
+// Event, so that the API server spends its writes on the reaps.
 func (r *DistributedLockReconciler) reap(ctx context.Context, lock *locksv1alpha1.DistributedLock, expiresAt time.Time) (bool, error) {
 	log := logf.FromContext(ctx)
 	policy := lock.Spec.ReapPolicy
@@ -75,6 +89,10 @@ func (r *DistributedLockReconciler) reap(ctx context.Context, lock *locksv1alpha
 	r.metrics.reaps.WithLabelValues(string(policy)).Inc()
 	r.metrics.reapDelay.Observe(delay.Seconds())
 	log.Info("Reaped expired lease", "holder", holder, "reapPolicy", policy, "delayAfterExpiry", delay)
+	if !r.ReapEvents.Allow() {
+		reapEventsDropped.Inc()
+		return true, nil
+	}
 	r.Recorder.Eventf(lock, nil, corev1.EventTypeNormal, EventReasonReaped, "Reap",
 		"Reaped the lease of %q (reapPolicy %s): it expired at %s, %s before", holder, policy,
 		expiresAt.UTC().Format(time.RFC3339Nano), delay.Round(time.Millisecond))

@@ -33,6 +33,9 @@ import (
 type counts struct {
 	mu sync.Mutex
 	m  map[string]int64
+	// wrote, when set, hears of every write of a DistributedLock that
+	// succeeded (namespace, name): in the manager those are the reaps.
+	wrote func(namespace, name string)
 }
 
 func newCounts() *counts { return &counts{m: map[string]int64{}} }
@@ -43,9 +46,29 @@ func (c *counts) wrap(rt http.RoundTripper) http.RoundTripper {
 		key := classify(req)
 		c.mu.Lock()
 		c.m[key]++
+		wrote := c.wrote
 		c.mu.Unlock()
-		return rt.RoundTrip(req)
+		resp, err := rt.RoundTrip(req)
+		if wrote != nil && err == nil && resp.StatusCode < 300 &&
+			(key == "PUT distributedlocks" || key == "DELETE distributedlocks") {
+			if ns, name, ok := objectOf(req); ok {
+				wrote(ns, name)
+			}
+		}
+		return resp, err
 	})
+}
+
+// objectOf returns the namespace and name a request for one namespaced
+// object addresses (.../namespaces/NS/RESOURCE/NAME).
+func objectOf(req *http.Request) (namespace, name string, ok bool) {
+	parts := strings.Split(strings.Trim(req.URL.Path, "/"), "/")
+	for i := 0; i+3 < len(parts); i++ {
+		if parts[i] == "namespaces" {
+			return parts[i+1], parts[i+3], true
+		}
+	}
+	return "", "", false
 }
 
 // snapshot copies the counts so far.

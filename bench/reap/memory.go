@@ -32,8 +32,11 @@ import (
 	"syscall"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
 
 	locksv1alpha1 "github.com/leasehold/leasehold/api/v1alpha1"
 )
@@ -78,11 +81,12 @@ func (m *memoryResult) summary() string {
 
 func (m *memoryResult) markdown(b *bytes.Buffer) {
 	fmt.Fprintf(b, "## Memory\n\n")
-	fmt.Fprintf(b, "The manager binary (`go build ./cmd/manager`) as a separate process with its default flags and `--zap-devel=false` "+
-		"as config/manager deploys it (no leader election), against the same control plane; %d held locks (leases of an hour, "+
+	fmt.Fprintf(b, "The manager binary (`go build ./cmd/manager`) as a separate process with its default flags, `--zap-devel=false` "+
+		"and `--memory-limit` set to the container's limits.memory as config/manager deploys it (no leader election; the "+
+		"Go runtime's soft limit is then three quarters of it), against the same control plane; %d held locks (leases of an hour, "+
 		"so every one is in the cache, the observation table and the workqueue's timers), created in %.0f s. Earlier runs' "+
 		"locks were deleted first. RSS from /proc/PID/status; the Go figures from its /metrics (runtime.MemStats at the "+
-		"scrape, not after a forced GC; next GC ≈ 2 × the heap live after the last GC with GOGC=100).\n\n", m.Locks, m.CreatedS)
+		"scrape, not after a forced GC; next GC ≈ 2 × the heap live after the last GC with GOGC=100, or sooner near the soft limit).\n\n", m.Locks, m.CreatedS)
 	fmt.Fprintf(b, "| Manager | Held locks | RSS | Peak RSS | Heap in use | Heap alloc | Next GC | Go sys |\n|---|---|---|---|---|---|---|---|\n")
 	row := func(name string, s *memSample) {
 		if s == nil {
@@ -224,6 +228,29 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// deployedMemoryLimit is the manager container's limits.memory in
+// config/manager/manager.yaml, which the Deployment passes to the manager
+// as --memory-limit.
+func deployedMemoryLimit() (string, error) {
+	const file = "config/manager/manager.yaml"
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	var d appsv1.Deployment
+	for doc := range strings.SplitSeq(string(data), "\n---") {
+		if err := yaml.Unmarshal([]byte(doc), &d); err == nil && d.Kind == "Deployment" {
+			break
+		}
+	}
+	for _, c := range d.Spec.Template.Spec.Containers {
+		if q, ok := c.Resources.Limits[corev1.ResourceMemory]; ok && c.Name == "manager" {
+			return q.String(), nil
+		}
+	}
+	return "", fmt.Errorf("%s: no limits.memory for the manager container", file)
+}
+
 func startManagerProc(ctx context.Context, bin, kubeconfig, logFile string) (*managerProc, error) {
 	metricsPort, err := freePort()
 	if err != nil {
@@ -237,10 +264,14 @@ func startManagerProc(ctx context.Context, bin, kubeconfig, logFile string) (*ma
 	if err != nil {
 		return nil, err
 	}
+	limit, err := deployedMemoryLimit()
+	if err != nil {
+		return nil, err
+	}
 	cmd := exec.Command(bin, "--kubeconfig", kubeconfig,
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metricsPort),
 		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probePort),
-		"--zap-devel=false")
+		"--zap-devel=false", "--memory-limit="+limit)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		return nil, err

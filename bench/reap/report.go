@@ -241,8 +241,8 @@ func (r *report) markdown() []byte {
 		p("## Spread\n\n")
 		p("%d held locks, half reapPolicy Release and half Delete, each with a lease of %d s, granted (created) one every %s "+
 			"over %.1f s, so that the expiries spread over %.1f s while grants keep arriving at the same rate. Reap delay: from "+
-			"`renewTime + leaseDurationSeconds` to the moment the controller recorded the Reaped Event, right after its "+
-			"reaping write succeeded.\n\n",
+			"`renewTime + leaseDurationSeconds` to the moment the controller's reaping write succeeded (its "+
+			"transport saw the answer).\n\n",
 			x.Locks, x.LeaseS, (time.Duration(x.OverS*float64(time.Second)) / time.Duration(x.Locks)).String(), x.CreatedS, x.ExpirySpanS)
 		p("| min | p50 | p90 | p99 | max |\n|---|---|---|---|---|\n| %.0f ms | %.0f ms | %.0f ms | %.0f ms | %.0f ms |\n\n",
 			x.Delay.Min, x.Delay.P50, x.Delay.P90, x.Delay.P99, x.Delay.Max)

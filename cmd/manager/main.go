@@ -57,6 +57,11 @@ func main() {
 		os.Exit(2)
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts.zap)))
+	if _, err := opts.setMemoryLimit(setupLog); err != nil {
+		// Not fatal: the manager works without a soft limit, as any Go
+		// program does.
+		setupLog.Error(err, "Unable to set the Go memory limit from the container's")
+	}
 
 	cfg, err := opts.restConfig()
 	if err != nil {

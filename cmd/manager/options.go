@@ -21,9 +21,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
+	"github.com/go-logr/logr"
+	"golang.org/x/time/rate"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
@@ -38,6 +43,31 @@ import (
 
 // leaderElectionID names the Lease that replicas of the manager compete for.
 const leaderElectionID = "leasehold.locks.leasehold.dev"
+
+// defaultMemoryLimitRatio is the share of the container's memory limit the
+// Go runtime aims to stay under. The manager's memory is mostly its cache
+// of DistributedLocks, live for as long as the locks exist; with Go's
+// default of collecting garbage when the heap has doubled, RSS runs at
+// about twice that. A soft limit of three quarters of the container's limit
+// lets the heap grow that far only while memory is plentiful, and leaves a
+// quarter for stacks, buffers and what the runtime has not yet returned.
+const defaultMemoryLimitRatio = 0.75
+
+// setMemoryLimit sets the Go runtime's soft memory limit to
+// memoryLimitRatio of the container's memory limit (--memory-limit, or
+// the cgroup's), unless GOMEMLIMIT is set or there is no limit, and
+// returns the limit in force.
+func (o *options) setMemoryLimit(log logr.Logger) (int64, error) {
+	provider := memlimit.FromCgroup
+	if o.memoryLimit > 0 {
+		provider = memlimit.Limit(uint64(o.memoryLimit))
+	}
+	return memlimit.Set(
+		memlimit.WithRatio(o.memoryLimitRatio),
+		memlimit.WithProvider(provider),
+		memlimit.WithLogger(slog.New(logr.ToSlogHandler(log))),
+	)
+}
 
 // options is everything the command line decides. parseOptions fills it and
 // checks it, so that main only wires it up.
@@ -58,7 +88,13 @@ type options struct {
 	maxConcurrentReconciles int
 	kubeAPIQPS              float64
 	kubeAPIBurst            int
-	zap                     zap.Options
+	reapEventQPS            float64
+	reapEventBurst          int
+	memoryLimitRatio        float64
+	// memoryLimit is the container's memory limit in bytes as given by
+	// --memory-limit; 0 means read it from the cgroup.
+	memoryLimit int64
+	zap         zap.Options
 }
 
 // parseOptions parses the manager's command line (without the program name).
@@ -102,6 +138,20 @@ func parseOptions(args []string, out io.Writer) (*options, error) {
 			"expiries is reaped. Must be positive.")
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 400,
 		"Requests the manager may send at once above --kube-api-qps. At least 1.")
+	fs.Float64Var(&o.reapEventQPS, "reap-event-qps", controllers.DefaultReapEventQPS,
+		"Reaped Events per second the manager may record once --reap-event-burst is spent. A reap past the "+
+			"limit is logged and counted (leasehold_distributedlock_reap_events_dropped_total) but records no "+
+			"Event, so that a burst of expiries does not double the manager's writes. Must be positive.")
+	fs.IntVar(&o.reapEventBurst, "reap-event-burst", controllers.DefaultReapEventBurst,
+		"Reaped Events the manager may record at once above --reap-event-qps. At least 1.")
+	fs.Float64Var(&o.memoryLimitRatio, "memory-limit-ratio", defaultMemoryLimitRatio,
+		"Fraction of the container's memory limit (its cgroup's) that the Go runtime keeps the manager's memory "+
+			"under, by collecting garbage sooner as it nears it (a soft limit: GOMEMLIMIT). Without a cgroup limit, "+
+			"or with GOMEMLIMIT set, nothing is changed. Greater than 0, at most 1.")
+	var memoryLimit string
+	fs.StringVar(&memoryLimit, "memory-limit", "",
+		"The container's memory limit as a Kubernetes quantity (for example 256Mi), which --memory-limit-ratio "+
+			"applies to. config/manager passes the Pod's limits.memory. Empty: read it from the cgroup.")
 	o.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -125,6 +175,26 @@ func parseOptions(args []string, out io.Writer) (*options, error) {
 	}
 	if o.kubeAPIBurst < 1 {
 		errs = append(errs, fmt.Errorf("--kube-api-burst must be at least 1, got %d", o.kubeAPIBurst))
+	}
+	if !(o.reapEventQPS > 0) {
+		errs = append(errs, fmt.Errorf("--reap-event-qps must be positive, got %v", o.reapEventQPS))
+	}
+	if o.reapEventBurst < 1 {
+		errs = append(errs, fmt.Errorf("--reap-event-burst must be at least 1, got %d", o.reapEventBurst))
+	}
+	if memoryLimit != "" {
+		q, err := resource.ParseQuantity(memoryLimit)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("--memory-limit %q is not a quantity such as 256Mi: %w", memoryLimit, err))
+		case q.Sign() <= 0:
+			errs = append(errs, fmt.Errorf("--memory-limit must be positive, got %s", memoryLimit))
+		default:
+			o.memoryLimit = q.Value()
+		}
+	}
+	if !(o.memoryLimitRatio > 0 && o.memoryLimitRatio <= 1) {
+		errs = append(errs, fmt.Errorf("--memory-limit-ratio must be greater than 0 and at most 1, got %v", o.memoryLimitRatio))
 	}
 	if o.metricsCertDir != "" && !o.metricsSecure {
 		errs = append(errs, errors.New("--metrics-cert-dir needs --metrics-secure"))
@@ -214,5 +284,6 @@ func (o *options) reconciler() *controllers.DistributedLockReconciler {
 			ReapGrace:          o.reapGrace,
 		},
 		MaxConcurrentReconciles: o.maxConcurrentReconciles,
+		ReapEvents:              rate.NewLimiter(rate.Limit(o.reapEventQPS), o.reapEventBurst),
 	}
 }

@@ -21,11 +21,14 @@ import (
 	"flag"
 	"io"
 	"maps"
+	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/runtime"
 
@@ -49,6 +52,8 @@ func TestParseOptionsDefaults(t *testing.T) {
 		"skew":            o.reconciler().Rule.ClockSkewAllowance,
 		"grace":           o.reconciler().Rule.ReapGrace,
 		"workers":         o.reconciler().MaxConcurrentReconciles,
+		"eventQPS":        float64(o.reconciler().ReapEvents.Limit()),
+		"eventBurst":      o.reconciler().ReapEvents.Burst(),
 	}
 	want := map[string]any{
 		"metrics":         ":8080",
@@ -61,6 +66,8 @@ func TestParseOptionsDefaults(t *testing.T) {
 		"skew":            controllers.DefaultClockSkewAllowance,
 		"grace":           time.Duration(0),
 		"workers":         8,
+		"eventQPS":        float64(controllers.DefaultReapEventQPS),
+		"eventBurst":      controllers.DefaultReapEventBurst,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
@@ -81,6 +88,8 @@ func TestParseOptionsFlags(t *testing.T) {
 		"--max-concurrent-reconciles=3",
 		"--kube-api-qps=50",
 		"--kube-api-burst=70",
+		"--reap-event-qps=5",
+		"--reap-event-burst=7",
 		"--zap-log-level=debug",
 	}, io.Discard)
 	if err != nil {
@@ -101,6 +110,8 @@ func TestParseOptionsFlags(t *testing.T) {
 		"workers":     r.MaxConcurrentReconciles,
 		"qps":         o.kubeAPIQPS,
 		"burst":       o.kubeAPIBurst,
+		"eventQPS":    float64(r.ReapEvents.Limit()),
+		"eventBurst":  r.ReapEvents.Burst(),
 		"strips":      mo.Cache.DefaultTransform != nil,
 		"zapLevelSet": o.zap.Level != nil,
 	}
@@ -117,6 +128,8 @@ func TestParseOptionsFlags(t *testing.T) {
 		"workers":     3,
 		"qps":         50.0,
 		"burst":       70,
+		"eventQPS":    float64(5),
+		"eventBurst":  7,
 		"strips":      true,
 		"zapLevelSet": true,
 	}
@@ -143,6 +156,18 @@ func TestParseOptionsRejects(t *testing.T) {
 			[]string{"--kube-api-qps", "must be positive"}},
 		{"zero burst", []string{"--kube-api-burst=0"},
 			[]string{"--kube-api-burst", "at least 1"}},
+		{"malformed memory limit", []string{"--memory-limit=lots"},
+			[]string{"--memory-limit", `"lots"`, "quantity"}},
+		{"zero memory limit", []string{"--memory-limit=0"},
+			[]string{"--memory-limit", "must be positive"}},
+		{"zero memory ratio", []string{"--memory-limit-ratio=0"},
+			[]string{"--memory-limit-ratio", "greater than 0 and at most 1"}},
+		{"memory ratio above 1", []string{"--memory-limit-ratio=1.5"},
+			[]string{"--memory-limit-ratio", "at most 1"}},
+		{"zero Event rate", []string{"--reap-event-qps=0"},
+			[]string{"--reap-event-qps", "must be positive"}},
+		{"zero Event burst", []string{"--reap-event-burst=0"},
+			[]string{"--reap-event-burst", "at least 1"}},
 		{"malformed duration", []string{"--reap-grace=soon"},
 			[]string{"reap-grace", "soon"}},
 		{"namespace with capitals", []string{"--namespaces=team-a,Team_B"},
@@ -185,9 +210,38 @@ func TestParseOptionsHelp(t *testing.T) {
 	}
 	for _, name := range []string{"metrics-bind-address", "metrics-secure", "health-probe-bind-address",
 		"leader-elect", "namespaces", "clock-skew-allowance", "reap-grace", "max-concurrent-reconciles",
-		"kube-api-qps", "kube-api-burst", "zap-log-level", "kubeconfig"} {
+		"kube-api-qps", "kube-api-burst", "reap-event-qps", "reap-event-burst", "memory-limit-ratio", "memory-limit", "zap-log-level", "kubeconfig"} {
 		if !strings.Contains(out.String(), "-"+name) {
 			t.Errorf("usage lacks -%s:\n%s", name, out.String())
+		}
+	}
+}
+
+// --memory-limit and --memory-limit-ratio set the Go runtime's soft memory
+// limit: three quarters of 256Mi by default.
+func TestMemoryLimit(t *testing.T) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		t.Skip("GOMEMLIMIT is set in the environment: the manager leaves it alone")
+	}
+	prev := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(prev) })
+	for _, tc := range []struct {
+		args []string
+		want int64
+	}{
+		{[]string{"--memory-limit=256Mi"}, 256 << 20 * 3 / 4},
+		{[]string{"--memory-limit=1Gi", "--memory-limit-ratio=0.5"}, 512 << 20},
+	} {
+		o, err := parseOptions(tc.args, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := o.setMemoryLimit(logr.Discard())
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if got != tc.want || debug.SetMemoryLimit(-1) != tc.want {
+			t.Errorf("%v: limit %d (runtime %d), want %d", tc.args, got, debug.SetMemoryLimit(-1), tc.want)
 		}
 	}
 }

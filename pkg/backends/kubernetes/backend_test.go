@@ -488,6 +488,46 @@ func TestSubscribe(t *testing.T) {
 	}
 }
 
+// A grant of a free key ends no lease, so it wakes nobody: every waiter it
+// woke would only find the key held. A takeover still signals.
+func TestSubscribeIgnoresGrantOfFreeKey(t *testing.T) {
+	ctx := context.Background()
+	ns := freshNamespace(t)
+	holder := newBackend(t, k8s, ns)
+	waiter := newBackend(t, k8s, ns)
+	mustRelease(t, holder, mustAcquire(t, holder, "g", "a", lease), false)
+	ch, err := waiter.Subscribe(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	select { // the first sighting of a free lock is a signal
+	case <-ch:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no signal for the free lock seen first")
+	}
+	// A watch of our own sees the grant; the subscription's watch, opened
+	// before it, has then had it delivered too, give or take its own
+	// scheduling, which the pause below covers.
+	w, err := k8s.Watch(ctx, &locksv1alpha1.DistributedLockList{}, client.InNamespace(ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	mustAcquire(t, holder, "g", "b", lease)
+	for ev := range w.ResultChan() {
+		if dl, ok := ev.Object.(*locksv1alpha1.DistributedLock); ok && dl.Spec.HolderIdentity == "b" {
+			break
+		}
+	}
+	select {
+	case <-ch:
+		t.Fatal("the grant of a free key signalled the waiter")
+	case <-time.After(300 * time.Millisecond):
+	}
+	// (Takeovers still signal: the Session conformance cases end a
+	// holder's Session on one.)
+}
+
 // The first grant of an object is seeded by its resourceVersion, so it
 // refuses to grant on a server whose resourceVersions are not numbers
 // rather than hand out a token that might not rise. (Only checked through
@@ -567,5 +607,27 @@ func TestStatusWritesKeepVersionsAndObservation(t *testing.T) {
 	judgeClock.SetTime(t0.Add(10 * time.Second))
 	if got, err := judge.Get(ctx, "e"); err != nil || got.Held {
 		t.Fatalf("Get a lease after the judge saw its spec unchanged for a whole lease = %+v, %v; want expired", got, err)
+	}
+}
+
+// The client sends its guarded updates without managedFields (half the
+// bytes); the API server keeps the object's managedFields all the same.
+func TestUpdatesKeepManagedFields(t *testing.T) {
+	ctx := context.Background()
+	ns := freshNamespace(t)
+	b := newBackend(t, k8s, ns)
+	l := mustAcquire(t, b, "mf", "a", lease)
+	if _, err := b.Renew(ctx, &backends.RenewRequest{Key: "mf", Holder: "a", Version: l.Version, LeaseDuration: lease}); err != nil {
+		t.Fatal(err)
+	}
+	var obj locksv1alpha1.DistributedLock
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: kubernetes.ObjectName("mf")}, &obj); err != nil {
+		t.Fatal(err)
+	}
+	if len(obj.ManagedFields) == 0 {
+		t.Fatal("the object lost its managedFields")
+	}
+	if obj.Spec.HolderIdentity != "a" {
+		t.Fatalf("holder %q, want a", obj.Spec.HolderIdentity)
 	}
 }

@@ -135,13 +135,16 @@ func (s *subscription) consume(ctx context.Context, w watch.Interface) {
 	}
 }
 
-// changed reacts to a new state of the object: a free lock or a new holder
-// is worth a try; a held one is worth a try once it expires.
+// changed reacts to a new state of the object: a free lock is worth a
+// try, and so is a lock taken from its holder (the holder's Session must
+// hear of it); a held one is worth a try once it expires. A grant of a
+// free lock is not signalled: it ends no lease, and every waiter woken by
+// it would only find the key held.
 func (s *subscription) changed(obj *locksv1alpha1.DistributedLock) {
 	o := s.b.seen.observe(obj, s.b.clock.Now())
 	holder := obj.Spec.HolderIdentity
 	s.expiry.Stop()
-	if holder == "" || (s.seen && holder != s.holder) {
+	if holder == "" || (s.seen && s.holder != "" && holder != s.holder) {
 		s.signal()
 	}
 	s.holder, s.seen = holder, true
