@@ -143,7 +143,7 @@ func run(cfg config) error {
 		contenders = append(contenders, cs...)
 	}
 	if cfg.only["kubernetes"] {
-		cs, cleanup, err := kubernetesContenders(ctx, cfg)
+		cs, cleanup, err := kubernetesContenders(ctx, cfg, res)
 		cleanups = append(cleanups, cleanup)
 		if err != nil {
 			return err
@@ -351,7 +351,7 @@ func postgresContenders(ctx context.Context, cfg config, res *results) ([]conten
 	}, cleanup, nil
 }
 
-func kubernetesContenders(ctx context.Context, cfg config) ([]contender, func(), error) {
+func kubernetesContenders(ctx context.Context, cfg config, res *results) ([]contender, func(), error) {
 	env := &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join(cfg.repo, "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
@@ -391,6 +391,11 @@ func kubernetesContenders(ctx context.Context, cfg config) ([]contender, func(),
 		return nil, cleanup, err
 	}
 	cleanup = func() { stopCtrl(); _ = env.Stop() }
+	if !cfg.waitOnly {
+		if err := rawKubernetes(ctx, cfg, res, cl, cs, ns); err != nil {
+			return nil, cleanup, err
+		}
+	}
 	open := func(context.Context) (backends.Backend, error) { return kbackend.New(cl, ns), nil }
 	ours, err := oursContender(ctx, "Leasehold kubernetes", "Kubernetes", open, nil,
 		func(context.Context) (int64, error) { return oursN.Load(), nil })

@@ -13,9 +13,18 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	locksv1alpha1 "github.com/leasehold/leasehold/api/v1alpha1"
 )
 
 // rawRedis measures the server's own limit with redis-benchmark: one SET
@@ -156,4 +165,110 @@ func reap(ctx context.Context, cfg config, res *results) error {
 	res.ReapLocks = cfg.reapLocks
 	res.ReapSummary = strings.TrimSpace(string(out))
 	return nil
+}
+
+// rawKubernetes measures what the API server takes of the write every
+// Leasehold operation on Kubernetes is: a resourceVersion-guarded Update
+// of one object, each worker its own object, sending back the object the
+// last Update returned, with 1 and 8 workers. Once for a DistributedLock
+// through the controller-runtime client the backend uses, once for a
+// coordination.k8s.io Lease through the clientset the Lease lock uses,
+// both through the same configuration (no client-side rate limit). Their
+// ratio is the cost of a custom resource's update path next to a built-in
+// type's, whoever sends it.
+func rawKubernetes(ctx context.Context, cfg config, res *results, cl client.Client, cs kubernetes.Interface, ns string) error {
+	now := metav1.NowMicro()
+	dlock := func(i int) updater {
+		obj := &locksv1alpha1.DistributedLock{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("raw-%d", i)},
+			Spec: locksv1alpha1.DistributedLockSpec{Key: fmt.Sprintf("raw-%d", i), HolderIdentity: "raw",
+				LeaseDurationSeconds: ptr.To(int32(30)), AcquireTime: &now, RenewTime: &now, FencingToken: 1, LeaseTransitions: 1},
+		}
+		return updater{
+			create: func(ctx context.Context) error { return cl.Create(ctx, obj) },
+			update: func(ctx context.Context) error {
+				t := metav1.NowMicro()
+				obj.Spec.RenewTime = &t
+				return cl.Update(ctx, obj)
+			},
+		}
+	}
+	lease := func(i int) updater {
+		obj := &coordinationv1.Lease{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("raw-%d", i)},
+			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("raw"), LeaseDurationSeconds: ptr.To(int32(30)),
+				AcquireTime: &now, RenewTime: &now, LeaseTransitions: ptr.To(int32(1))},
+		}
+		return updater{
+			create: func(ctx context.Context) error {
+				got, err := cs.CoordinationV1().Leases(ns).Create(ctx, obj, metav1.CreateOptions{})
+				if err == nil {
+					obj = got
+				}
+				return err
+			},
+			update: func(ctx context.Context) error {
+				t := metav1.NowMicro()
+				obj.Spec.RenewTime = &t
+				got, err := cs.CoordinationV1().Leases(ns).Update(ctx, obj, metav1.UpdateOptions{})
+				if err == nil {
+					obj = got
+				}
+				return err
+			},
+		}
+	}
+	kinds := []struct {
+		name string
+		new  func(int) updater
+	}{{"raw DistributedLock update", dlock}, {"raw Lease update", lease}}
+	next := 0
+	for run := range cfg.runs {
+		for _, k := range kinds {
+			for _, w := range []int{1, 8} {
+				us := make([]updater, w)
+				for i := range us {
+					us[i] = k.new(next)
+					next++
+					if err := us[i].create(ctx); err != nil {
+						return fmt.Errorf("%s: creating the object: %w", k.name, err)
+					}
+				}
+				var done atomic.Int64
+				var firstErr atomic.Value
+				wctx, cancel := context.WithTimeout(ctx, cfg.duration)
+				var wg sync.WaitGroup
+				start := time.Now()
+				for _, u := range us {
+					wg.Go(func() {
+						for wctx.Err() == nil {
+							if err := u.update(wctx); err != nil {
+								if wctx.Err() == nil {
+									firstErr.CompareAndSwap(nil, err)
+								}
+								return
+							}
+							done.Add(1)
+						}
+					})
+				}
+				wg.Wait()
+				cancel()
+				if err, _ := firstErr.Load().(error); err != nil {
+					return fmt.Errorf("%s: %w", k.name, err)
+				}
+				res.addRaw(k.name, "Kubernetes", fmt.Sprintf("ops%d", w), float64(done.Load())/time.Since(start).Seconds())
+			}
+		}
+		fmt.Printf("   raw Kubernetes updates run %d done\n", run+1)
+	}
+	res.Settings = append(res.Settings, "Raw Kubernetes updates: resourceVersion-guarded Updates of one object per worker (renewTime moved), "+
+		"sending back what the last Update returned, for the window; a DistributedLock through the controller-runtime client "+
+		"the backend uses, a coordination.k8s.io Lease through the clientset the Lease lock uses, same configuration, controller running.")
+	return nil
+}
+
+// updater is one worker's object in rawKubernetes.
+type updater struct {
+	create, update func(context.Context) error
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -24,6 +25,10 @@ const ChangeCheckPeriod = 10 * time.Millisecond
 // while the Backend has subscribers and ends with the last of them, or
 // with Close.
 type watch struct {
+	// rounds counts the watcher's finished checks (tests wait on it to
+	// know that a commit has been looked at).
+	rounds atomic.Int64
+
 	mu     sync.Mutex
 	keys   map[string]int      // subscribed keys and how many subscribe
 	last   map[string]keyState // what the watcher last saw of each key
@@ -140,6 +145,7 @@ func (b *Backend) watchCommits(ctx context.Context, done chan struct{}) {
 			version, first = v, false
 			b.checkKeys(ctx, conn)
 		}
+		b.watch.rounds.Add(1)
 		select {
 		case <-ctx.Done():
 			return
