@@ -1,6 +1,10 @@
 # Kubernetes version of the envtest control plane (kube-apiserver, etcd,
-# kubectl). hack/build-envtest-binaries.sh builds it from the Go module proxy.
-K8S_VERSION ?= 1.37.2
+# kubectl): the release of the client libraries in go.mod (k8s.io/api v0.X.Y
+# is Kubernetes 1.X.Y), as the Go tests find it (test/kubeenv).
+# hack/build-envtest-binaries.sh builds it from the Go module proxy.
+ifeq ($(origin K8S_VERSION),undefined)
+K8S_VERSION := $(shell hack/k8s-version.sh)
+endif
 
 # Packages and flags for `make test`, e.g.
 #   make test PKG=./pkg/backends/memory/... TEST_ARGS='-run TestAcquire -v'

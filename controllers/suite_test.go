@@ -18,9 +18,6 @@ package controllers
 
 import (
 	"context"
-	"fmt"
-	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
@@ -35,11 +32,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	locksv1alpha1 "github.com/leasehold/leasehold/api/v1alpha1"
+	"github.com/leasehold/leasehold/test/kubeenv"
 )
-
-// k8sVersion is the envtest control plane's version; hack/build-envtest-binaries.sh
-// (make setup-envtest) builds it into bin/k8s/.
-const k8sVersion = "1.37.2"
 
 // Named timeouts for Eventually and Consistently, generous because the
 // suite runs with -race on two cores.
@@ -69,15 +63,9 @@ var _ = BeforeSuite(func() {
 	Expect(locksv1alpha1.AddToScheme(scheme.Scheme)).To(Succeed())
 
 	By("bootstrapping the test environment")
-	testEnv = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		// KUBEBUILDER_ASSETS, when set (make test sets it), takes precedence.
-		BinaryAssetsDirectory: filepath.Join("..", "bin", "k8s",
-			fmt.Sprintf("%s-%s-%s", k8sVersion, runtime.GOOS, runtime.GOARCH)),
-	}
-
 	var err error
+	testEnv, err = kubeenv.Environment()
+	Expect(err).NotTo(HaveOccurred())
 	cfg, err = testEnv.Start()
 	Expect(err).NotTo(HaveOccurred(), "starting envtest; run `make setup-envtest` to build the control plane binaries")
 	Expect(cfg).NotTo(BeNil())

@@ -16,7 +16,7 @@ if [[ "${1:-}" == "--needs-build" ]]; then
   shift
 fi
 
-K8S_VERSION="${K8S_VERSION:-1.37.2}"
+K8S_VERSION="${K8S_VERSION:-$("$(dirname "${BASH_SOURCE[0]}")/k8s-version.sh")}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 STAGING_VERSION="v0.${K8S_VERSION#1.}"
 ARCH="$(go env GOOS)-$(go env GOARCH)"

@@ -31,7 +31,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/leasehold/leasehold/internal/testserver"
@@ -42,6 +41,7 @@ import (
 	redisbackend "github.com/leasehold/leasehold/pkg/backends/redis"
 	"github.com/leasehold/leasehold/pkg/backends/sqlite"
 	"github.com/leasehold/leasehold/pkg/lockmanager"
+	"github.com/leasehold/leasehold/test/kubeenv"
 )
 
 type config struct {
@@ -352,10 +352,9 @@ func postgresContenders(ctx context.Context, cfg config, res *results) ([]conten
 }
 
 func kubernetesContenders(ctx context.Context, cfg config, res *results) ([]contender, func(), error) {
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(cfg.repo, "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: filepath.Join(cfg.repo, "bin", "k8s", "1.37.2-linux-amd64"),
+	env, err := kubeenv.EnvironmentIn(cfg.repo)
+	if err != nil {
+		return nil, func() {}, err
 	}
 	restCfg, err := env.Start()
 	if err != nil {

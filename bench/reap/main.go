@@ -31,6 +31,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/leasehold/leasehold/test/kubeenv"
 )
 
 // The manager's defaults (cmd/manager/options.go), replicated because a
@@ -87,8 +89,8 @@ func main() {
 			"its RSS and Go heap.")
 	flag.Float64Var(&c.qps, "kube-api-qps", managerQPS, "The manager's --kube-api-qps, for the in-process manager and the raw client.")
 	flag.IntVar(&c.qpsBurst, "kube-api-burst", managerBurst, "The manager's --kube-api-burst, likewise.")
-	flag.StringVar(&c.assets, "assets", filepath.Join("bin", "k8s", "1.37.2-linux-amd64"),
-		"Folder with kube-apiserver and etcd (make setup-envtest); $KUBEBUILDER_ASSETS wins when set.")
+	flag.StringVar(&c.assets, "assets", "",
+		"Folder with kube-apiserver and etcd; default: $KUBEBUILDER_ASSETS, else where make setup-envtest puts them.")
 	flag.StringVar(&c.crds, "crds", filepath.Join("config", "crd", "bases"), "Folder with the DistributedLock CRD.")
 	flag.StringVar(&c.out, "out", "", "Write reap.md and reap.json into this folder (e.g. bench/results); empty: print only.")
 	flag.StringVar(&c.name, "name", "reap", "The report's file name in -out, without .md or .json.")
@@ -106,8 +108,15 @@ func main() {
 			"-kube-api-burst at least 1; -over and -kube-api-qps positive")
 		os.Exit(2)
 	}
-	if v := os.Getenv("KUBEBUILDER_ASSETS"); v != "" {
-		c.assets = v
+	if c.assets == "" {
+		root, err := kubeenv.Root()
+		if err == nil {
+			c.assets, err = kubeenv.AssetsDir(root)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "reap: finding the control plane (-assets):", err)
+			os.Exit(2)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.deadline)
 	defer cancel()

@@ -28,6 +28,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/leasehold/leasehold/test/kubeenv"
 )
 
 // delays summarizes reap delays, in milliseconds.
@@ -127,9 +129,11 @@ type machine struct {
 	NProc     int    `json:"nproc"`
 	CPU       string `json:"cpu"`
 	GoVersion string `json:"goVersion"`
-	Commit    string `json:"commit"`
-	LoadStart string `json:"loadAverageStart"`
-	LoadEnd   string `json:"loadAverageEnd"`
+	// Kubernetes is the control plane's version (go.mod's k8s.io/api).
+	Kubernetes string `json:"kubernetes"`
+	Commit     string `json:"commit"`
+	LoadStart  string `json:"loadAverageStart"`
+	LoadEnd    string `json:"loadAverageEnd"`
 }
 
 type report struct {
@@ -148,6 +152,9 @@ type report struct {
 
 func newReport(c config) *report {
 	m := machine{NProc: runtime.NumCPU(), GoVersion: runtime.Version(), LoadStart: loadAverage()}
+	if root, err := kubeenv.Root(); err == nil {
+		m.Kubernetes, _ = kubeenv.Version(root)
+	}
 	if out, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for line := range strings.SplitSeq(string(out), "\n") {
 			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
@@ -201,7 +208,7 @@ func (r *report) markdown() []byte {
 	p("- Date: %s; the whole run took %.0f s\n", r.Date, r.Duration)
 	p("- Machine: %d CPUs (%s), shared with other builds; load average (1, 5, 15 min) %s at the start, %s at the end\n",
 		r.Machine.NProc, r.Machine.CPU, r.Machine.LoadStart, r.Machine.LoadEnd)
-	p("- %s, commit %s; control plane: envtest kube-apiserver and etcd 1.37.2 on the same machine\n\n", r.Machine.GoVersion, r.Machine.Commit)
+	p("- %s, commit %s; control plane: envtest kube-apiserver and etcd %s on the same machine\n\n", r.Machine.GoVersion, r.Machine.Commit, r.Machine.Kubernetes)
 
 	p("## Summary\n\n| Figure | Goal | Measured |\n|---|---|---|\n")
 	if w := r.writesFigure(); w != "" {

@@ -25,7 +25,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -36,6 +35,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/leasehold/leasehold/test/kubeenv"
 )
 
 // runManagerEnv makes the test binary run main() instead of the tests, so
@@ -52,7 +53,6 @@ func TestMain(m *testing.M) {
 }
 
 const (
-	k8sVersion = "1.37.2"
 	// waitTimeout bounds every wait for the manager; -race on two cores is slow.
 	waitTimeout = 60 * time.Second
 )
@@ -63,12 +63,15 @@ const (
 // manager serves its probes, wins leader election and releases the Lease
 // when it is stopped.
 func TestInstallSamplesAndRunManager(t *testing.T) {
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		assets = filepath.Join("..", "..", "bin", "k8s", fmt.Sprintf("%s-%s-%s", k8sVersion, runtime.GOOS, runtime.GOARCH))
-	}
-	assets, err := filepath.Abs(assets)
+	root, err := kubeenv.Root()
 	if err != nil {
+		t.Fatal(err)
+	}
+	assets, err := kubeenv.AssetsDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if assets, err = filepath.Abs(assets); err != nil {
 		t.Fatal(err)
 	}
 	env := &envtest.Environment{BinaryAssetsDirectory: assets}

@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync/atomic"
 	"testing"
 
@@ -16,7 +15,6 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/leasehold/leasehold/internal/testserver"
 	"github.com/leasehold/leasehold/pkg/backends"
@@ -25,6 +23,7 @@ import (
 	"github.com/leasehold/leasehold/pkg/backends/postgres"
 	lhredis "github.com/leasehold/leasehold/pkg/backends/redis"
 	"github.com/leasehold/leasehold/pkg/backends/sqlite"
+	"github.com/leasehold/leasehold/test/kubeenv"
 )
 
 // One server of each kind for the whole package; tests isolate themselves
@@ -56,11 +55,11 @@ func runMain(m *testing.M) int {
 	}
 	redisServer = rd
 
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		// KUBEBUILDER_ASSETS, when set, takes precedence.
-		BinaryAssetsDirectory: filepath.Join("..", "..", "bin", "k8s", "1.37.2-"+runtime.GOOS+"-"+runtime.GOARCH),
+	env, err := kubeenv.Environment()
+	if err != nil {
+		stopServers()
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
 	cfg, err := env.Start()
 	if err != nil {

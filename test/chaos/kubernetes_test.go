@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +36,7 @@ import (
 	"github.com/leasehold/leasehold/internal/faultproxy"
 	"github.com/leasehold/leasehold/pkg/backends/kubernetes"
 	"github.com/leasehold/leasehold/pkg/lockmanager"
+	"github.com/leasehold/leasehold/test/kubeenv"
 )
 
 // kubeServer is the one envtest control plane of the test binary; every
@@ -51,9 +51,13 @@ func startKubernetes() (stop func() error, err error) {
 	// judged by the history, not read in logs.
 	ctrl.SetLogger(logr.Discard())
 	klog.SetLogger(logr.Discard())
+	env, err := kubeenv.Environment()
+	if err != nil {
+		return nil, err
+	}
 	s, err := chaos.StartKubeServer(chaos.KubeServerOptions{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		BinaryAssetsDirectory: filepath.Join("..", "..", "bin", "k8s", "1.37.2-"+runtime.GOOS+"-"+runtime.GOARCH),
+		CRDDirectoryPaths:     env.CRDDirectoryPaths,
+		BinaryAssetsDirectory: env.BinaryAssetsDirectory,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w (run `make setup-envtest` to build the control plane binaries)", err)

@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -39,10 +38,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/leasehold/leasehold/pkg/backends/kubernetes"
+	"github.com/leasehold/leasehold/test/kubeenv"
 )
-
-// k8sVersion is the envtest control plane's version (Makefile K8S_VERSION).
-const k8sVersion = "1.37.2"
 
 // deployNamespace is where config/default deploys the manager.
 const deployNamespace = "leasehold-system"
@@ -83,12 +80,10 @@ func TestE2E(t *testing.T) {
 var _ = BeforeSuite(func(ctx SpecContext) {
 	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
 	var err error
-	repoRoot, err = filepath.Abs(filepath.Join("..", ".."))
+	repoRoot, err = kubeenv.Root()
 	Expect(err).NotTo(HaveOccurred())
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		assets = filepath.Join(repoRoot, "bin", "k8s", fmt.Sprintf("%s-%s-%s", k8sVersion, runtime.GOOS, runtime.GOARCH))
-	}
+	assets, err := kubeenv.AssetsDir(repoRoot)
+	Expect(err).NotTo(HaveOccurred())
 	kubectlPath = os.Getenv("KUBECTL")
 	if kubectlPath == "" {
 		kubectlPath = filepath.Join(assets, "kubectl")

@@ -3,18 +3,16 @@ package linearize
 import (
 	"fmt"
 	"os"
-	"path/filepath"
-	"runtime"
 	"testing"
 
 	"go.uber.org/goleak"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/leasehold/leasehold/internal/testserver"
 	"github.com/leasehold/leasehold/pkg/backends/kubernetes"
+	"github.com/leasehold/leasehold/test/kubeenv"
 )
 
 // The servers every test shares.
@@ -49,11 +47,10 @@ func runWithServers(m *testing.M) int {
 		return 1
 	}
 	defer stopRedis()
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		// KUBEBUILDER_ASSETS, when set, takes precedence.
-		BinaryAssetsDirectory: filepath.Join("..", "..", "bin", "k8s", "1.37.2-"+runtime.GOOS+"-"+runtime.GOARCH),
+	env, err := kubeenv.Environment()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
 	cfg, err := env.Start()
 	if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -11,6 +10,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/leasehold/leasehold/internal/chaos"
+	"github.com/leasehold/leasehold/test/kubeenv"
 )
 
 // startKubernetes starts the local control plane both Kubernetes
@@ -19,9 +19,13 @@ import (
 // whose client config has no client-side rate limit and no client
 // timeout, so that requests end with their context only.
 func startKubernetes(o options) (*store, func(), error) {
+	env, err := kubeenv.EnvironmentIn(o.repo)
+	if err != nil {
+		return nil, nil, err
+	}
 	srv, err := chaos.StartKubeServer(chaos.KubeServerOptions{
-		CRDDirectoryPaths:     []string{filepath.Join(o.repo, "config", "crd", "bases")},
-		BinaryAssetsDirectory: filepath.Join(o.repo, "bin", "k8s", "1.37.2-linux-amd64"),
+		CRDDirectoryPaths:     env.CRDDirectoryPaths,
+		BinaryAssetsDirectory: env.BinaryAssetsDirectory,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w (make setup-envtest builds the control plane)", err)
