@@ -91,6 +91,8 @@ type DistributedLockReconciler struct {
 	MaxConcurrentReconciles int
 
 	initOnce     sync.Once
+	startOnce    sync.Once
+	startedAt    time.Time // the first Reconcile, on Clock; see reap
 	metrics      *lockMetrics
 	tracker      *lockTracker
 	observations *observationTable
@@ -148,6 +150,7 @@ func (r *DistributedLockReconciler) SetupWithManager(mgr ctrl.Manager) error {
 // writes at most: the reap and its Event.
 func (r *DistributedLockReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	r.init()
+	r.startOnce.Do(func() { r.startedAt = r.Clock.Now() })
 	log := logf.FromContext(ctx)
 
 	lock := &locksv1alpha1.DistributedLock{}
