@@ -47,7 +47,7 @@ var _ = Describe("The monitoring manifests", func() {
 			"controller_runtime_reconcile_errors_total", "leasehold_client_sessions_ended_total"))
 
 		exprs := map[string][]string{ // file → PromQL expressions
-			"config/prometheus/rules.yaml": alertExpressions(),
+			"config/prometheus/rules.yaml":  alertExpressions(),
 			"config/grafana/leasehold.json": dashboardExpressions(),
 		}
 		for file, list := range exprs {
