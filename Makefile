@@ -204,8 +204,8 @@ docker-build: ## Build the manager's container image (IMG) with Docker.
 	$(CONTAINER_TOOL) build -t "$(IMG)" .
 
 .PHONY: run
-run: manifests generate fmt vet ## Run the manager from your host against the cluster in your kubeconfig.
-	go run ./cmd/manager
+run: manifests generate fmt vet ## Run the manager from your host against the cluster in your kubeconfig (metrics on plain HTTP :8080).
+	go run ./cmd/manager --metrics-secure=false --metrics-bind-address=:8080
 
 ##@ Deployment
 

@@ -96,6 +96,8 @@ type DistributedLockReconciler struct {
 	ReapEvents *rate.Limiter
 
 	initOnce     sync.Once
+	startOnce    sync.Once
+	startedAt    time.Time // the first Reconcile, on Clock; see reap
 	metrics      *lockMetrics
 	tracker      *lockTracker
 	observations *observationTable
@@ -156,6 +158,7 @@ func (r *DistributedLockReconciler) SetupWithManager(mgr ctrl.Manager) error {
 // writes at most: the reap and its Event.
 func (r *DistributedLockReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	r.init()
+	r.startOnce.Do(func() { r.startedAt = r.Clock.Now() })
 	log := logf.FromContext(ctx)
 
 	lock := &locksv1alpha1.DistributedLock{}

@@ -38,16 +38,21 @@ const (
 	phaseHeld = "Held"
 )
 
+// phases are the locks gauge's phase labels. Every one of them exists, at
+// 0 if no lock is in it, for each namespace that has locks, so that a query
+// for {phase="Expired"} finds a series before the first expiry.
+var phases = []string{phaseFree, phaseHeld, string(locksv1alpha1.PhaseExpired), phaseInvalid}
+
 // lockMetrics are the controller's Prometheus metrics.
 type lockMetrics struct {
-	// locks counts the DistributedLocks by phase (Free, Held, Expired,
-	// Invalid).
+	// locks counts the DistributedLocks by namespace and phase (Free,
+	// Held, Expired, Invalid).
 	locks *prometheus.GaugeVec
 	// reaps counts reaping writes that succeeded, by reapPolicy.
 	reaps *prometheus.CounterVec
-	// reapDelay is the time from a lease's expiresAt (renewTime +
-	// leaseDurationSeconds) to the reaping write, on the controller's
-	// clock.
+	// reapDelay is the time from a lease's expiresAt to the reaping
+	// write, on the controller's clock, for leases that expired while the
+	// controller was running (see reap).
 	reapDelay prometheus.Histogram
 	// acquisitions counts grants the controller saw: a new holder, or a
 	// new fencing token for the same holder.
@@ -62,15 +67,20 @@ func newLockMetrics(reg prometheus.Registerer) *lockMetrics {
 	m := &lockMetrics{
 		locks: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "leasehold_distributedlocks",
-			Help: "Number of DistributedLocks by phase (Free, Held, Expired, Invalid).",
-		}, []string{"phase"}),
+			Help: "Number of DistributedLocks by namespace and phase (Free, Held, Expired, Invalid). " +
+				"Every phase of a namespace that has locks is present, at 0 when no lock is in it.",
+		}, []string{"namespace", "phase"}),
 		reaps: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "leasehold_distributedlock_reaps_total",
 			Help: "Expired leases reaped by the controller, by reapPolicy (Release, Delete).",
 		}, []string{"policy"}),
 		reapDelay: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "leasehold_distributedlock_reap_delay_seconds",
-			Help: "Seconds from a lease's expiresAt (renewTime + leaseDurationSeconds) to the write that reaped it.",
+			Help: "Seconds from a lease's expiry (as the controller judged it) to the write that reaped it, " +
+				"for leases that expired while the controller was running. A lease that expired before the " +
+				"controller started (or while no replica led) is reaped and counted in " +
+				"leasehold_distributedlock_reaps_total but not observed here: its delay measures the downtime, " +
+				"not the reaper.",
 			// 5 ms to about 82 s: the clock-skew allowance (1 s by
 			// default) sits in the middle.
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 15),
@@ -115,10 +125,13 @@ type lockTracker struct {
 
 	mu    sync.Mutex
 	locks map[types.NamespacedName]seenLock
+	// perNamespace counts the locks of each namespace in locks: a
+	// namespace's phase series exist while it has any.
+	perNamespace map[string]int
 }
 
 func newLockTracker(m *lockMetrics) *lockTracker {
-	return &lockTracker{metrics: m, locks: make(map[types.NamespacedName]seenLock)}
+	return &lockTracker{metrics: m, locks: make(map[types.NamespacedName]seenLock), perNamespace: make(map[string]int)}
 }
 
 // see records the lock's phase and grant as of this reconcile and counts an
@@ -141,23 +154,39 @@ func (t *lockTracker) see(name types.NamespacedName, generation int64, phase str
 	case g.renewTime != old.grant.renewTime:
 		t.metrics.renewals.Inc()
 	}
+	if !known {
+		if t.perNamespace[name.Namespace] == 0 {
+			for _, p := range phases {
+				t.metrics.locks.WithLabelValues(name.Namespace, p).Set(0)
+			}
+		}
+		t.perNamespace[name.Namespace]++
+	}
 	if !known || old.phase != phase {
 		if known {
-			t.metrics.locks.WithLabelValues(old.phase).Dec()
+			t.metrics.locks.WithLabelValues(name.Namespace, old.phase).Dec()
 		}
-		t.metrics.locks.WithLabelValues(phase).Inc()
+		t.metrics.locks.WithLabelValues(name.Namespace, phase).Inc()
 	}
 	t.locks[name] = seenLock{phase: phase, grant: g}
 }
 
-// forget drops a deleted lock from the gauge.
+// forget drops a deleted lock from the gauge, and the namespace's series
+// with its last lock.
 func (t *lockTracker) forget(name types.NamespacedName) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if old, known := t.locks[name]; known {
-		t.metrics.locks.WithLabelValues(old.phase).Dec()
-		delete(t.locks, name)
+	old, known := t.locks[name]
+	if !known {
+		return
 	}
+	delete(t.locks, name)
+	if t.perNamespace[name.Namespace]--; t.perNamespace[name.Namespace] > 0 {
+		t.metrics.locks.WithLabelValues(name.Namespace, old.phase).Dec()
+		return
+	}
+	delete(t.perNamespace, name.Namespace)
+	t.metrics.locks.DeletePartialMatch(prometheus.Labels{"namespace": name.Namespace})
 }
 
 // grantOf extracts the grant from a lock's spec.

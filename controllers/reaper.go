@@ -87,7 +87,13 @@ func (r *DistributedLockReconciler) reap(ctx context.Context, lock *locksv1alpha
 	}
 	delay := r.Clock.Now().Sub(expiresAt)
 	r.metrics.reaps.WithLabelValues(string(policy)).Inc()
-	r.metrics.reapDelay.Observe(delay.Seconds())
+	// Only a lease that expired after this controller began reconciling
+	// measures the reaper: one that expired before (make dev's samples,
+	// leases left over a controller's downtime) would record the downtime,
+	// days of it, in a histogram meant for seconds.
+	if !expiresAt.Before(r.startedAt) {
+		r.metrics.reapDelay.Observe(delay.Seconds())
+	}
 	log.Info("Reaped expired lease", "holder", holder, "reapPolicy", policy, "delayAfterExpiry", delay)
 	if !r.ReapEvents.Allow() {
 		reapEventsDropped.Inc()

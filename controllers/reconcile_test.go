@@ -25,6 +25,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -142,10 +143,63 @@ func TestReconcileRequeuesAtExpiryThenReleases(t *testing.T) {
 	if got := testutil.ToFloat64(r.metrics.reaps.WithLabelValues("Release")); got != 1 {
 		t.Errorf("reaps{Release} = %v, want 1", got)
 	}
-	// Reaped 200 ms after expiresAt: the delay the watch took.
-	if got := testutil.CollectAndCount(r.metrics.reapDelay); got != 1 {
+	// It expired while the reconciler ran: one sample.
+	if got := reapDelaySamples(t, r); got != 1 {
 		t.Errorf("reap delay samples = %d, want 1", got)
 	}
+}
+
+// TestReconcileReapDelayLeavesOutLeasesExpiredBeforeStart: a lease that
+// expired long before the reconciler started (make dev's samples, a lock
+// left over downtime) is reaped and counted, but its delay, which measures
+// the downtime, is not observed; one that expires afterwards is.
+func TestReconcileReapDelayLeavesOutLeasesExpiredBeforeStart(t *testing.T) {
+	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	clk := clocktesting.NewFakeClock(t0.Add(194 * time.Hour))
+	r, _ := newUnitReconciler(t, clk, unitLock(t0, ""), interceptor.Funcs{})
+
+	if _, lock, err := reconcileOnce(t, r); err != nil || lock.Spec.HolderIdentity != "" {
+		t.Fatalf("Reconcile of a lease expired 194 h ago = %v, holder %q; want it reaped", err, lock.Spec.HolderIdentity)
+	}
+	if got := testutil.ToFloat64(r.metrics.reaps.WithLabelValues("Release")); got != 1 {
+		t.Errorf("reaps{Release} = %v, want 1", got)
+	}
+	if got := reapDelaySamples(t, r); got != 0 {
+		t.Errorf("reap delay samples = %d, want 0 for a lease that expired before the reconciler started", got)
+	}
+
+	// Granted again now, with a 10 s lease: it expires while the
+	// reconciler runs, and its delay is observed.
+	lock := &locksv1alpha1.DistributedLock{}
+	if err := r.Get(context.Background(), unitKey, lock); err != nil {
+		t.Fatal(err)
+	}
+	now := metav1.NewMicroTime(clk.Now())
+	lock.Spec.HolderIdentity, lock.Spec.AcquireTime, lock.Spec.RenewTime = "worker-2", &now, &now
+	lock.Spec.LeaseDurationSeconds, lock.Spec.FencingToken = ptr.To[int32](10), lock.Spec.FencingToken+1
+	if err := r.Update(context.Background(), lock); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := reconcileOnce(t, r); err != nil {
+		t.Fatal(err)
+	}
+	clk.Step(10*time.Second + DefaultClockSkewAllowance)
+	if _, lock, err := reconcileOnce(t, r); err != nil || lock.Spec.HolderIdentity != "" {
+		t.Fatalf("Reconcile at expiry = %v, holder %q; want it reaped", err, lock.Spec.HolderIdentity)
+	}
+	if got := reapDelaySamples(t, r); got != 1 {
+		t.Errorf("reap delay samples = %d, want 1", got)
+	}
+}
+
+// reapDelaySamples is the reap-delay histogram's sample count.
+func reapDelaySamples(t *testing.T, r *DistributedLockReconciler) uint64 {
+	t.Helper()
+	var m dto.Metric
+	if err := r.metrics.reapDelay.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetHistogram().GetSampleCount()
 }
 
 func TestReconcileReapGraceKeepsPhaseExpired(t *testing.T) {

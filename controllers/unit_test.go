@@ -17,6 +17,8 @@ limitations under the License.
 package controllers
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,13 +136,14 @@ func TestLockTracker(t *testing.T) {
 		return grant{holder: holder, fencingToken: token, renewTime: renew}
 	}
 	type counts struct {
+		// Phases are the nonzero series of namespace "ns".
 		Phases                 map[string]float64
 		Acquisitions, Renewals float64
 	}
 	read := func() counts {
 		c := counts{Phases: map[string]float64{}}
 		for _, p := range []string{"Free", "Held", "Expired", phaseInvalid} {
-			if v := testutil.ToFloat64(m.locks.WithLabelValues(p)); v != 0 {
+			if v := testutil.ToFloat64(m.locks.WithLabelValues("ns", p)); v != 0 {
 				c.Phases[p] = v
 			}
 		}
@@ -180,6 +183,81 @@ func TestLockTracker(t *testing.T) {
 		s.do()
 		if diff := cmp.Diff(s.want, read()); diff != "" {
 			t.Errorf("%s: metrics mismatch (-want +got):\n%s", s.name, diff)
+		}
+	}
+}
+
+// TestLocksGaugeSeries: the locks gauge has a series for every phase of
+// every namespace with locks, at 0 where no lock is in that phase, from the
+// namespace's first lock on; a namespace's series go with its last lock.
+func TestLocksGaugeSeries(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	tracker := newLockTracker(newLockMetrics(reg))
+	a1 := types.NamespacedName{Namespace: "team-a", Name: "one"}
+	a2 := types.NamespacedName{Namespace: "team-a", Name: "two"}
+	b1 := types.NamespacedName{Namespace: "team-b", Name: "one"}
+	// series maps {namespace="...",phase="..."} to its value.
+	series := func() map[string]float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]float64{}
+		for _, mf := range mfs {
+			if mf.GetName() != "leasehold_distributedlocks" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				var labels []string
+				for _, l := range m.GetLabel() {
+					labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+				}
+				got["{"+strings.Join(labels, ",")+"}"] = m.GetGauge().GetValue()
+			}
+		}
+		return got
+	}
+	steps := []struct {
+		name string
+		do   func()
+		want map[string]float64
+	}{
+		{"nothing seen: no series", func() {}, map[string]float64{}},
+		{"first lock of team-a: every phase of team-a", func() { tracker.see(a1, 1, phaseHeld, grant{holder: "w"}) },
+			map[string]float64{
+				`{namespace="team-a",phase="Expired"}`: 0, `{namespace="team-a",phase="Free"}`: 0,
+				`{namespace="team-a",phase="Held"}`: 1, `{namespace="team-a",phase="Invalid"}`: 0,
+			}},
+		{"team-b", func() { tracker.see(b1, 1, phaseFree, grant{}) },
+			map[string]float64{
+				`{namespace="team-a",phase="Expired"}`: 0, `{namespace="team-a",phase="Free"}`: 0,
+				`{namespace="team-a",phase="Held"}`: 1, `{namespace="team-a",phase="Invalid"}`: 0,
+				`{namespace="team-b",phase="Expired"}`: 0, `{namespace="team-b",phase="Free"}`: 1,
+				`{namespace="team-b",phase="Held"}`: 0, `{namespace="team-b",phase="Invalid"}`: 0,
+			}},
+		{"a second lock of team-a expires; team-b's goes", func() {
+			tracker.see(a2, 1, string(locksv1alpha1.PhaseExpired), grant{holder: "w"})
+			tracker.forget(b1)
+		}, map[string]float64{
+			`{namespace="team-a",phase="Expired"}`: 1, `{namespace="team-a",phase="Free"}`: 0,
+			`{namespace="team-a",phase="Held"}`: 1, `{namespace="team-a",phase="Invalid"}`: 0,
+		}},
+		{"team-a's first lock goes: the namespace still has one", func() { tracker.forget(a1) },
+			map[string]float64{
+				`{namespace="team-a",phase="Expired"}`: 1, `{namespace="team-a",phase="Free"}`: 0,
+				`{namespace="team-a",phase="Held"}`: 0, `{namespace="team-a",phase="Invalid"}`: 0,
+			}},
+		{"team-a's last lock goes", func() { tracker.forget(a2) }, map[string]float64{}},
+		{"team-a again", func() { tracker.see(a1, 1, phaseInvalid, grant{}) },
+			map[string]float64{
+				`{namespace="team-a",phase="Expired"}`: 0, `{namespace="team-a",phase="Free"}`: 0,
+				`{namespace="team-a",phase="Held"}`: 0, `{namespace="team-a",phase="Invalid"}`: 1,
+			}},
+	}
+	for _, s := range steps {
+		s.do()
+		if diff := cmp.Diff(s.want, series()); diff != "" {
+			t.Errorf("%s: series (-want +got):\n%s", s.name, diff)
 		}
 	}
 }

@@ -26,7 +26,7 @@ limitations under the License.
 // Usage:
 //
 //	manager [--kubeconfig=FILE]
-//	        [--metrics-bind-address=:8080] [--metrics-secure] [--metrics-cert-dir=DIR]
+//	        [--metrics-bind-address=:8443] [--metrics-secure=true] [--metrics-cert-dir=DIR]
 //	        [--health-probe-bind-address=:8081]
 //	        [--leader-elect] [--leader-election-namespace=NS]
 //	        [--namespaces=a,b]
@@ -38,13 +38,19 @@ limitations under the License.
 //
 // Metrics (controller-runtime's registry: the leasehold_distributedlock*
 // series, controller-runtime's and client-go's) are served on
-// --metrics-bind-address at /metrics, over plain HTTP by default, which
-// suits a local run and a scrape from inside the cluster network. With
-// --metrics-secure they are served over HTTPS (certificate from
-// --metrics-cert-dir, else self-signed); the endpoint does not authenticate
-// the scraper either way, so restrict who can reach the port (NetworkPolicy)
-// where metrics matter. /healthz answers once the process runs; /readyz once
-// the informer caches have synced.
+// --metrics-bind-address at /metrics. By default (--metrics-secure) they are
+// served over HTTPS (certificate from --metrics-cert-dir, else self-signed)
+// and only to scrapers that authenticate with a bearer token the API server
+// accepts (TokenReview) and that may get the non-resource URL /metrics
+// (SubjectAccessReview): bind config/rbac's metrics-reader ClusterRole to
+// the scraper; no token is 401, a token without that right is 403. The
+// manager's own ServiceAccount needs create on tokenreviews and
+// subjectaccessreviews for this (config/rbac/metrics_auth_role.yaml).
+// --metrics-secure=false serves plain HTTP to anyone, for local runs (make
+// run, make dev).
+//
+// /healthz answers once the process runs; /readyz once the informer caches
+// have synced.
 //
 // With --leader-elect, replicas compete for the coordination.k8s.io Lease
 // "leasehold.locks.leasehold.dev" in the manager's own namespace (in a

@@ -44,6 +44,7 @@ func TestParseOptionsDefaults(t *testing.T) {
 	got := map[string]any{
 		"metrics":         mo.Metrics.BindAddress,
 		"metricsSecure":   mo.Metrics.SecureServing,
+		"metricsFilter":   mo.Metrics.FilterProvider != nil,
 		"probe":           mo.HealthProbeBindAddress,
 		"leaderElection":  mo.LeaderElection,
 		"leaderElectID":   mo.LeaderElectionID,
@@ -56,8 +57,9 @@ func TestParseOptionsDefaults(t *testing.T) {
 		"eventBurst":      o.reconciler().ReapEvents.Burst(),
 	}
 	want := map[string]any{
-		"metrics":         ":8080",
-		"metricsSecure":   false,
+		"metrics":         ":8443",
+		"metricsSecure":   true,
+		"metricsFilter":   true,
 		"probe":           ":8081",
 		"leaderElection":  false,
 		"leaderElectID":   leaderElectionID,
@@ -79,6 +81,7 @@ func TestParseOptionsFlags(t *testing.T) {
 		"--kubeconfig=/tmp/kc",
 		"--metrics-bind-address=127.0.0.1:9090",
 		"--metrics-secure",
+		"--metrics-cert-dir=/certs",
 		"--health-probe-bind-address=127.0.0.1:9091",
 		"--leader-elect",
 		"--leader-election-namespace=leasehold-system",
@@ -101,6 +104,7 @@ func TestParseOptionsFlags(t *testing.T) {
 		"kubeconfig":  o.kubeconfig,
 		"metrics":     mo.Metrics.BindAddress,
 		"secure":      mo.Metrics.SecureServing,
+		"certDir":     mo.Metrics.CertDir,
 		"probe":       mo.HealthProbeBindAddress,
 		"leader":      mo.LeaderElection,
 		"leaderNS":    mo.LeaderElectionNamespace,
@@ -119,6 +123,7 @@ func TestParseOptionsFlags(t *testing.T) {
 		"kubeconfig":  "/tmp/kc",
 		"metrics":     "127.0.0.1:9090",
 		"secure":      true,
+		"certDir":     "/certs",
 		"probe":       "127.0.0.1:9091",
 		"leader":      true,
 		"leaderNS":    "leasehold-system",
@@ -133,6 +138,26 @@ func TestParseOptionsFlags(t *testing.T) {
 		"strips":      true,
 		"zapLevelSet": true,
 	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("options (-want +got):\n%s", diff)
+	}
+}
+
+// TestParseOptionsPlainMetrics: --metrics-secure=false (make run, make
+// dev) serves plain HTTP with neither authentication nor authorisation.
+func TestParseOptionsPlainMetrics(t *testing.T) {
+	o, err := parseOptions([]string{"--metrics-secure=false", "--metrics-bind-address=127.0.0.1:8080"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mo := o.managerOptions(runtime.NewScheme())
+	got := map[string]any{
+		"metrics": mo.Metrics.BindAddress,
+		"secure":  mo.Metrics.SecureServing,
+		"filter":  mo.Metrics.FilterProvider != nil,
+		"tlsOpts": len(mo.Metrics.TLSOpts),
+	}
+	want := map[string]any{"metrics": "127.0.0.1:8080", "secure": false, "filter": false, "tlsOpts": 0}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("options (-want +got):\n%s", diff)
 	}
@@ -178,7 +203,7 @@ func TestParseOptionsRejects(t *testing.T) {
 			[]string{"--namespaces", `"team-a" twice`}},
 		{"bad leader election namespace", []string{"--leader-election-namespace=kube system"},
 			[]string{"--leader-election-namespace", "not a valid namespace name"}},
-		{"cert dir without secure serving", []string{"--metrics-cert-dir=/certs"},
+		{"cert dir without secure serving", []string{"--metrics-secure=false", "--metrics-cert-dir=/certs"},
 			[]string{"--metrics-cert-dir", "--metrics-secure"}},
 		{"unknown flag", []string{"--reap-delay=1s"},
 			[]string{"reap-delay"}},

@@ -63,8 +63,9 @@ type ListPage struct {
 //
 // Errors are, or wrap, the sentinels of this package. Each method lists
 // the ones it returns for a decided outcome; any method may also return
-// ErrUnavailable (the store failed; the outcome is unknown), ErrClosed
-// (after Close), or the context's error.
+// ErrUnavailable (the store failed; the outcome is unknown),
+// ErrPermissionDenied (the store refused the caller; nothing happened),
+// ErrClosed (after Close), or the context's error.
 type Backend interface {
 	// Acquire makes one attempt, deciding and writing atomically:
 	//   - no record, a released record, or an expired lease: grant to

@@ -34,6 +34,12 @@ var (
 	// ErrUnavailable wraps failures of the store itself. The operation may
 	// or may not have taken effect; it is safe to retry.
 	ErrUnavailable = errors.New("lock backend unavailable")
+	// ErrPermissionDenied reports that the store refused the caller's
+	// credentials, or refused the operation to them. The operation did not
+	// take effect, and retrying does not help until someone grants the
+	// permission, so waits and sessions do not retry it. The message names
+	// what was refused.
+	ErrPermissionDenied = errors.New("permission denied")
 )
 
 // HeldError is the error for a lock held by someone else. It matches
@@ -84,6 +90,12 @@ func Unavailable(op, key string, cause error) error {
 		return fmt.Errorf("%s %q: %w", op, key, cause)
 	}
 	return fmt.Errorf("%s %q: %w: %w", op, key, ErrUnavailable, cause)
+}
+
+// PermissionDenied wraps the store's refusal of op on key so that it
+// matches ErrPermissionDenied and still carries the store's own message.
+func PermissionDenied(op, key string, cause error) error {
+	return fmt.Errorf("%s %q: %w: %w", op, key, ErrPermissionDenied, cause)
 }
 
 // InvalidArgument returns an ErrInvalidArgument naming field and rule.

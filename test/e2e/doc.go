@@ -23,15 +23,21 @@ limitations under the License.
 // refused with the CRD's message, the metrics endpoint serves the lock
 // metrics, a manager killed with SIGKILL and started again loses nothing
 // and reaps what expired meanwhile, and of two managers with leader
-// election only the leader reaps.
+// election only the leader reaps. The metrics endpoint answers a token that
+// leasehold-metrics-reader allows (200), no token (401) and another token
+// (403); lockctl takes a lock as a ServiceAccount bound to
+// leasehold-lock-editor and is refused, with the verb and resource named,
+// as one bound to leasehold-lock-viewer.
 //
 // By default (make test-e2e) the suite starts its own control plane from
-// the envtest binaries (make setup-envtest), installs the CRD with kubectl
-// apply -k config/crd, builds cmd/manager with go build and runs it as a
-// process on loopback ports. With E2E_KIND=1 (make test-e2e-kind) it uses
+// the envtest binaries (make setup-envtest), applies config/default with
+// kubectl apply -k (its Deployment stays without pods: there are no nodes),
+// builds cmd/manager with go build and runs it as a process on loopback
+// ports, with a token of the Deployment's ServiceAccount, so that it has
+// config/rbac's rights and no more. With E2E_KIND=1 (make test-e2e-kind) it uses
 // the cluster of the current kubeconfig and the manager that make deploy
 // installed in leasehold-system (two replicas with leader election): it
-// reads metrics through the API server's pod proxy, kills the manager with
+// reads metrics through kubectl port-forward, kills the manager with
 // kubectl delete pod --force, and reads logs with kubectl logs.
 //
 // Expiry is the manager's judgement on its own clock (see package

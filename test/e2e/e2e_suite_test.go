@@ -66,6 +66,12 @@ var (
 	managerBin  string
 	// lockctlBin is the CLI, built for the specs that run it as a user does.
 	lockctlBin string
+	// managerKubeconfig holds a token of the manager's ServiceAccount
+	// (config/rbac), which the local managers run with.
+	managerKubeconfig string
+	// scraperToken is a token of a ServiceAccount bound to
+	// leasehold-metrics-reader: what the managers' metrics endpoint asks for.
+	scraperToken string
 	// primary is the manager the specs run against locally (nil on kind).
 	primary *localManager
 	// extra are further local managers (leader election spec).
@@ -111,25 +117,31 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		kubeconfig = filepath.Join(binDir, "kubeconfig")
 		Expect(os.WriteFile(kubeconfig, b, 0o600)).To(Succeed())
 
-		By("installing the CRD as make install does")
-		kubectl(ctx, "apply", "-k", "config/crd")
+		By("installing config/default as make deploy does (the Deployment has no nodes to run on here)")
+		kubectl(ctx, "apply", "-k", "config/default")
 		kubectl(ctx, "wait", "--for=condition=Established", "--timeout=60s",
 			"crd/distributedlocks.locks.leasehold.dev")
-		kubectl(ctx, "create", "namespace", deployNamespace)
-
-		By("building and starting the manager")
-		managerBin = goBuild(binDir, "./cmd/manager", "manager")
-		primary = newLocalManager("manager", managerBin, kubeconfig)
-		primary.Start(ctx)
 	}
 	if binDir == "" {
 		binDir = GinkgoT().TempDir()
 	}
-	lockctlBin = goBuild(binDir, "./cmd/lockctl", "lockctl")
 	scheme := kubernetes.Scheme() // DistributedLocks, plus Namespaces and Leases
 	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
 	k8sClient, err = client.NewWithWatch(cfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
+
+	By("binding a ServiceAccount to leasehold-metrics-reader, as a Prometheus would be")
+	scraperToken = boundServiceAccountToken(ctx, deployNamespace, "e2e-metrics-scraper", "ClusterRoleBinding", "leasehold-metrics-reader")
+
+	if !onKind {
+		By("building and starting the manager as its ServiceAccount, with config/rbac's rights only")
+		managerKubeconfig = writeTokenKubeconfig("controller-manager",
+			serviceAccountToken(ctx, deployNamespace, "leasehold-controller-manager"))
+		managerBin = goBuild(binDir, "./cmd/manager", "manager")
+		primary = newLocalManager("manager", managerBin, managerKubeconfig)
+		primary.Start(ctx)
+	}
+	lockctlBin = goBuild(binDir, "./cmd/lockctl", "lockctl")
 }, NodeTimeout(3*time.Minute))
 
 var _ = AfterSuite(func() {

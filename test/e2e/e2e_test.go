@@ -284,7 +284,7 @@ spec:
 			// that elect a leader, as config/manager deploys them.
 			Expect(primary.Signal(syscall.SIGTERM).Success()).To(BeTrue())
 			for i := range 2 {
-				m := newLocalManager(fmt.Sprintf("manager-%d", i), managerBin, kubeconfig,
+				m := newLocalManager(fmt.Sprintf("manager-%d", i), managerBin, managerKubeconfig,
 					"--leader-elect", "--leader-election-namespace", deployNamespace)
 				extra = append(extra, m)
 				m.Start(ctx)

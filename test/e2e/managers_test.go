@@ -19,6 +19,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -40,8 +41,12 @@ import (
 type manager interface {
 	// Name identifies it in logs.
 	Name() string
-	// Metrics returns the text of its /metrics endpoint.
+	// Metrics returns the text of its /metrics endpoint, scraped with a
+	// token that leasehold-metrics-reader allows.
 	Metrics(ctx context.Context) (string, error)
+	// Scrape GETs its /metrics endpoint over HTTPS with token as the bearer
+	// token (none when empty) and returns the status code and body.
+	Scrape(ctx context.Context, token string) (int, string, error)
 	// Logs returns its log so far.
 	Logs(ctx context.Context) string
 }
@@ -129,7 +134,11 @@ func (m *localManager) cmdState() *os.ProcessState {
 }
 
 func (m *localManager) Metrics(ctx context.Context) (string, error) {
-	return httpGet(ctx, "http://"+m.metricsAddr+"/metrics")
+	return metricsOf(ctx, m)
+}
+
+func (m *localManager) Scrape(ctx context.Context, token string) (int, string, error) {
+	return scrape(ctx, "https://"+m.metricsAddr+"/metrics", token)
 }
 
 // deployedManager is a pod of the manager Deployment that make deploy
@@ -141,8 +150,38 @@ type deployedManager struct {
 func (m deployedManager) Name() string { return m.pod }
 
 func (m deployedManager) Metrics(ctx context.Context) (string, error) {
-	return kubectlE(ctx, "get", "--raw",
-		fmt.Sprintf("/api/v1/namespaces/%s/pods/%s:8080/proxy/metrics", deployNamespace, m.pod))
+	return metricsOf(ctx, m)
+}
+
+// Scrape reaches the pod through kubectl port-forward: the API server's pod
+// proxy does not pass the caller's bearer token on.
+func (m deployedManager) Scrape(ctx context.Context, token string) (int, string, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	cmd := exec.CommandContext(ctx, kubectlPath, "--kubeconfig", kubeconfig, "port-forward",
+		"--namespace", deployNamespace, "pod/"+m.pod, ":8443")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		cancel()
+		return 0, "", err
+	}
+	if err := cmd.Start(); err != nil {
+		cancel()
+		return 0, "", err
+	}
+	defer func() {
+		cancel()
+		_ = cmd.Wait()
+	}()
+	// "Forwarding from 127.0.0.1:PORT -> 8443"
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "Forwarding from 127.0.0.1:"); ok {
+			port, _, _ := strings.Cut(rest, " ")
+			go func() { _, _ = io.Copy(io.Discard, stdout) }()
+			return scrape(ctx, "https://127.0.0.1:"+port+"/metrics", token)
+		}
+	}
+	return 0, "", fmt.Errorf("kubectl port-forward pod/%s did not say where it listens", m.pod)
 }
 
 func (m deployedManager) Logs(ctx context.Context) string {
@@ -216,6 +255,41 @@ func metricSum(text, name string) (sum float64, found bool) {
 		found = true
 	}
 	return sum, found
+}
+
+// metricsOf scrapes m as the suite's metrics reader and fails unless the
+// answer is 200.
+func metricsOf(ctx context.Context, m manager) (string, error) {
+	code, body, err := m.Scrape(ctx, scraperToken)
+	if err != nil {
+		return "", err
+	}
+	if code != http.StatusOK {
+		return "", fmt.Errorf("scraping %s: status %d: %s", m.Name(), code, body)
+	}
+	return body, nil
+}
+
+// scrape GETs url with token as the bearer token (none when empty). The
+// manager's certificate is self-signed, as deployed without
+// --metrics-cert-dir, so it is not verified.
+func scrape(ctx context.Context, url, token string) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	defer c.CloseIdleConnections()
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
 }
 
 func httpGet(ctx context.Context, url string) (string, error) {

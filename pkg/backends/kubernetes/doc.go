@@ -32,6 +32,11 @@
 // at once), the answer is ErrUnavailable ("kept changing"), which is
 // retryable and which lockmanager's wait loop retries.
 //
+// A request the API server refuses to the client (401 Unauthorized, 403
+// Forbidden) is ErrPermissionDenied, never retried, with the server's
+// message (user, verb, resource, namespace) and the role a lock client
+// needs: config/rbac's leasehold-lock-editor, bound in the namespace.
+//
 // An Update replaces the whole spec, so every write needs the previous one.
 // To avoid a read before each write the Backend keeps a small client-side
 // table: per key, the last object this client wrote or read. Renew and

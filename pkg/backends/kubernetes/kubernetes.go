@@ -439,8 +439,16 @@ func (b *Backend) read(ctx context.Context, op, key string) (observation, error)
 	return b.seen.observe(obj, b.clock.Now()), nil
 }
 
-// failure wraps an API error as the contract's ErrUnavailable.
+// failure wraps an API error as the contract's ErrUnavailable, or as
+// ErrPermissionDenied when the API server refused the client (401
+// Unauthorized, 403 Forbidden): retrying that is pointless, and the API
+// server's message names the user, the verb and the resource.
 func (b *Backend) failure(op, key string, err error) error {
+	if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {
+		return backends.PermissionDenied(op, key, fmt.Errorf("%w (a lock client needs get, list, watch, create, "+
+			"update and delete on distributedlocks.%s in namespace %q: the ClusterRole leasehold-lock-editor)",
+			err, locksv1alpha1.GroupVersion.Group, b.ns))
+	}
 	return backends.Unavailable(op, key, err)
 }
 

@@ -2,7 +2,6 @@ package kubernetes
 
 import (
 	"context"
-	"github.com/leasehold/leasehold/pkg/backends"
 	"slices"
 	"strings"
 	"time"
@@ -38,7 +37,7 @@ func (b *Backend) Subscribe(ctx context.Context, key string) (<-chan struct{}, e
 	w, err := s.watch(ctx)
 	if err != nil {
 		cancel()
-		return nil, backends.Unavailable("subscribing", key, err)
+		return nil, b.failure("subscribing", key, err)
 	}
 	stop := context.AfterFunc(b.done, cancel)
 	b.subs.Add(1)

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -95,7 +96,11 @@ func NewForConfig(ctx context.Context, cfg *rest.Config, namespace string, opts 
 		if meta.IsNoMatchError(err) {
 			return nil, fmt.Errorf("the cluster at %s does not serve DistributedLocks (%s): install the CRD from config/crd: %w", cfg.Host, locksv1alpha1.GroupVersion, err)
 		}
-		return nil, fmt.Errorf("listing DistributedLocks in namespace %q at %s: %w: %w", ns, cfg.Host, backends.ErrUnavailable, err)
+		class := backends.ErrUnavailable
+		if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {
+			class = backends.ErrPermissionDenied
+		}
+		return nil, fmt.Errorf("listing DistributedLocks in namespace %q at %s: %w: %w", ns, cfg.Host, class, err)
 	}
 	return New(c, ns, opts...), nil
 }
