@@ -7,6 +7,17 @@
 // schemes. See Open for the URL's options (prefix, namespace, retention,
 // cluster, master).
 //
+// # Errors from Open
+//
+// Open fails with ErrInvalidArgument, naming the part at fault, for what
+// retrying cannot mend: a URL that does not parse or has another scheme,
+// an unknown query parameter or a bad value for one (the error names the
+// parameter), credentials the server refuses (WRONGPASS, NOAUTH), and a
+// database index the server does not have. A server that cannot be
+// reached (refused, timed out, TLS handshake failed) is ErrUnavailable,
+// and a context that ended first is reported as such. No error contains
+// the password.
+//
 // # Keys
 //
 // A lock's record lives at PREFIX:NAMESPACE:{HEX} and, after a delete, its
