@@ -34,14 +34,17 @@ package redis
 //
 // Times come from the server (TIME): Redis 7 replicates a script's effects,
 // not the script, so a non-deterministic command is allowed. Numbers are
-// written with %.0f because Lua numbers are doubles (exact below 2^53: µs
-// until the year 2255) and tostring would switch to exponent notation.
+// written with %d: Lua numbers are doubles (exact below 2^53: µs until the
+// year 2255), tostring would switch to exponent notation, and Redis's Lua
+// formats %d through a 64-bit long, which is exact for every integral
+// double below 2^53 and cheaper for the server than %.0f's float
+// formatting (three to four numbers per acquire+release pair).
 const scriptPrelude = `
 local function now_us()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
-local function fmt(n) return string.format('%.0f', n) end
+local function fmt(n) return string.format('%d', n) end
 `
 
 // Replies. Get's "ok" is {status, now, k, h, v, t, a, r, e, l, m}
