@@ -135,7 +135,7 @@ func contended(ctx context.Context, ls []locker, key string, hold, d time.Durati
 				}
 				if err != nil {
 					mu.Lock()
-					if firstErr == nil && ctx.Err() == nil {
+					if firstErr == nil && !windowOver(ctx) {
 						firstErr = fmt.Errorf("worker %d: %w", w, err)
 					}
 					mu.Unlock()

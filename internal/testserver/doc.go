@@ -42,6 +42,10 @@ limitations under the License.
 // StartRedisForMain and calls the returned cleanup function at the end;
 // Postgres.NewDatabase gives each test a database of its own on that server.
 //
+// StartSentinel starts `redis-server --sentinel` watching a master started
+// with StartRedis (its replicas are StartRedis servers given "--replicaof"),
+// with timings short enough for a fail-over test to take seconds.
+//
 // The binaries come from the Debian packages postgresql and redis-server;
 // hack/ensure-test-servers.sh (make test-servers) installs them. The
 // environment variables LEASEHOLD_PG_BINDIR (the folder holding initdb and

@@ -176,9 +176,11 @@ func (r *Redis) close() {
 
 // ping sends PING over a fresh connection and expects +PONG. A raw RESP
 // exchange keeps this package independent of any Redis client's behaviour.
-func (r *Redis) ping(ctx context.Context) error {
+func (r *Redis) ping(ctx context.Context) error { return pingRedis(ctx, r.Addr()) }
+
+func pingRedis(ctx context.Context, addr string) error {
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", r.Addr())
+	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return err
 	}

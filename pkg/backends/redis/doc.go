@@ -7,6 +7,17 @@
 // schemes. See Open for the URL's options (prefix, namespace, retention,
 // cluster, master).
 //
+// # Errors from Open
+//
+// Open fails with ErrInvalidArgument, naming the part at fault, for what
+// retrying cannot mend: a URL that does not parse or has another scheme,
+// an unknown query parameter or a bad value for one (the error names the
+// parameter), credentials the server refuses (WRONGPASS, NOAUTH), and a
+// database index the server does not have. A server that cannot be
+// reached (refused, timed out, TLS handshake failed) is ErrUnavailable,
+// and a context that ended first is reported as such. No error contains
+// the password.
+//
 // # Keys
 //
 // A lock's record lives at PREFIX:NAMESPACE:{HEX} and, after a delete, its
@@ -98,14 +109,23 @@
 //
 // # Retries
 //
-// A Backend opened from a URL never lets go-redis retry a command
-// (max_retries=-1; any other value is refused): after a network failure a
-// script may have run although its reply was lost, and running it again
-// would turn that success into a false error (a repeated Renew reports
-// ErrVersionMismatch, a repeated Release ErrNotHolder). The first failure
-// is returned as ErrUnavailable, an ambiguous outcome, and the lock
-// manager's session retries within the lease's safe deadline and resolves
-// an ambiguous renewal by reading the record. test/linearize checks every
-// operation for linearizability under connection resets with exactly this
-// setting. A client passed to New should set MaxRetries to -1 too.
+// No script is ever sent twice, whatever the client's MaxRetries: every
+// script call is marked NoRetry, which go-redis honours on single-server,
+// Sentinel, Cluster and Ring clients, so New accepts a client built with
+// go-redis's default retries. After a network failure a script may have
+// run although its reply was lost, and running it again would turn that
+// success into a false error (a repeated Renew reports ErrVersionMismatch,
+// a repeated Release ErrNotHolder) or apply it twice (a repeated Acquire
+// renews). go-redis still follows a Cluster's MOVED and ASK redirects and
+// retries a connection that failed before the command was written: the
+// script has not run then. The first failure after the command was sent is
+// returned as ErrUnavailable, an ambiguous outcome, and the lock manager's
+// session retries within the lease's safe deadline and resolves an
+// ambiguous renewal by reading the record. Read-only calls (List's
+// pipeline, PING, the subscription) keep the client's retries.
+//
+// A Backend opened from a URL turns go-redis's retries off altogether
+// (max_retries=-1; any other value is refused). test/linearize checks
+// every operation for linearizability under connection resets with that
+// setting.
 package redis

@@ -111,7 +111,7 @@ func openURL(ctx context.Context, u *url.URL) (*Backend, error) {
 
 	client, addr, err := newClient(&rest, cluster, master, addrs)
 	if err != nil {
-		return nil, backends.InvalidArgument("backend URL", "%s", redact(err, password))
+		return nil, backends.InvalidArgument(urlParameter(err), "%s", redact(err, password))
 	}
 	b, err := New(client, opts...)
 	if err != nil {
@@ -175,9 +175,9 @@ func newClient(u *url.URL, cluster bool, master string, addrs []string) (goredis
 	}
 }
 
-// pingError explains why the first PING failed: credentials refused
-// (ErrInvalidArgument: retrying cannot help) or the server unreachable
-// (ErrUnavailable).
+// pingError explains why the first PING failed: credentials refused or a
+// database index the server does not have (ErrInvalidArgument: retrying
+// cannot help), or the server unreachable (ErrUnavailable).
 func pingError(ctx context.Context, addr string, err error, password string) error {
 	msg := redact(err, password)
 	switch {
@@ -186,9 +186,33 @@ func pingError(ctx context.Context, addr string, err error, password string) err
 	case strings.Contains(msg, "WRONGPASS"), strings.Contains(msg, "NOAUTH"),
 		strings.Contains(msg, "invalid password"), strings.Contains(msg, "invalid username-password"):
 		return fmt.Errorf("redis at %s rejected the credentials: %w: %s", addr, backends.ErrInvalidArgument, msg)
+	case strings.Contains(msg, "DB index is out of range"), strings.Contains(msg, "invalid DB index"):
+		// SELECT, sent on every new connection, refused the URL's path.
+		return fmt.Errorf("redis at %s: %w", addr, backends.InvalidArgument("database", "the server has no such database: %s", msg))
 	default:
 		return fmt.Errorf("connecting to redis at %s: %w: %s", addr, backends.ErrUnavailable, msg)
 	}
+}
+
+// urlParameter names the URL part that go-redis's parser refused, from its
+// messages "unexpected option: NAME" and "invalid NAME number|duration|...";
+// "backend URL" when it names none.
+func urlParameter(err error) string {
+	msg := err.Error()
+	if _, name, ok := strings.Cut(msg, "unexpected option: "); ok {
+		if f := strings.Fields(name); len(f) > 0 {
+			return f[0]
+		}
+	}
+	if _, rest, ok := strings.Cut(msg, "redis: invalid "); ok {
+		if f := strings.Fields(rest); len(f) > 1 {
+			return f[0]
+		}
+	}
+	if strings.HasPrefix(msg, "addr parameters") {
+		return "addr"
+	}
+	return "backend URL"
 }
 
 // redact returns err's message with the password blanked, in case a

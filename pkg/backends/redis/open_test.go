@@ -109,6 +109,10 @@ func TestOpenTurnsRetriesOff(t *testing.T) {
 	}
 }
 
+// Open's failures fall into the documented classes: whatever retrying
+// cannot mend (the URL, its parameters, the credentials, the database) is
+// ErrInvalidArgument naming the part at fault; an unreachable server is
+// ErrUnavailable. No message carries the password.
 func TestOpenBadInput(t *testing.T) {
 	r := passwordServer(t)
 	closedPort := func() string {
@@ -126,13 +130,18 @@ func TestOpenBadInput(t *testing.T) {
 		mention   string // the message must contain this
 	}{
 		{"Malformed", "redis://:" + password + "@127.0.0.1:bad port/0", backends.ErrInvalidArgument, "cannot be parsed"},
-		{"BadDatabase", "redis://:" + password + "@" + r.Addr() + "/notanumber", backends.ErrInvalidArgument, "database"},
-		{"UnknownOption", "redis://:" + password + "@" + r.Addr() + "/0?frobnicate=1", backends.ErrInvalidArgument, "frobnicate"},
+		{"BadDatabase", "redis://:" + password + "@" + r.Addr() + "/notanumber", backends.ErrInvalidArgument, "database: "},
+		{"UnknownDatabase", "redis://:" + password + "@" + r.Addr() + "/16", backends.ErrInvalidArgument, "database: "},
+		{"BadOptionValue", "redis://:" + password + "@" + r.Addr() + "/0?pool_size=many", backends.ErrInvalidArgument, "pool_size: "},
+		{"AddrWithoutClusterOrMaster", "redis://:" + password + "@" + r.Addr() + "/0?addr=127.0.0.1:1", backends.ErrInvalidArgument, "addr: "},
+		{"BadScheme", "http://" + r.Addr() + "/0", backends.ErrInvalidArgument, "scheme"},
+		{"UnknownOption", "redis://:" + password + "@" + r.Addr() + "/0?frobnicate=1", backends.ErrInvalidArgument, "frobnicate: "},
 		{"RetriesOn", "redis://:" + password + "@" + r.Addr() + "/0?max_retries=3", backends.ErrInvalidArgument, "max_retries"},
 		{"BadRetention", "redis://:" + password + "@" + r.Addr() + "/0?retention=soon", backends.ErrInvalidArgument, "retention"},
 		{"BraceInNamespace", "redis://:" + password + "@" + r.Addr() + "/0?namespace=%7Bx%7D", backends.ErrInvalidArgument, "namespace"},
 		{"Unreachable", "redis://:" + password + "@" + closedPort + "/0?dial_timeout=2s", backends.ErrUnavailable, "connection refused"},
 		{"WrongPassword", "redis://:wrong-" + password + "@" + r.Addr() + "/0", backends.ErrInvalidArgument, "rejected the credentials"},
+		{"UnknownUser", "redis://nobody:" + password + "@" + r.Addr() + "/0", backends.ErrInvalidArgument, "rejected the credentials"},
 		{"NoPassword", "redis://" + r.Addr() + "/0", backends.ErrInvalidArgument, "rejected the credentials"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

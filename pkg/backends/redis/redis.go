@@ -72,7 +72,9 @@ var (
 
 // New returns a backend over client, which the caller keeps owning: Close
 // does not close it. The prefix and namespace must not be empty or contain
-// '{' or '}', which would move the Cluster hash tag.
+// '{' or '}', which would move the Cluster hash tag. The client may keep
+// go-redis's default retries: the backend never lets go-redis send a
+// script twice (see the package documentation's Retries).
 func New(client goredis.UniversalClient, opts ...Option) (*Backend, error) {
 	if client == nil {
 		return nil, backends.InvalidArgument("client", "must not be nil")
@@ -150,8 +152,8 @@ func storeError(ctx context.Context, op, key string, err error) error {
 
 // run executes a script and returns its reply as strings (nil entries
 // become ""): a status, then what that status carries (see scripts.go).
-func (b *Backend) run(ctx context.Context, s *goredis.Script, op, key string, keys []string, args ...any) ([]string, error) {
-	res, err := s.Run(ctx, b.client, keys, args...).Slice()
+func (b *Backend) run(ctx context.Context, s *script, op, key string, keys []string, args ...any) ([]string, error) {
+	res, err := evalOnce(ctx, b.client, s, keys, args...).Slice()
 	if err != nil {
 		return nil, storeError(ctx, op, key, err)
 	}
@@ -322,7 +324,7 @@ func (b *Backend) List(ctx context.Context, req *backends.ListRequest) (backends
 	cmds := make([]*goredis.Cmd, len(keys))
 	_, err = b.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		for i, k := range keys {
-			cmds[i] = getScript.EvalSha(ctx, p, []string{b.recordKey(k)})
+			cmds[i] = p.EvalSha(ctx, getScript.hash, []string{b.recordKey(k)})
 		}
 		return nil
 	})
@@ -332,8 +334,8 @@ func (b *Backend) List(ctx context.Context, req *backends.ListRequest) (backends
 	for i, k := range keys {
 		res, err := cmds[i].Slice()
 		if isNoScript(err) {
-			// The script cache was empty (a restart): Run loads it.
-			res, err = getScript.Run(ctx, b.client, []string{b.recordKey(k)}).Slice()
+			// The script cache was empty (a restart): EVAL loads it.
+			res, err = evalOnce(ctx, b.client, getScript, []string{b.recordKey(k)}).Slice()
 		}
 		if err != nil {
 			return backends.ListPage{}, storeError(ctx, op, k, err)

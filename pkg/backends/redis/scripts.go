@@ -1,7 +1,5 @@
 package redis
 
-import goredis "github.com/redis/go-redis/v9"
-
 // Every operation is one Lua script: Redis runs a script alone, so the
 // decision (who holds the lock, has the lease run out) and the write it
 // leads to are atomic, and the whole operation costs one round trip
@@ -36,14 +34,17 @@ import goredis "github.com/redis/go-redis/v9"
 //
 // Times come from the server (TIME): Redis 7 replicates a script's effects,
 // not the script, so a non-deterministic command is allowed. Numbers are
-// written with %.0f because Lua numbers are doubles (exact below 2^53: µs
-// until the year 2255) and tostring would switch to exponent notation.
+// written with %d: Lua numbers are doubles (exact below 2^53: µs until the
+// year 2255), tostring would switch to exponent notation, and Redis's Lua
+// formats %d through a 64-bit long, which is exact for every integral
+// double below 2^53 and cheaper for the server than %.0f's float
+// formatting (three to four numbers per acquire+release pair).
 const scriptPrelude = `
 local function now_us()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
-local function fmt(n) return string.format('%.0f', n) end
+local function fmt(n) return string.format('%d', n) end
 `
 
 // Replies. Get's "ok" is {status, now, k, h, v, t, a, r, e, l, m}
@@ -56,7 +57,7 @@ local function fmt(n) return string.format('%.0f', n) end
 
 // acquireScript: ARGV = key, holder, lease ms, "1" if metadata given,
 // metadata JSON, retention ms.
-var acquireScript = goredis.NewScript(scriptPrelude + `
+var acquireScript = newScript(scriptPrelude + `
 local now = now_us()
 local snow = fmt(now)
 local lease = tonumber(ARGV[3])
@@ -105,7 +106,7 @@ return {'ok', snow, v, st, snow, ''}
 
 // renewScript: ARGV = holder, version, lease ms, "1" if metadata given,
 // metadata JSON, retention ms. The checks come in the contract's order.
-var renewScript = goredis.NewScript(scriptPrelude + `
+var renewScript = newScript(scriptPrelude + `
 local f = redis.call('HMGET', KEYS[1], 'k', 'h', 'v', 'e', 't', 'n', 'a', 'm')
 if not f[1] then return {'notfound'} end
 if f[2] ~= ARGV[1] then return {'notholder'} end
@@ -131,7 +132,7 @@ return {'ok', snow, v, f[5], f[7], md}
 // releaseScript: ARGV = holder, version, "1" to delete, retention ms,
 // notification channel, key. An expired lease whose version matches may be
 // released, so there is no expiry check, and no need for the time.
-var releaseScript = goredis.NewScript(scriptPrelude + `
+var releaseScript = newScript(scriptPrelude + `
 local f = redis.call('HMGET', KEYS[1], 'h', 'v', 't', 'n')
 if not f[1] then return {'notfound'} end
 if f[1] ~= ARGV[1] then return {'notholder'} end
@@ -156,7 +157,7 @@ return {'ok'}
 
 // getScript reads a record together with the server's time, so that Held
 // is judged by the same clock that grants.
-var getScript = goredis.NewScript(scriptPrelude + `
+var getScript = newScript(scriptPrelude + `
 local r = redis.call('HMGET', KEYS[1], 'k', 'h', 'v', 't', 'a', 'r', 'e', 'l', 'm')
 if not r[1] then return {'notfound'} end
 return {'ok', fmt(now_us()), r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9]}
