@@ -24,7 +24,7 @@ type Manager struct {
 type Option func(*Manager)
 
 // WithObserver reports every operation to o (for example a
-// PrometheusObserver).
+// lockmetrics.Observer, which exports Prometheus metrics).
 func WithObserver(o Observer) Option {
 	return func(m *Manager) {
 		if o != nil {
