@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -118,6 +119,61 @@ func (s *suite) testContext(t *testing.T) {
 		})
 	}
 
+	// A context that ends while the call is under way: the call may still
+	// complete, and if it fails it gives the context's error with the key
+	// rather than a bare one or a store failure.
+	t.Run("BackendCancelledMidCall", func(t *testing.T) {
+		t.Parallel()
+		ns := namespace(t)
+		m := s.manager(t, ns)
+		held := acquire(t, m, ctxKey, "a", lease, nil)
+		b := s.h.Open(t, ns)
+		t.Cleanup(func() { _ = b.Close() })
+		for _, tc := range []struct {
+			name, key string
+			call      func(ctx context.Context) error
+		}{
+			{"AcquireHeld", ctxKey, func(ctx context.Context) error {
+				_, err := b.Acquire(ctx, &backends.AcquireRequest{Key: ctxKey, Holder: "b", LeaseDuration: lease})
+				if errors.Is(err, backends.ErrLockHeld) {
+					return nil
+				}
+				return err
+			}},
+			{"AcquireFree", ctxKey + ":free", func(ctx context.Context) error {
+				_, err := b.Acquire(ctx, &backends.AcquireRequest{Key: ctxKey + ":free", Holder: "b", LeaseDuration: lease})
+				return err
+			}},
+			{"Renew", ctxKey, func(ctx context.Context) error {
+				_, err := b.Renew(ctx, &backends.RenewRequest{Key: ctxKey, Holder: "a", Version: held.Version, LeaseDuration: lease})
+				return err
+			}},
+			{"Get", ctxKey, func(ctx context.Context) error {
+				_, err := b.Get(ctx, ctxKey)
+				return err
+			}},
+			{"List", ctxKey, func(ctx context.Context) error {
+				_, err := b.List(ctx, &backends.ListRequest{Prefix: ctxKey, Limit: 10})
+				return err
+			}},
+			{"Release", ctxKey, func(ctx context.Context) error {
+				l, err := b.Get(ctxFor(t), ctxKey)
+				if err != nil {
+					return err
+				}
+				return b.Release(ctx, &backends.ReleaseRequest{Key: ctxKey, Holder: "a", Version: l.Version})
+			}},
+		} {
+			ctx := endingAfterCheck()
+			if err := tc.call(ctx); err != nil {
+				wantCtxErr(t, tc.name, err, context.Canceled, tc.key)
+			}
+			if ctx.Err() == nil {
+				t.Errorf("%s never looked at its context", tc.name)
+			}
+		}
+	})
+
 	t.Run("SessionReleaseCancelled", func(t *testing.T) {
 		t.Parallel()
 		m := s.fresh(t)
@@ -137,4 +193,32 @@ func (s *suite) testContext(t *testing.T) {
 			t.Errorf("Err after Release = %v, want ErrReleased", err)
 		}
 	})
+}
+
+// endingAfterCheck returns a context that is live for its first Err call
+// (a backend's check before it starts) and cancelled from then on, as if
+// the caller gave up just after the call began.
+func endingAfterCheck() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &endsAfterCheck{Context: ctx, cancel: cancel}
+}
+
+type endsAfterCheck struct {
+	context.Context
+	cancel context.CancelFunc
+	once   sync.Once
+}
+
+func (c *endsAfterCheck) Err() error {
+	var err error
+	first := false
+	c.once.Do(func() {
+		first = true
+		err = c.Context.Err()
+		c.cancel()
+	})
+	if first {
+		return err
+	}
+	return c.Context.Err()
 }
