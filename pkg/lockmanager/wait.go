@@ -165,9 +165,14 @@ func (m *Manager) pause(ctx context.Context, key string, d time.Duration) error 
 	}
 }
 
-// waitEnded is a waiter's error once ctx has ended.
+// waitEnded is a waiter's error once ctx has ended: ctx's error, so that
+// errors.Is finds context.Canceled or context.DeadlineExceeded, and the
+// cause the canceller gave, if it gave one.
 func waitEnded(ctx context.Context, key string) error {
-	return fmt.Errorf("waiting for lock %q: %w", key, context.Cause(ctx))
+	if cause := context.Cause(ctx); cause != ctx.Err() {
+		return fmt.Errorf("waiting for lock %q: %w: %w", key, ctx.Err(), cause)
+	}
+	return fmt.Errorf("waiting for lock %q: %w", key, ctx.Err())
 }
 
 // waitClosed is a waiter's error once the Manager has been closed.

@@ -518,3 +518,22 @@ func TestWaitForeverAndPollPeriod(t *testing.T) {
 		}
 	}
 }
+
+// A waiter whose context is cancelled with a cause returns both the
+// context's error and the cause, with the key.
+func TestWaitEndedKeepsContextErrorAndCause(t *testing.T) {
+	m := lockmanager.New(memory.New())
+	defer m.Close()
+	if _, err := m.Acquire(context.Background(), lockmanager.AcquireOptions{Key: "k", Holder: "holder", LeaseDuration: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	done := waitAsync(ctx, m, "a")
+	eventually(t, "a queued", func() bool { q, _ := lockmanager.Queued(m, "k"); return q == 1 })
+	cause := errors.New("shutting down")
+	cancel(cause)
+	err := <-done
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, cause) || !strings.Contains(err.Error(), `"k"`) {
+		t.Fatalf("got %v, want context.Canceled and the cause, naming the key", err)
+	}
+}
