@@ -33,7 +33,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/yaml"
 
-	"github.com/leasehold/leasehold/pkg/lockmanager"
+	"github.com/leasehold/leasehold/pkg/lockmanager/lockmetrics"
 )
 
 // The monitoring manifests (config/prometheus's rules, config/grafana's
@@ -72,7 +72,7 @@ func registeredMetricNames() []string {
 	GinkgoHelper()
 	rec := &describingRegisterer{}
 	newLockMetrics(rec)
-	_, err := lockmanager.NewPrometheusObserver(rec)
+	_, err := lockmetrics.NewObserver(rec)
 	Expect(err).NotTo(HaveOccurred())
 	names := rec.names
 	families, err := ctrlmetrics.Registry.Gather()

@@ -65,7 +65,9 @@ type ListPage struct {
 // the ones it returns for a decided outcome; any method may also return
 // ErrUnavailable (the store failed; the outcome is unknown),
 // ErrPermissionDenied (the store refused the caller; nothing happened),
-// ErrClosed (after Close), or the context's error.
+// ErrClosed (after Close), or the context's error wrapped with the key (see
+// CheckContext), also when the context had ended before the call, which
+// then does nothing.
 type Backend interface {
 	// Acquire makes one attempt, deciding and writing atomically:
 	//   - no record, a released record, or an expired lease: grant to

@@ -74,3 +74,33 @@ func TestHeldError(t *testing.T) {
 		t.Fatalf("unknown holder message %q", got)
 	}
 }
+
+func TestCheckContext(t *testing.T) {
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	expired, cancelExpired := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancelExpired()
+	for _, tc := range []struct {
+		name    string
+		ctx     context.Context
+		want    error
+		wantMsg string
+	}{
+		{"live", context.Background(), nil, ""},
+		{"cancelled", cancelled, context.Canceled, `getting "a:b": context canceled`},
+		{"deadline passed", expired, context.DeadlineExceeded, `getting "a:b": context deadline exceeded`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := backends.CheckContext(tc.ctx, "getting", "a:b")
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("CheckContext = %v, want nil", err)
+				}
+				return
+			}
+			if !errors.Is(err, tc.want) || err.Error() != tc.wantMsg {
+				t.Fatalf("CheckContext = %v, want %q matching %v", err, tc.wantMsg, tc.want)
+			}
+		})
+	}
+}

@@ -79,6 +79,17 @@ func KeyError(op, key string, sentinel error) error {
 	return fmt.Errorf("%s %q: %w", op, key, sentinel)
 }
 
+// CheckContext returns nil while ctx is live, and once it has ended,
+// ctx's error wrapped with op and key: a call whose context ended before it
+// started names its key like every other error, and still matches
+// context.Canceled or context.DeadlineExceeded with errors.Is.
+func CheckContext(ctx context.Context, op, key string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s %q: %w", op, key, err)
+	}
+	return nil
+}
+
 // Unavailable wraps a store failure so that it matches ErrUnavailable and
 // still carries the cause. Context errors are kept as they are: a caller's
 // own cancellation is not a backend failure.

@@ -7,7 +7,8 @@
 // Kubernetes; see package backends). It validates every option against the
 // bounds of the lock contract, applies defaults, waits for held locks
 // (woken by the backend's change notifications where it has them, polling
-// with jitter otherwise) and reports each operation to an [Observer].
+// with jitter otherwise) and reports each operation to an [Observer]
+// (package lockmetrics exports them to Prometheus).
 //
 // A waiting Acquire (Wait > 0) of a free key costs what a try costs: one
 // backend call, no subscription. Only when the key is held does it
@@ -18,7 +19,8 @@
 // Manager, the one waiting longest, and a new waiting Acquire queues
 // behind the Manager's waiters instead of trying first. Managers do not
 // coordinate: across Managers the store decides which waiter's try lands
-// first. Close ends the subscriptions.
+// first. Close ends the subscriptions and wakes every waiting Acquire,
+// which returns ErrClosed at once.
 //
 // Every grant carries a fencing token that is strictly greater than every
 // earlier grant's for the same key, on every backend. Pass it with each
@@ -29,6 +31,7 @@
 // Errors are a closed set of sentinels, tested with errors.Is:
 // [ErrInvalidArgument], [ErrLockHeld] (with [HeldError] via errors.As),
 // [ErrNotFound], [ErrNotHolder], [ErrVersionMismatch], [ErrLeaseExpired],
-// [ErrClosed] and [ErrUnavailable]; a call whose context ends returns the
-// context's error. Sessions end with [ErrReleased] or [ErrLost] in addition.
+// [ErrClosed] and [ErrUnavailable]; a call whose context ends, or had
+// ended before the call, returns the context's error wrapped with the key.
+// Sessions end with [ErrReleased] or [ErrLost] in addition.
 package lockmanager

@@ -9,14 +9,15 @@ import (
 // The contract's errors. They are the backends' sentinels, so errors.Is
 // works on whatever a backend returns.
 var (
-	ErrInvalidArgument = backends.ErrInvalidArgument
-	ErrLockHeld        = backends.ErrLockHeld
-	ErrNotFound        = backends.ErrNotFound
-	ErrNotHolder       = backends.ErrNotHolder
-	ErrVersionMismatch = backends.ErrVersionMismatch
-	ErrLeaseExpired    = backends.ErrLeaseExpired
-	ErrClosed          = backends.ErrClosed
-	ErrUnavailable     = backends.ErrUnavailable
+	ErrInvalidArgument  = backends.ErrInvalidArgument
+	ErrLockHeld         = backends.ErrLockHeld
+	ErrNotFound         = backends.ErrNotFound
+	ErrNotHolder        = backends.ErrNotHolder
+	ErrVersionMismatch  = backends.ErrVersionMismatch
+	ErrLeaseExpired     = backends.ErrLeaseExpired
+	ErrClosed           = backends.ErrClosed
+	ErrUnavailable      = backends.ErrUnavailable
+	ErrPermissionDenied = backends.ErrPermissionDenied
 )
 
 // Reasons a Session ends, reported by Session.Err.

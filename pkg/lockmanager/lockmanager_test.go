@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
 	"github.com/leasehold/leasehold/pkg/backends"
@@ -130,45 +128,6 @@ func TestValidationMessagesNameFieldAndRule(t *testing.T) {
 	_, err = m.Acquire(context.Background(), lockmanager.AcquireOptions{Key: "k", Holder: "h", LeaseDuration: 500 * time.Millisecond})
 	if want := "invalid argument: LeaseDuration: must be between 1s and 24h0m0s, got 500ms"; err == nil || err.Error() != want {
 		t.Fatalf("error = %v, want %q", err, want)
-	}
-}
-
-func TestPrometheusObserver(t *testing.T) {
-	reg := prometheus.NewPedanticRegistry()
-	obs, err := lockmanager.NewPrometheusObserver(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := lockmanager.New(memory.New(), lockmanager.WithObserver(obs))
-	defer m.Close()
-	ctx := context.Background()
-	l, err := m.Acquire(ctx, lockmanager.AcquireOptions{Key: "k", Holder: "a", LeaseDuration: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = m.Acquire(ctx, lockmanager.AcquireOptions{Key: "k", Holder: "b", LeaseDuration: time.Minute})
-	if err := m.Release(ctx, lockmanager.ReleaseOptions{Key: "k", Holder: "a", Version: l.Version}); err != nil {
-		t.Fatal(err)
-	}
-	sess, err := lockmanager.Hold(ctx, m, lockmanager.AcquireOptions{Key: "s", Holder: "a", LeaseDuration: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sess.Release(ctx); err != nil {
-		t.Fatal(err)
-	}
-	want := `
-# HELP leasehold_client_operations_total Lock operations by operation and outcome.
-# TYPE leasehold_client_operations_total counter
-leasehold_client_operations_total{operation="acquire",outcome="held"} 1
-leasehold_client_operations_total{operation="acquire",outcome="ok"} 2
-leasehold_client_operations_total{operation="release",outcome="ok"} 2
-# HELP leasehold_client_sessions_ended_total Heartbeat sessions ended, by reason.
-# TYPE leasehold_client_sessions_ended_total counter
-leasehold_client_sessions_ended_total{reason="released"} 1
-`
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "leasehold_client_operations_total", "leasehold_client_sessions_ended_total"); err != nil {
-		t.Fatal(err)
 	}
 }
 

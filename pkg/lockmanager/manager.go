@@ -24,7 +24,7 @@ type Manager struct {
 type Option func(*Manager)
 
 // WithObserver reports every operation to o (for example a
-// PrometheusObserver).
+// lockmetrics.Observer, which exports Prometheus metrics).
 func WithObserver(o Observer) Option {
 	return func(m *Manager) {
 		if o != nil {
@@ -76,6 +76,9 @@ func (m *Manager) acquire(ctx context.Context, o *AcquireOptions) (Lock, time.Ti
 	if err := o.validate(); err != nil {
 		return Lock{}, time.Time{}, err
 	}
+	if err := backends.CheckContext(ctx, "acquiring", o.Key); err != nil {
+		return Lock{}, time.Time{}, err
+	}
 	req := &backends.AcquireRequest{
 		Key:           o.Key,
 		Holder:        o.Holder,
@@ -105,6 +108,9 @@ func (m *Manager) renew(ctx context.Context, o *RenewOptions) (Lock, error) {
 	if err := o.validate(); err != nil {
 		return Lock{}, err
 	}
+	if err := backends.CheckContext(ctx, "renewing", o.Key); err != nil {
+		return Lock{}, err
+	}
 	return m.backend.Renew(ctx, &backends.RenewRequest{
 		Key:           o.Key,
 		Holder:        o.Holder,
@@ -127,6 +133,9 @@ func (m *Manager) release(ctx context.Context, o *ReleaseOptions) error {
 		return backends.KeyError("releasing", o.Key, ErrClosed)
 	}
 	if err := o.validate(); err != nil {
+		return err
+	}
+	if err := backends.CheckContext(ctx, "releasing", o.Key); err != nil {
 		return err
 	}
 	released := m.waiters.releasing(o.Key)
@@ -152,6 +161,9 @@ func (m *Manager) get(ctx context.Context, key string) (Lock, error) {
 	if err := ValidateKey(key); err != nil {
 		return Lock{}, err
 	}
+	if err := backends.CheckContext(ctx, "getting", key); err != nil {
+		return Lock{}, err
+	}
 	return m.backend.Get(ctx, key)
 }
 
@@ -172,6 +184,9 @@ func (m *Manager) list(ctx context.Context, o *ListOptions) (ListPage, error) {
 	if err := o.validate(); err != nil {
 		return ListPage{}, err
 	}
+	if err := backends.CheckContext(ctx, "listing", o.Prefix); err != nil {
+		return ListPage{}, err
+	}
 	limit := o.PageSize
 	if limit == 0 {
 		limit = DefaultPageSize
@@ -179,7 +194,8 @@ func (m *Manager) list(ctx context.Context, o *ListOptions) (ListPage, error) {
 	return m.backend.List(ctx, &backends.ListRequest{Prefix: o.Prefix, Limit: limit, PageToken: o.PageToken})
 }
 
-// Close ends the Manager's subscriptions and closes the backend. Calls
+// Close wakes every waiting Acquire (and Hold), which returns ErrClosed at
+// once, ends the Manager's subscriptions and closes the backend. Calls
 // after Close return ErrClosed. Leases granted through the Manager are not
 // released: sessions should be released first.
 func (m *Manager) Close() error {

@@ -28,7 +28,8 @@ const expirySlack = 5 * time.Millisecond
 // of it to a hand-off on average.
 const wakeSpread = time.Millisecond
 
-// wait tries to acquire until granted, the wait runs out or ctx ends.
+// wait tries to acquire until granted, the wait runs out, ctx ends or the
+// Manager is closed (which wakes every waiter at once with ErrClosed).
 //
 // A free key costs one try: the waiter subscribes to the backend's change
 // notifications only once a try found the key held (or the store
@@ -66,8 +67,8 @@ func (m *Manager) wait(ctx context.Context, req *backends.AcquireRequest, wait, 
 		// heard back, typically): try at a random instant within
 		// wakeSpread of it, as the waiters it woke elsewhere do, rather
 		// than ahead of them.
-		if !pause(ctx, time.Until(heard.Add(rand.N(wakeSpread)))) {
-			return Lock{}, time.Time{}, fmt.Errorf("waiting for lock %q: %w", req.Key, context.Cause(ctx))
+		if err := m.pause(ctx, req.Key, time.Until(heard.Add(rand.N(wakeSpread)))); err != nil {
+			return Lock{}, time.Time{}, err
 		}
 	}
 	for {
@@ -77,11 +78,13 @@ func (m *Manager) wait(ctx context.Context, req *backends.AcquireRequest, wait, 
 			for {
 				select {
 				case <-ctx.Done():
-					return Lock{}, time.Time{}, fmt.Errorf("waiting for lock %q: %w", req.Key, context.Cause(ctx))
+					return Lock{}, time.Time{}, waitEnded(ctx, req.Key)
+				case <-m.waiters.closing():
+					return Lock{}, time.Time{}, waitClosed(req.Key)
 				case <-w.wake:
 					owed = true
-					if !pause(ctx, rand.N(wakeSpread)) {
-						return Lock{}, time.Time{}, fmt.Errorf("waiting for lock %q: %w", req.Key, context.Cause(ctx))
+					if err := m.pause(ctx, req.Key, rand.N(wakeSpread)); err != nil {
+						return Lock{}, time.Time{}, err
 					}
 					break sleeping
 				case <-ready:
@@ -141,19 +144,40 @@ func (m *Manager) wait(ctx context.Context, req *backends.AcquireRequest, wait, 
 	}
 }
 
-// pause sleeps for d unless ctx ends first; it reports whether it slept.
-func pause(ctx context.Context, d time.Duration) bool {
+// pause sleeps a waiter on key for d. It returns early with the reason if
+// ctx ends or the Manager is closed first.
+func (m *Manager) pause(ctx context.Context, key string, d time.Duration) error {
+	if ctx.Err() != nil {
+		return waitEnded(ctx, key)
+	}
 	if d <= 0 {
-		return ctx.Err() == nil
+		return nil
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
-		return false
+		return waitEnded(ctx, key)
+	case <-m.waiters.closing():
+		return waitClosed(key)
 	case <-t.C:
-		return true
+		return nil
 	}
+}
+
+// waitEnded is a waiter's error once ctx has ended: ctx's error, so that
+// errors.Is finds context.Canceled or context.DeadlineExceeded, and the
+// cause the canceller gave, if it gave one.
+func waitEnded(ctx context.Context, key string) error {
+	if cause := context.Cause(ctx); cause != ctx.Err() {
+		return fmt.Errorf("waiting for lock %q: %w: %w", key, ctx.Err(), cause)
+	}
+	return fmt.Errorf("waiting for lock %q: %w", key, ctx.Err())
+}
+
+// waitClosed is a waiter's error once the Manager has been closed.
+func waitClosed(key string) error {
+	return fmt.Errorf("waiting for lock %q: %w", key, ErrClosed)
 }
 
 // jitter spreads d uniformly over [d/2, 3d/2) so that waiters on one key do

@@ -297,6 +297,52 @@ func TestCloseEndsLingeringSubscription(t *testing.T) {
 	}
 }
 
+// polling hides a backend's notifications, so that its waiters poll.
+type polling struct{ backends.Backend }
+
+// Close wakes every waiting Acquire of the Manager at once with ErrClosed,
+// whether its waiters are woken by notifications or poll: with a poll
+// period and a lease far longer than the test's context, a waiter Close
+// did not wake would end with the context's error instead.
+func TestCloseWakesEveryWaiter(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		wrap   func(backends.Backend) backends.Backend
+		queued func(q int, live bool) bool
+	}{
+		{"Notified", func(b backends.Backend) backends.Backend { return b }, func(q int, live bool) bool { return q == 3 && live }},
+		{"Polling", func(b backends.Backend) backends.Backend { return polling{b} }, func(q int, live bool) bool { return q == 3 && !live }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := memory.NewStore()
+			holder := lockmanager.New(store.Backend("ns"))
+			defer holder.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 3*liveness)
+			defer cancel()
+			if _, err := holder.Acquire(ctx, lockmanager.AcquireOptions{Key: "k", Holder: "holder", LeaseDuration: time.Hour}); err != nil {
+				t.Fatal(err)
+			}
+			m := lockmanager.New(tc.wrap(store.Backend("ns")))
+			var done []<-chan error
+			for _, h := range []string{"a", "b", "c"} {
+				done = append(done, waitAsync(ctx, m, h))
+			}
+			eventually(t, "three waiters queued", func() bool { return tc.queued(lockmanager.Queued(m, "k")) })
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+			for i, d := range done {
+				if err := <-d; !errors.Is(err, lockmanager.ErrClosed) || !strings.Contains(err.Error(), `"k"`) {
+					t.Errorf("waiter %d: got %v, want ErrClosed naming the key", i, err)
+				}
+			}
+			if n := lockmanager.Keys(m); n != 0 {
+				t.Fatalf("after Close the Manager keeps state for %d keys", n)
+			}
+		})
+	}
+}
+
 // gated relays the subscriptions of a counting backend, and while hold is
 // set it keeps each notification back until the test lets it pass.
 type gated struct {
@@ -470,5 +516,24 @@ func TestWaitForeverAndPollPeriod(t *testing.T) {
 		if !errors.Is(err, lockmanager.ErrInvalidArgument) || !strings.Contains(err.Error(), "PollPeriod") {
 			t.Errorf("PollPeriod %s: %v, want ErrInvalidArgument naming PollPeriod", bad, err)
 		}
+	}
+}
+
+// A waiter whose context is cancelled with a cause returns both the
+// context's error and the cause, with the key.
+func TestWaitEndedKeepsContextErrorAndCause(t *testing.T) {
+	m := lockmanager.New(memory.New())
+	defer m.Close()
+	if _, err := m.Acquire(context.Background(), lockmanager.AcquireOptions{Key: "k", Holder: "holder", LeaseDuration: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	done := waitAsync(ctx, m, "a")
+	eventually(t, "a queued", func() bool { q, _ := lockmanager.Queued(m, "k"); return q == 1 })
+	cause := errors.New("shutting down")
+	cancel(cause)
+	err := <-done
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, cause) || !strings.Contains(err.Error(), `"k"`) {
+		t.Fatalf("got %v, want context.Canceled and the cause, naming the key", err)
 	}
 }

@@ -289,7 +289,12 @@ func (ws *waiters) run(ctx context.Context, kw *keyWaiters, gen int, ready chan 
 	}
 }
 
-// close ends every subscription and waits for their goroutines.
+// closing returns a channel that is closed once close is called: every
+// waiter selects on it, so that Close wakes them all at once.
+func (ws *waiters) closing() <-chan struct{} { return ws.ctx.Done() }
+
+// close wakes every waiter (see closing), ends every subscription and
+// waits for their goroutines.
 func (ws *waiters) close() {
 	ws.mu.Lock()
 	ws.closed = true

@@ -67,6 +67,7 @@ func RunConformanceTests(t *testing.T, h Harness) {
 	t.Run("Close", s.testClose)
 	t.Run("InvalidArgument", s.testInvalidArgument)
 	t.Run("Session", s.testSession)
+	t.Run("Context", s.testContext)
 	probe := h.Open(t, namespace(t))
 	_, notifies := probe.(backends.Notifier)
 	_ = probe.Close()
@@ -364,7 +365,7 @@ func (s *suite) testWait(t *testing.T) {
 		}()
 		time.AfterFunc(200*time.Millisecond, cancel)
 		err := <-done
-		wantErr(t, "Acquire whose context was cancelled", err, context.Canceled)
+		wantCtxErr(t, "Acquire whose context was cancelled", err, context.Canceled, "k")
 	})
 }
 
@@ -788,36 +789,6 @@ func (s *suite) testNamespaces(t *testing.T) {
 		if n := len(listAll(t, two, "", 10)); n != 1 {
 			t.Fatalf("namespace two lists %d records, want 1", n)
 		}
-	})
-}
-
-func (s *suite) testClose(t *testing.T) {
-	t.Run("CallsAfterCloseReturnErrClosed", func(t *testing.T) {
-		t.Parallel()
-		b := s.h.Open(t, namespace(t))
-		if err := b.Close(); err != nil {
-			t.Fatalf("Close: %v", err)
-		}
-		if err := b.Close(); err != nil {
-			t.Fatalf("second Close: %v", err)
-		}
-		ctx := context.Background()
-		_, err := b.Acquire(ctx, &backends.AcquireRequest{Key: "k", Holder: "a", LeaseDuration: lease})
-		wantErr(t, "Acquire after Close", err, backends.ErrClosed)
-		_, err = b.Renew(ctx, &backends.RenewRequest{Key: "k", Holder: "a", Version: "1", LeaseDuration: lease})
-		wantErr(t, "Renew after Close", err, backends.ErrClosed)
-		wantErr(t, "Release after Close", b.Release(ctx, &backends.ReleaseRequest{Key: "k", Holder: "a", Version: "1"}), backends.ErrClosed)
-		_, err = b.Get(ctx, "k")
-		wantErr(t, "Get after Close", err, backends.ErrClosed)
-		_, err = b.List(ctx, &backends.ListRequest{Limit: 1})
-		wantErr(t, "List after Close", err, backends.ErrClosed)
-
-		m := lockmanager.New(s.h.Open(t, namespace(t)))
-		if err := m.Close(); err != nil {
-			t.Fatal(err)
-		}
-		_, err = m.Acquire(ctx, lockmanager.AcquireOptions{Key: "k", Holder: "a", LeaseDuration: lease})
-		wantErr(t, "Manager.Acquire after Close", err, lockmanager.ErrClosed)
 	})
 }
 

@@ -1,9 +1,10 @@
 // Package backendtest is the conformance suite that every Leasehold backend
-// runs: one named subtest per rule of the lock contract (pkg/backends and docs/contract.md), driven
-// through lockmanager.Manager exactly as users drive it, plus the heartbeat
-// Session's behaviour under an unavailable backend, when it is given up
-// mid-renewal, and (for backends that notify) when its lock is taken from
-// it.
+// runs: one named subtest per rule of the lock contract (pkg/backends and
+// docs/contract.md), driven through lockmanager.Manager exactly as users
+// drive it and, for what direct callers of the contract see (context
+// errors, Close), through the Backend itself; plus the heartbeat Session's
+// behaviour under an unavailable backend, when it is given up mid-renewal,
+// and (for backends that notify) when its lock is taken from it.
 //
 // A backend plugs in with a few lines in its own _test.go:
 //

@@ -124,7 +124,7 @@ func (b *Backend) check(ctx context.Context, op, key string) error {
 	if closed {
 		return backends.KeyError(op, key, backends.ErrClosed)
 	}
-	return ctx.Err()
+	return backends.CheckContext(ctx, op, key)
 }
 
 // errContended reports an acquire whose guarded writes kept losing to

@@ -100,7 +100,7 @@ func (b *Backend) check(ctx context.Context, op, key string) error {
 	if b.isClosed() {
 		return backends.KeyError(op, key, backends.ErrClosed)
 	}
-	return ctx.Err()
+	return backends.CheckContext(ctx, op, key)
 }
 
 func (s *Store) next() string {

@@ -274,7 +274,7 @@ func (b *Backend) check(ctx context.Context, op, key string) error {
 	if closed {
 		return backends.KeyError(op, key, backends.ErrClosed)
 	}
-	if err := ctx.Err(); err != nil {
+	if err := backends.CheckContext(ctx, op, key); err != nil {
 		return err
 	}
 	if b.schemaReady.Load() {

@@ -239,7 +239,7 @@ func (b *Backend) check(ctx context.Context, op, key string) error {
 	if closed {
 		return backends.KeyError(op, key, backends.ErrClosed)
 	}
-	return ctx.Err()
+	return backends.CheckContext(ctx, op, key)
 }
 
 // newVersion returns a random 128-bit version, so that every grant and

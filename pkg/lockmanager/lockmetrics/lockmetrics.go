@@ -1,25 +1,31 @@
-package lockmanager
+package lockmetrics
 
 import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/leasehold/leasehold/pkg/lockmanager"
 )
 
-// PrometheusObserver is an Observer that exports Prometheus metrics:
+// Observer is a lockmanager.Observer that exports these metrics:
 //
 //	leasehold_client_operations_total{operation,outcome}
 //	leasehold_client_operation_duration_seconds{operation}
 //	leasehold_client_sessions_ended_total{reason}
-type PrometheusObserver struct {
+//
+// The outcome and reason labels are lockmanager.Outcome's.
+type Observer struct {
 	ops      *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	sessions *prometheus.CounterVec
 }
 
-// NewPrometheusObserver creates the metrics and registers them with reg.
-func NewPrometheusObserver(reg prometheus.Registerer) (*PrometheusObserver, error) {
-	o := &PrometheusObserver{
+var _ lockmanager.Observer = (*Observer)(nil)
+
+// NewObserver creates the metrics and registers them with reg.
+func NewObserver(reg prometheus.Registerer) (*Observer, error) {
+	o := &Observer{
 		ops: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "leasehold", Subsystem: "client", Name: "operations_total",
 			Help: "Lock operations by operation and outcome.",
@@ -42,13 +48,13 @@ func NewPrometheusObserver(reg prometheus.Registerer) (*PrometheusObserver, erro
 	return o, nil
 }
 
-// ObserveOperation implements Observer.
-func (o *PrometheusObserver) ObserveOperation(op Operation, outcome string, elapsed time.Duration) {
+// ObserveOperation implements lockmanager.Observer.
+func (o *Observer) ObserveOperation(op lockmanager.Operation, outcome string, elapsed time.Duration) {
 	o.ops.WithLabelValues(string(op), outcome).Inc()
 	o.duration.WithLabelValues(string(op)).Observe(elapsed.Seconds())
 }
 
-// ObserveSessionEnd implements Observer.
-func (o *PrometheusObserver) ObserveSessionEnd(outcome string) {
+// ObserveSessionEnd implements lockmanager.Observer.
+func (o *Observer) ObserveSessionEnd(outcome string) {
 	o.sessions.WithLabelValues(outcome).Inc()
 }
