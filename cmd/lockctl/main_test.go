@@ -486,12 +486,14 @@ func TestUsageErrors(t *testing.T) {
 		args []string
 		want string // in the one stderr line
 	}{
-		{"acquire without --key", []string{"acquire"}, `required flag(s) "key" not set`},
-		{"get without --key", []string{"get"}, `"key" not set`},
-		{"run without --key", []string{"run", "--", "true"}, `"key" not set`},
+		{"acquire without a key", []string{"acquire"}, "a lock key is needed: lockctl acquire KEY"},
+		{"get without a key", []string{"get"}, "a lock key is needed: lockctl get KEY"},
+		{"run without a key", []string{"run"}, "a lock key is needed"},
+		{"key and --key differ", []string{"get", "a", "--key", "b"}, `"a" as KEY and "b" as --key`},
 		{"renew without --version", []string{"renew", "--key", "k", "--holder", "h"}, `"version" not set`},
 		{"release without --holder", []string{"release", "--key", "k", "--version", "v"}, `"holder" not set`},
-		{"empty key", []string{"acquire", "--key", ""}, "--key"},
+		{"empty key", []string{"acquire", "--key", ""}, "KEY: invalid argument: Key"},
+		{"empty positional key", []string{"get", ""}, "KEY: invalid argument: Key"},
 		{"bad lease duration", []string{"acquire", "--key", "k", "--lease", "ten"}, `"--lease"`},
 		{"bad wait duration", []string{"run", "--key", "k", "--wait", "1x", "--", "true"}, `"--wait"`},
 		{"bad grace duration", []string{"run", "--key", "k", "--grace", "soon", "--", "true"}, `"--grace"`},
@@ -505,10 +507,19 @@ func TestUsageErrors(t *testing.T) {
 		{"unknown backend scheme", []string{"get", "--key", "k", "--backend", "mysql://u:secret@h/db"}, `unknown backend scheme "mysql"`},
 		{"backend without scheme", []string{"list", "--backend", "locks.db"}, "needs a scheme"},
 		{"run without command", []string{"run", "--key", "k"}, "needs a command"},
+		{"run KEY without command", []string{"run", "k", "--wait", "1m"}, "needs a command"},
+		{"run flag after KEY", []string{"run", "k", "--colour", "--", "true"}, "unknown flag: --colour"},
+		{"no-wait and wait", []string{"run", "k", "-n", "--wait", "1m", "--", "true"}, "--no-wait and --wait"},
+		{"hold no-wait and wait", []string{"hold", "k", "--no-wait", "--wait", "1m"}, "--no-wait and --wait"},
+		{"bad metadata", []string{"acquire", "k", "--metadata", "novalue"}, "want KEY=VALUE"},
+		{"break without reason", []string{"break", "k"}, `"reason" not set`},
+		{"break empty reason", []string{"break", "k", "--reason", ""}, "--reason must be 1 to 1024 bytes"},
+		{"break reason with newline", []string{"break", "k", "--reason", "a\nb"}, "--reason must be 1 to 1024 bytes"},
+		{"two keys", []string{"get", "a", "b"}, "accepts at most 1 arg(s), received 2"},
 		{"lost exit code 0", []string{"run", "--key", "k", "--lost-exit-code", "0", "--", "true"}, "--lost-exit-code"},
 		{"unknown flag", []string{"get", "--key", "k", "--colour"}, "unknown flag: --colour"},
 		{"unknown command", []string{"lock"}, `unknown command "lock"`},
-		{"arguments to get", []string{"get", "--key", "k", "extra"}, `unknown command "extra"`},
+		{"arguments to version", []string{"version", "extra"}, `unknown command "extra"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -587,12 +598,18 @@ func withoutVar(env []string, name string) []string {
 	return out
 }
 
+// TestRunReportsCommandThatCannotStart checks that the command is looked
+// up before the wait: with the lock held by someone else and run waiting by
+// default, a missing or non-executable command exits 127 or 126 at once,
+// and the record is untouched (no fencing token taken).
 func TestRunReportsCommandThatCannotStart(t *testing.T) {
 	backend := "sqlite://" + filepath.Join(t.TempDir(), "locks.db")
 	notExecutable := filepath.Join(t.TempDir(), "script")
 	if err := os.WriteFile(notExecutable, []byte("#!/bin/sh\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	mustSucceed(t, lockctl(t, backend, "acquire", "k", "--holder", "other", "--lease", "1h"), "acquire")
+	before := getLock(t, backend, "k")
 	for _, tc := range []struct {
 		command string
 		code    int
@@ -600,13 +617,21 @@ func TestRunReportsCommandThatCannotStart(t *testing.T) {
 		{"leasehold-no-such-command", cli.ExitCommandNotFound},
 		{notExecutable, cli.ExitCannotExecute},
 	} {
-		r := lockctl(t, backend, "run", "--key", "k", "--", tc.command)
-		if r.code != tc.code || !strings.HasPrefix(r.stderr, "lockctl: starting") {
-			t.Errorf("run %s: exit %d, stderr %q; want %d and a lockctl line", tc.command, r.code, r.stderr, tc.code)
+		r := lockctl(t, backend, "run", "k", "--", tc.command)
+		if r.code != tc.code || !strings.HasPrefix(r.stderr, "lockctl: starting") || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("run %s: exit %d, stderr %q; want %d and one lockctl line", tc.command, r.code, r.stderr, tc.code)
 		}
-		if l := getLock(t, backend, "k"); l.Held {
-			t.Errorf("run %s: lock still held after the command failed to start", tc.command)
+		if after := getLock(t, backend, "k"); after.Version != before.Version || after.FencingToken != before.FencingToken {
+			t.Errorf("run %s: the record changed from %+v to %+v; want it untouched", tc.command, before, after)
 		}
+	}
+	// On a free lock too, no grant is made.
+	fresh := "sqlite://" + filepath.Join(t.TempDir(), "locks.db")
+	if r := lockctl(t, fresh, "run", "k", "--", "leasehold-no-such-command"); r.code != cli.ExitCommandNotFound {
+		t.Errorf("run on a free lock: exit %d, want %d; stderr %q", r.code, cli.ExitCommandNotFound, r.stderr)
+	}
+	if r := lockctl(t, fresh, "get", "k"); r.code != cli.ExitNotFound {
+		t.Errorf("get after run of a missing command: exit %d, want %d (no record); stderr %q", r.code, cli.ExitNotFound, r.stderr)
 	}
 }
 

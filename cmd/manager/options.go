@@ -59,6 +59,8 @@ type options struct {
 	kubeAPIQPS              float64
 	kubeAPIBurst            int
 	zap                     zap.Options
+	// version asks for the build information instead of running.
+	version bool
 }
 
 // parseOptions parses the manager's command line (without the program name).
@@ -102,9 +104,13 @@ func parseOptions(args []string, out io.Writer) (*options, error) {
 			"expiries is reaped. Must be positive.")
 	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", 400,
 		"Requests the manager may send at once above --kube-api-qps. At least 1.")
+	fs.BoolVar(&o.version, "version", false, "Print the manager's version, commit and build date, and exit.")
 	o.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if o.version {
+		return o, nil
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q: the manager takes flags only", fs.Args())

@@ -10,9 +10,22 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
+
+// quietLibraries keeps the client libraries from writing on lockctl's
+// stderr, which carries one "lockctl: " line per failure and nothing else:
+// go-redis logs connection failures itself (the same failure lockctl then
+// reports).
+func quietLibraries() {
+	redis.SetLogger(discardLogger{})
+}
+
+type discardLogger struct{}
+
+func (discardLogger) Printf(context.Context, string, ...any) {}
 
 // Env is what a lockctl invocation talks to. Main fills it from the
 // process; tests fill it themselves.
@@ -37,6 +50,7 @@ func Main() int {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
+	quietLibraries()
 	return Run(context.Background(), os.Args[1:], Env{
 		Stdin:            os.Stdin,
 		Stdout:           os.Stdout,
@@ -121,9 +135,8 @@ with the version (-o json), which renew and release need.
 Errors are one line on stderr starting with "lockctl: ".
 
 ` + exitCodeTable,
-		SilenceErrors:     true,
-		SilenceUsage:      true,
-		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: true},
+		SilenceErrors: true,
+		SilenceUsage:  true,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &usageError{err: err, command: c.CommandPath()}
@@ -138,6 +151,9 @@ Errors are one line on stderr starting with "lockctl: ".
 		newGetCommand(o),
 		newListCommand(o),
 		newRunCommand(o),
+		newHoldCommand(o),
+		newBreakCommand(o),
+		newVersionCommand(o),
 	)
 	return root
 }

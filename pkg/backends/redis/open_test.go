@@ -132,8 +132,8 @@ func TestOpenBadInput(t *testing.T) {
 		{"BadRetention", "redis://:" + password + "@" + r.Addr() + "/0?retention=soon", backends.ErrInvalidArgument, "retention"},
 		{"BraceInNamespace", "redis://:" + password + "@" + r.Addr() + "/0?namespace=%7Bx%7D", backends.ErrInvalidArgument, "namespace"},
 		{"Unreachable", "redis://:" + password + "@" + closedPort + "/0?dial_timeout=2s", backends.ErrUnavailable, "connection refused"},
-		{"WrongPassword", "redis://:wrong-" + password + "@" + r.Addr() + "/0", backends.ErrInvalidArgument, "rejected the credentials"},
-		{"NoPassword", "redis://" + r.Addr() + "/0", backends.ErrInvalidArgument, "rejected the credentials"},
+		{"WrongPassword", "redis://:wrong-" + password + "@" + r.Addr() + "/0", backends.ErrUnavailable, "rejected the credentials"},
+		{"NoPassword", "redis://" + r.Addr() + "/0", backends.ErrUnavailable, "rejected the credentials"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := openURL(t, tc.url)
