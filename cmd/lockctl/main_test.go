@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -32,7 +33,10 @@ var (
 	lockctlBin string
 	// redisURL is the shared Redis server's URL; tests get a namespace each.
 	redisURL string
-	nsSeq    atomic.Int64
+	// postgresServer is the shared PostgreSQL server, for the exit code
+	// tests.
+	postgresServer *testserver.Postgres
+	nsSeq          atomic.Int64
 )
 
 // liveness bounds every wait for something that must happen; it is never a
@@ -62,13 +66,22 @@ func testMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "building lockctl:", err)
 		return 1
 	}
-	redis, stop, err := testserver.StartRedisForMain()
+	// With a password, so that a refused login can be tested.
+	redis, stop, err := testserver.StartRedisForMain("--requirepass", "lockctl-test-password")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting Redis:", err)
 		return 1
 	}
 	redisURL = redis.URL()
+	pg, stopPG, err := testserver.StartPostgresForMain()
+	if err != nil {
+		stop()
+		fmt.Fprintln(os.Stderr, "starting PostgreSQL:", err)
+		return 1
+	}
+	postgresServer = pg
 	code := m.Run()
+	stopPG()
 	stop()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
@@ -108,10 +121,29 @@ type result struct {
 	stdout, stderr string
 }
 
+// syncBuffer is a bytes.Buffer that the process's output copier and the
+// test may use at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // process is a running lockctl.
 type process struct {
 	cmd            *exec.Cmd
-	stdout, stderr bytes.Buffer
+	stdout, stderr syncBuffer
 	done           chan struct{} // closed once the process has exited
 	err            error         // from Wait, valid after done
 }
@@ -121,12 +153,19 @@ type process struct {
 // home folder. A process still running when the test ends is killed.
 func startLockctl(t *testing.T, backend, dir string, args ...string) *process {
 	t.Helper()
+	return startLockctlEnv(t, backend, dir, nil, args...)
+}
+
+// startLockctlEnv is startLockctl with extra environment variables.
+func startLockctlEnv(t *testing.T, backend, dir string, env []string, args ...string) *process {
+	t.Helper()
 	p := &process{cmd: exec.Command(lockctlBin, args...), done: make(chan struct{})}
 	p.cmd.Dir = dir
 	p.cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir(), cli.BackendEnv+"="+backend,
 		// The race detector's default one-second pause at exit would make
 		// every invocation slow; a race still fails the run (exit 66).
 		"GORACE=atexit_sleep_ms=0")
+	p.cmd.Env = append(p.cmd.Env, env...)
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
 	// A command's children may keep its output pipes open after it exits.
 	p.cmd.WaitDelay = 10 * time.Second
