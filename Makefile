@@ -199,7 +199,9 @@ build-lockctl: ## Build only lockctl into bin/lockctl (no code generation).
 # make dev: the whole thing on this machine in one command. devcluster
 # starts etcd and kube-apiserver (envtest binaries), installs the CRD, runs
 # bin/manager against them, applies config/samples and prints how to point
-# kubectl at it (bin/dev/kubeconfig). Ctrl-C stops everything.
+# kubectl at it (bin/dev/kubeconfig), holding the lock dev:demo while it
+# runs. It refuses to start while another instance uses bin/dev/kubeconfig
+# or the manager's ports (8080, 8081). Ctrl-C stops everything.
 .PHONY: dev
 dev: setup-envtest ## Run a local control plane with the manager and the samples; Ctrl-C stops it.
 	go build -ldflags "$(GO_LDFLAGS)" -o "$(LOCALBIN)/manager" ./cmd/manager

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -415,4 +416,33 @@ func closedPort(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return port
+}
+
+// TestVersion: lockctl version prints the build information, and the
+// Makefile's -ldflags -X stamping overrides what the toolchain recorded.
+func TestVersion(t *testing.T) {
+	r := lockctl(t, "", "version")
+	mustSucceed(t, r, "version")
+	if !strings.HasPrefix(r.stdout, "lockctl ") || strings.Count(r.stdout, "\n") != 1 {
+		t.Errorf("version printed %q, want one line starting with \"lockctl \"", r.stdout)
+	}
+
+	stamped := filepath.Join(t.TempDir(), "lockctl")
+	const pkg = "github.com/leasehold/leasehold/internal/buildinfo"
+	build := exec.Command("go", "build", "-o", stamped, "-ldflags",
+		"-X "+pkg+".Version=v9.8.7 -X "+pkg+".Commit=0123abcd -X "+pkg+".Date=2026-11-25T10:00:00Z", ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build with -ldflags: %v\n%s", err, out)
+	}
+	out, err := exec.Command(stamped, "version", "-o", "json").Output()
+	if err != nil {
+		t.Fatalf("version -o json: %v", err)
+	}
+	var info struct{ Version, Commit, Date string }
+	if err := json.Unmarshal(out, &info); err != nil {
+		t.Fatalf("version -o json printed %q: %v", out, err)
+	}
+	if info.Version != "v9.8.7" || info.Commit != "0123abcd" || info.Date != "2026-11-25T10:00:00Z" {
+		t.Errorf("stamped version -o json = %+v, want v9.8.7, 0123abcd, 2026-11-25T10:00:00Z", info)
+	}
 }

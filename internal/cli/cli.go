@@ -115,10 +115,17 @@ func newRootCommand(env *Env) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "lockctl",
 		Short: "Acquire, inspect and hold Leasehold locks from the shell",
-		Long: `lockctl acquires, renews, releases, inspects and holds Leasehold locks.
+		Long: `lockctl acquires, renews, releases, inspects, holds and breaks Leasehold locks.
 
-"lockctl run" holds a lock for as long as a command runs, renewing the
-lease in the background, and stops the command if the lease is lost.
+  lockctl run KEY -- COMMAND [ARG...]   hold the lock while COMMAND runs (waits until free)
+  lockctl hold KEY                      hold the lock until Ctrl-C; prints the fencing token
+  lockctl get KEY / lockctl list        show locks
+  lockctl break KEY --reason TEXT       clear a lock left by a process that died
+  lockctl acquire / renew / release KEY step by step, for scripts
+
+Every command takes the key as its first argument (KEY) or as --key KEY.
+"lockctl run" renews the lease in the background and stops the command if
+the lease is lost.
 
 The backend is chosen by --backend, else $LEASEHOLD_BACKEND, else an SQLite
 file at $XDG_STATE_HOME/leasehold/locks.db (~/.local/state/leasehold/locks.db
@@ -131,6 +138,9 @@ when XDG_STATE_HOME is unset), whose folder is created with mode 0700:
 
 The default holder is HOSTNAME:PID of the lockctl process. acquire prints it
 with the version (-o json), which renew and release need.
+
+Shell completion: 'lockctl completion bash|zsh|fish|powershell --help' says
+how to load it, e.g. lockctl completion bash > ~/.local/share/bash-completion/completions/lockctl
 
 Errors are one line on stderr starting with "lockctl: ".
 

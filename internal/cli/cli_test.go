@@ -216,9 +216,32 @@ func TestHelpListsExitCodes(t *testing.T) {
 	if c := exitCode(t, code); c != cli.ExitOK {
 		t.Fatalf("exit %d", c)
 	}
-	for _, want := range []string{"Exit codes:", "  3    lock held", "  75   run: the lease was lost", "LEASEHOLD_BACKEND"} {
+	for _, want := range []string{"Exit codes:", "  3    lock held", "  75   run, hold: the lease was lost", "LEASEHOLD_BACKEND"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("help does not contain %q:\n%s", want, stdout)
+		}
+	}
+}
+
+// TestHelpInPlainWords: no pflag type jargon, run's usage line ends with
+// the command (flags after it belong to the command), completion is listed.
+func TestHelpInPlainWords(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"run", "--help"}, {"acquire", "--help"}, {"renew", "--help"}, {"hold", "--help"}, {"break", "--help"}} {
+		stdout, _, code := start(cli.Env{}, args...)
+		if c := exitCode(t, code); c != cli.ExitOK {
+			t.Fatalf("%v: exit %d", args, c)
+		}
+		out := stdout.String()
+		for _, jargon := range []string{"stringToString", "(default [])", "(default map[])"} {
+			if strings.Contains(out, jargon) {
+				t.Errorf("%v help contains %q:\n%s", args, jargon, out)
+			}
+		}
+		if args[0] == "run" && !strings.Contains(out, "  lockctl run KEY [flags] -- COMMAND [ARG...]\n") {
+			t.Errorf("run's usage line is not \"lockctl run KEY [flags] -- COMMAND [ARG...]\":\n%s", out)
+		}
+		if args[0] == "--help" && !strings.Contains(out, "  completion  ") {
+			t.Errorf("lockctl --help does not list completion:\n%s", out)
 		}
 	}
 }
