@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/leasehold/leasehold/internal/cli"
 )
@@ -389,11 +391,15 @@ current-context: c
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			r := startLockctlEnv(t, tc.backend, "", tc.env, "get", "k").wait(t)
+			t.Logf("exit %d: %s", r.code, r.stderr)
 			if r.code != tc.code {
 				t.Errorf("exit %d, want %d; stderr %q", r.code, tc.code, r.stderr)
 			}
 			if !strings.HasPrefix(r.stderr, "lockctl: ") || strings.Count(r.stderr, "\n") != 1 {
 				t.Errorf("stderr %q, want one line starting with \"lockctl: \"", r.stderr)
+			}
+			if strings.Contains(r.stderr, "\t") || strings.Contains(r.stderr, ":;") || strings.Contains(r.stderr, "migrating") {
+				t.Errorf("stderr %q: joiner artifacts, or a connection failure blamed on the migration", r.stderr)
 			}
 			for _, secret := range []string{"wrong-password", "lockctl-test-password", postgresServer.Password()} {
 				if strings.Contains(r.stderr, secret) {
@@ -444,5 +450,46 @@ func TestVersion(t *testing.T) {
 	}
 	if info.Version != "v9.8.7" || info.Commit != "0123abcd" || info.Date != "2026-11-25T10:00:00Z" {
 		t.Errorf("stamped version -o json = %+v, want v9.8.7, 0123abcd, 2026-11-25T10:00:00Z", info)
+	}
+}
+
+// TestKubernetesRefusedLogin: an API server that refuses the kubeconfig's
+// credentials exits 6, like a refused login on every other backend.
+func TestKubernetesRefusedLogin(t *testing.T) {
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		assets = filepath.Join("..", "..", "bin", "k8s", "1.37.2-"+runtime.GOOS+"-"+runtime.GOARCH)
+	}
+	assets, err := filepath.Abs(assets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &envtest.Environment{BinaryAssetsDirectory: assets}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("starting envtest (run `make setup-envtest`): %v", err)
+	}
+	t.Cleanup(func() {
+		if err := env.Stop(); err != nil {
+			t.Errorf("stopping envtest: %v", err)
+		}
+	})
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	content := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: %q, insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: not-a-valid-token}}]
+contexts: [{name: c, context: {cluster: c, user: u}}]
+current-context: c
+`, cfg.Host)
+	if err := os.WriteFile(kubeconfig, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := startLockctlEnv(t, "kubernetes://default", "", []string{"KUBECONFIG=" + kubeconfig}, "get", "k").wait(t)
+	if r.code != cli.ExitUnavailable {
+		t.Errorf("exit %d, want %d; stderr %q", r.code, cli.ExitUnavailable, r.stderr)
+	}
+	if !strings.HasPrefix(r.stderr, "lockctl: ") || strings.Count(r.stderr, "\n") != 1 || strings.Contains(r.stderr, "not-a-valid-token") {
+		t.Errorf("stderr %q, want one line starting with \"lockctl: \", without the token", r.stderr)
 	}
 }
