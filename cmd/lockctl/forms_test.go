@@ -493,3 +493,27 @@ current-context: c
 		t.Errorf("stderr %q, want one line starting with \"lockctl: \", without the token", r.stderr)
 	}
 }
+
+// TestRunForwardsSignalsToLeftoverChildren: while run waits for what the
+// command left in its group, SIGTERM to lockctl still reaches them (with
+// --grace 10m, run would otherwise wait ten minutes).
+func TestRunForwardsSignalsToLeftoverChildren(t *testing.T) {
+	backend := "sqlite://" + filepath.Join(t.TempDir(), "locks.db")
+	dir := t.TempDir()
+	script := `(trap 'echo term > marker; exit 0' TERM; echo x > ready.tmp && mv ready.tmp ready; while :; do sleep 0.05; done) & exit 0`
+	p := startLockctl(t, backend, dir, "run", "f", "--grace", "10m", "--", "sh", "-c", script)
+	waitForFile(t, filepath.Join(dir, "ready"), p)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	r := p.wait(t)
+	if r.code != 0 {
+		t.Errorf("run: exit %d, want the command's 0; stderr %q", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "marker")); err != nil {
+		t.Errorf("the leftover child did not get SIGTERM: %v", err)
+	}
+	if got := getLock(t, backend, "f"); got.Held {
+		t.Errorf("after run: %+v, want released", got)
+	}
+}

@@ -328,6 +328,11 @@ func (o *options) awaitGroup(sess *lockmanager.Session, r *runFlags, pgid int) (
 		case <-sess.Context().Done():
 			fmt.Fprintf(o.env.Stderr, "lockctl: lease on %q lost (%s) while processes the command left were running\n", r.key, oneLine(sess.Err().Error()))
 			return true
+		case sig := <-o.env.Signals:
+			// Forwarded to what is left of the command, as while it ran.
+			if s, ok := sig.(syscall.Signal); ok {
+				_ = syscall.Kill(-pgid, s)
+			}
 		case <-tick.C:
 		}
 	}
