@@ -29,6 +29,17 @@ func keyArg(cmd *cobra.Command, args []string, flagKey string) (string, error) {
 	return "", usagef("a lock key is needed: %s KEY (or --key KEY)", cmd.CommandPath())
 }
 
+// atMostOne is the Args check of the commands that take one optional
+// argument, named what (KEY, PREFIX).
+func atMostOne(what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) > 1 {
+			return usagef("%s takes one %s, got %d arguments: %q", cmd.CommandPath(), what, len(args), args)
+		}
+		return nil
+	}
+}
+
 // checkKey validates a key the way the lock manager would, naming it as
 // lockctl's users know it.
 func checkKey(key string) error {

@@ -37,7 +37,7 @@ not stored with the lock and 'lockctl get' does not show it: break prints it
 on stdout with what it cleared (holder, fencing token, version), one line for
 your logs. A lock that is already free is left alone (exit 0).`,
 		Example: `  lockctl break nightly-backup --reason "backup host rebooted mid-run"`,
-		Args:    cobra.MaximumNArgs(1),
+		Args:    atMostOne("KEY"),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			key, err := keyArg(cmd, args, flagKey)
 			if err != nil {

@@ -85,7 +85,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 // errorMessage adds a pointer to the help of cmd (the command cobra
 // picked, or the root) to usage errors.
 func errorMessage(err error, cmd *cobra.Command) string {
-	msg := err.Error()
+	msg := strings.TrimSpace(err.Error())
 	if ExitCode(err) != ExitUsage {
 		return msg
 	}
@@ -100,7 +100,13 @@ func errorMessage(err error, cmd *cobra.Command) string {
 // oneLine keeps an error to a single line: some backends' errors (the
 // Kubernetes API server's, for example) span several.
 func oneLine(s string) string {
-	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }), "; ")
+	var parts []string
+	for _, line := range strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		if line = strings.TrimSpace(line); line != "" {
+			parts = append(parts, line)
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // options are the flags shared by every command.

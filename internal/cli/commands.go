@@ -123,7 +123,7 @@ when while it waits (not with --quiet). To hold a lock until Ctrl-C, use
 'lockctl hold'; to hold it while a command runs, 'lockctl run'.`,
 		Example: `  lease=$(lockctl acquire nightly-backup --holder "$HOSTNAME" --lease 5m -o json)
   version=$(printf '%s' "$lease" | jq -r .version)`,
-		Args: cobra.MaximumNArgs(1),
+		Args: atMostOne("KEY"),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			if err := checkFormat(format); err != nil {
 				return err
@@ -182,7 +182,7 @@ func newRenewCommand(o *options) *cobra.Command {
 		Long: `Extend a lease held by --holder, presenting the version of the last acquire
 or renew. The lease runs for --lease from now; the fencing token stays the
 same and the version changes: use the printed one next time.`,
-		Args: cobra.MaximumNArgs(1),
+		Args: atMostOne("KEY"),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			if err := checkFormat(format); err != nil {
 				return err
@@ -221,7 +221,7 @@ func newReleaseCommand(o *options) *cobra.Command {
 renew. The record stays, free, unless --delete removes it; either way the
 next grant's fencing token is higher than every earlier one. Prints nothing.
 To clear a lock someone else holds (a process that died), use 'lockctl break'.`,
-		Args: cobra.MaximumNArgs(1),
+		Args: atMostOne("KEY"),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			if err := h.check(cmd, args); err != nil {
 				return err
@@ -245,7 +245,7 @@ func newGetCommand(o *options) *cobra.Command {
 leases are not held), fencing token, expiry and version. A key without a
 record exits with code 4. A released record shows no holder and no times
 (- in the table, left out of JSON and YAML).`,
-		Args: cobra.MaximumNArgs(1),
+		Args: atMostOne("KEY"),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			if err := checkFormat(format); err != nil {
 				return err
@@ -276,7 +276,7 @@ func newListCommand(o *options) *cobra.Command {
 		Long: `List the locks whose key starts with PREFIX (or --prefix; all by default),
 sorted by key, held or not. -o json and -o yaml print an array ([] when there
 are none).`,
-		Args: cobra.MaximumNArgs(1),
+		Args: atMostOne("PREFIX"),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			if err := checkFormat(format); err != nil {
 				return err

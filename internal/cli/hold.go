@@ -29,7 +29,7 @@ held (taken over, broken, deleted, or not renewable in time); lockctl's own
 codes before the grant (see 'lockctl --help').`,
 		Example: `  lockctl hold maintenance-window          # Ctrl-C to release
   lockctl hold deploy -o json > grant.json &`,
-		Args: cobra.MaximumNArgs(1),
+		Args: atMostOne("KEY"),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			if err := checkFormat(format); err != nil {
 				return err
