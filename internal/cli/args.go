@@ -89,7 +89,8 @@ func checkWait(d time.Duration) error {
 }
 
 // metadataFlag is --metadata KEY=VALUE, repeatable; a comma separates
-// several pairs in one flag (quote a value that holds one: 'k="a,b"').
+// several pairs in one flag, as before (CSV: quote a pair whose value holds
+// a comma, --metadata '"k=a,b"').
 type metadataFlag struct {
 	m   map[string]string
 	set bool

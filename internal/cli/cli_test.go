@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"go.uber.org/goleak"
 
 	"github.com/leasehold/leasehold/internal/cli"
@@ -243,5 +245,30 @@ func TestHelpInPlainWords(t *testing.T) {
 		if args[0] == "--help" && !strings.Contains(out, "  completion  ") {
 			t.Errorf("lockctl --help does not list completion:\n%s", out)
 		}
+	}
+}
+
+func TestCompletionScript(t *testing.T) {
+	for _, shell := range []string{"bash", "zsh", "fish", "powershell"} {
+		stdout, stderr, code := start(cli.Env{}, "completion", shell)
+		if c := exitCode(t, code); c != cli.ExitOK || !strings.Contains(stdout.String(), "lockctl") {
+			t.Errorf("completion %s: exit %d, stderr %q, stdout %d bytes; want a script for lockctl", shell, c, stderr, len(stdout.String()))
+		}
+	}
+}
+
+func TestMetadataFlag(t *testing.T) {
+	backend := memoryBackend()
+	stdout, stderr, code := start(cli.Env{}, "--backend", backend, "acquire", "m", "--holder", "h", "-o", "json",
+		"--metadata", "a=1,b=2", "--metadata", `"c=x,y"`, "--metadata", "d=")
+	if c := exitCode(t, code); c != cli.ExitOK {
+		t.Fatalf("exit %d; stderr %q", c, stderr)
+	}
+	var got cli.LockView
+	if err := json.Unmarshal([]byte(stdout.String()), &got); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]string{"a": "1", "b": "2", "c": "x,y", "d": ""}, got.Metadata); diff != "" {
+		t.Errorf("metadata (-want +got):\n%s", diff)
 	}
 }
