@@ -453,9 +453,11 @@ func TestVersion(t *testing.T) {
 	}
 }
 
-// TestKubernetesRefusedLogin: an API server that refuses the kubeconfig's
-// credentials exits 6, like a refused login on every other backend.
-func TestKubernetesRefusedLogin(t *testing.T) {
+// TestKubernetesExitCodes: an API server that refuses the kubeconfig's
+// credentials, and a namespace that does not exist (Kubernetes' missing
+// database), exit 6 like a refused login or a missing database on every
+// other backend.
+func TestKubernetesExitCodes(t *testing.T) {
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
 		assets = filepath.Join("..", "..", "bin", "k8s", "1.37.2-"+runtime.GOOS+"-"+runtime.GOARCH)
@@ -464,7 +466,11 @@ func TestKubernetesRefusedLogin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := &envtest.Environment{BinaryAssetsDirectory: assets}
+	env := &envtest.Environment{
+		BinaryAssetsDirectory: assets,
+		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
 	cfg, err := env.Start()
 	if err != nil {
 		t.Fatalf("starting envtest (run `make setup-envtest`): %v", err)
@@ -485,12 +491,35 @@ current-context: c
 	if err := os.WriteFile(kubeconfig, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := startLockctlEnv(t, "kubernetes://default", "", []string{"KUBECONFIG=" + kubeconfig}, "get", "k").wait(t)
-	if r.code != cli.ExitUnavailable {
-		t.Errorf("exit %d, want %d; stderr %q", r.code, cli.ExitUnavailable, r.stderr)
+	admin, err := env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !strings.HasPrefix(r.stderr, "lockctl: ") || strings.Count(r.stderr, "\n") != 1 || strings.Contains(r.stderr, "not-a-valid-token") {
-		t.Errorf("stderr %q, want one line starting with \"lockctl: \", without the token", r.stderr)
+	adminConfig, err := admin.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminKubeconfig := filepath.Join(t.TempDir(), "admin-kubeconfig")
+	if err := os.WriteFile(adminKubeconfig, adminConfig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, kubeconfig, backend string
+		args                      []string
+	}{
+		{"refused login", kubeconfig, "kubernetes://default", []string{"get", "k"}},
+		{"missing namespace", adminKubeconfig, "kubernetes://no-such-namespace", []string{"acquire", "k"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := startLockctlEnv(t, tc.backend, "", []string{"KUBECONFIG=" + tc.kubeconfig}, tc.args...).wait(t)
+			t.Logf("exit %d: %s", r.code, r.stderr)
+			if r.code != cli.ExitUnavailable {
+				t.Errorf("exit %d, want %d; stderr %q", r.code, cli.ExitUnavailable, r.stderr)
+			}
+			if !strings.HasPrefix(r.stderr, "lockctl: ") || strings.Count(r.stderr, "\n") != 1 || strings.Contains(r.stderr, "not-a-valid-token") {
+				t.Errorf("stderr %q, want one line starting with \"lockctl: \", without the token", r.stderr)
+			}
+		})
 	}
 }
 
