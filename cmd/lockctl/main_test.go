@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -32,7 +33,10 @@ var (
 	lockctlBin string
 	// redisURL is the shared Redis server's URL; tests get a namespace each.
 	redisURL string
-	nsSeq    atomic.Int64
+	// postgresServer is the shared PostgreSQL server, for the exit code
+	// tests.
+	postgresServer *testserver.Postgres
+	nsSeq          atomic.Int64
 )
 
 // liveness bounds every wait for something that must happen; it is never a
@@ -62,13 +66,22 @@ func testMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "building lockctl:", err)
 		return 1
 	}
-	redis, stop, err := testserver.StartRedisForMain()
+	// With a password, so that a refused login can be tested.
+	redis, stop, err := testserver.StartRedisForMain("--requirepass", "lockctl-test-password")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting Redis:", err)
 		return 1
 	}
 	redisURL = redis.URL()
+	pg, stopPG, err := testserver.StartPostgresForMain()
+	if err != nil {
+		stop()
+		fmt.Fprintln(os.Stderr, "starting PostgreSQL:", err)
+		return 1
+	}
+	postgresServer = pg
 	code := m.Run()
+	stopPG()
 	stop()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
@@ -108,10 +121,29 @@ type result struct {
 	stdout, stderr string
 }
 
+// syncBuffer is a bytes.Buffer that the process's output copier and the
+// test may use at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // process is a running lockctl.
 type process struct {
 	cmd            *exec.Cmd
-	stdout, stderr bytes.Buffer
+	stdout, stderr syncBuffer
 	done           chan struct{} // closed once the process has exited
 	err            error         // from Wait, valid after done
 }
@@ -121,12 +153,19 @@ type process struct {
 // home folder. A process still running when the test ends is killed.
 func startLockctl(t *testing.T, backend, dir string, args ...string) *process {
 	t.Helper()
+	return startLockctlEnv(t, backend, dir, nil, args...)
+}
+
+// startLockctlEnv is startLockctl with extra environment variables.
+func startLockctlEnv(t *testing.T, backend, dir string, env []string, args ...string) *process {
+	t.Helper()
 	p := &process{cmd: exec.Command(lockctlBin, args...), done: make(chan struct{})}
 	p.cmd.Dir = dir
 	p.cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir(), cli.BackendEnv+"="+backend,
 		// The race detector's default one-second pause at exit would make
 		// every invocation slow; a race still fails the run (exit 66).
 		"GORACE=atexit_sleep_ms=0")
+	p.cmd.Env = append(p.cmd.Env, env...)
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
 	// A command's children may keep its output pipes open after it exits.
 	p.cmd.WaitDelay = 10 * time.Second
@@ -486,12 +525,14 @@ func TestUsageErrors(t *testing.T) {
 		args []string
 		want string // in the one stderr line
 	}{
-		{"acquire without --key", []string{"acquire"}, `required flag(s) "key" not set`},
-		{"get without --key", []string{"get"}, `"key" not set`},
-		{"run without --key", []string{"run", "--", "true"}, `"key" not set`},
+		{"acquire without a key", []string{"acquire"}, "a lock key is needed: lockctl acquire KEY"},
+		{"get without a key", []string{"get"}, "a lock key is needed: lockctl get KEY"},
+		{"run without a key", []string{"run"}, "a lock key is needed"},
+		{"key and --key differ", []string{"get", "a", "--key", "b"}, `"a" as KEY and "b" as --key`},
 		{"renew without --version", []string{"renew", "--key", "k", "--holder", "h"}, `"version" not set`},
 		{"release without --holder", []string{"release", "--key", "k", "--version", "v"}, `"holder" not set`},
-		{"empty key", []string{"acquire", "--key", ""}, "--key"},
+		{"empty key", []string{"acquire", "--key", ""}, "KEY: invalid argument: Key"},
+		{"empty positional key", []string{"get", ""}, "KEY: invalid argument: Key"},
 		{"bad lease duration", []string{"acquire", "--key", "k", "--lease", "ten"}, `"--lease"`},
 		{"bad wait duration", []string{"run", "--key", "k", "--wait", "1x", "--", "true"}, `"--wait"`},
 		{"bad grace duration", []string{"run", "--key", "k", "--grace", "soon", "--", "true"}, `"--grace"`},
@@ -505,10 +546,21 @@ func TestUsageErrors(t *testing.T) {
 		{"unknown backend scheme", []string{"get", "--key", "k", "--backend", "mysql://u:secret@h/db"}, `unknown backend scheme "mysql"`},
 		{"backend without scheme", []string{"list", "--backend", "locks.db"}, "needs a scheme"},
 		{"run without command", []string{"run", "--key", "k"}, "needs a command"},
+		{"run KEY without command", []string{"run", "k", "--wait", "1m"}, "needs a command"},
+		{"run flag after KEY", []string{"run", "k", "--colour", "--", "true"}, "unknown flag: --colour"},
+		{"no-wait and wait", []string{"run", "k", "-n", "--wait", "1m", "--", "true"}, "--no-wait and --wait"},
+		{"hold no-wait and wait", []string{"hold", "k", "--no-wait", "--wait", "1m"}, "--no-wait and --wait"},
+		{"bad metadata", []string{"acquire", "k", "--metadata", "novalue"}, "want KEY=VALUE"},
+		{"break without reason", []string{"break", "k"}, `"reason" not set`},
+		{"break empty reason", []string{"break", "k", "--reason", ""}, "--reason must be 1 to 1024 bytes"},
+		{"break reason with newline", []string{"break", "k", "--reason", "a\nb"}, "--reason must be 1 to 1024 bytes"},
+		{"two keys", []string{"get", "a", "b"}, `lockctl get takes one KEY, got 2 arguments: ["a" "b"]`},
+		{"two prefixes", []string{"list", "a", "b"}, "lockctl list takes one PREFIX, got 2"},
+		{"misspelt command", []string{"holdd"}, `unknown command "holdd" for "lockctl"; Did you mean this?; hold (see 'lockctl --help')`},
 		{"lost exit code 0", []string{"run", "--key", "k", "--lost-exit-code", "0", "--", "true"}, "--lost-exit-code"},
 		{"unknown flag", []string{"get", "--key", "k", "--colour"}, "unknown flag: --colour"},
 		{"unknown command", []string{"lock"}, `unknown command "lock"`},
-		{"arguments to get", []string{"get", "--key", "k", "extra"}, `unknown command "extra"`},
+		{"arguments to version", []string{"version", "extra"}, `unknown command "extra"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -587,12 +639,18 @@ func withoutVar(env []string, name string) []string {
 	return out
 }
 
+// TestRunReportsCommandThatCannotStart checks that the command is looked
+// up before the wait: with the lock held by someone else and run waiting by
+// default, a missing or non-executable command exits 127 or 126 at once,
+// and the record is untouched (no fencing token taken).
 func TestRunReportsCommandThatCannotStart(t *testing.T) {
 	backend := "sqlite://" + filepath.Join(t.TempDir(), "locks.db")
 	notExecutable := filepath.Join(t.TempDir(), "script")
 	if err := os.WriteFile(notExecutable, []byte("#!/bin/sh\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	mustSucceed(t, lockctl(t, backend, "acquire", "k", "--holder", "other", "--lease", "1h"), "acquire")
+	before := getLock(t, backend, "k")
 	for _, tc := range []struct {
 		command string
 		code    int
@@ -600,13 +658,21 @@ func TestRunReportsCommandThatCannotStart(t *testing.T) {
 		{"leasehold-no-such-command", cli.ExitCommandNotFound},
 		{notExecutable, cli.ExitCannotExecute},
 	} {
-		r := lockctl(t, backend, "run", "--key", "k", "--", tc.command)
-		if r.code != tc.code || !strings.HasPrefix(r.stderr, "lockctl: starting") {
-			t.Errorf("run %s: exit %d, stderr %q; want %d and a lockctl line", tc.command, r.code, r.stderr, tc.code)
+		r := lockctl(t, backend, "run", "k", "--", tc.command)
+		if r.code != tc.code || !strings.HasPrefix(r.stderr, "lockctl: starting") || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("run %s: exit %d, stderr %q; want %d and one lockctl line", tc.command, r.code, r.stderr, tc.code)
 		}
-		if l := getLock(t, backend, "k"); l.Held {
-			t.Errorf("run %s: lock still held after the command failed to start", tc.command)
+		if after := getLock(t, backend, "k"); after.Version != before.Version || after.FencingToken != before.FencingToken {
+			t.Errorf("run %s: the record changed from %+v to %+v; want it untouched", tc.command, before, after)
 		}
+	}
+	// On a free lock too, no grant is made.
+	fresh := "sqlite://" + filepath.Join(t.TempDir(), "locks.db")
+	if r := lockctl(t, fresh, "run", "k", "--", "leasehold-no-such-command"); r.code != cli.ExitCommandNotFound {
+		t.Errorf("run on a free lock: exit %d, want %d; stderr %q", r.code, cli.ExitCommandNotFound, r.stderr)
+	}
+	if r := lockctl(t, fresh, "get", "k"); r.code != cli.ExitNotFound {
+		t.Errorf("get after run of a missing command: exit %d, want %d (no record); stderr %q", r.code, cli.ExitNotFound, r.stderr)
 	}
 }
 

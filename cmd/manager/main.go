@@ -33,6 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	locksv1alpha1 "github.com/leasehold/leasehold/api/v1alpha1"
+	"github.com/leasehold/leasehold/internal/buildinfo"
 )
 
 var (
@@ -55,6 +56,10 @@ func main() {
 		// The logger is not set up before the flags are parsed.
 		_, _ = os.Stderr.WriteString("manager: " + err.Error() + "\n")
 		os.Exit(2)
+	}
+	if opts.version {
+		_, _ = os.Stdout.WriteString("manager " + buildinfo.Get().String() + "\n")
+		os.Exit(0)
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts.zap)))
 	if _, err := opts.setMemoryLimit(setupLog); err != nil {
@@ -96,7 +101,7 @@ func main() {
 		os.Exit(1)
 	}
 
-	setupLog.Info("Starting manager", "namespaces", opts.namespaces, "leaderElection", opts.leaderElect,
+	setupLog.Info("Starting manager", "version", buildinfo.Get().Version, "commit", buildinfo.Get().Commit, "namespaces", opts.namespaces, "leaderElection", opts.leaderElect,
 		"clockSkewAllowance", opts.clockSkewAllowance, "reapGrace", opts.reapGrace)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		setupLog.Error(err, "Problem running manager")

@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -231,4 +232,18 @@ func freePort(t *testing.T) int {
 	}
 	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestVersion runs the manager with --version: it prints one line with
+// the build information and exits 0 without looking for a cluster.
+func TestVersion(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "--version")
+	cmd.Env = append(os.Environ(), runManagerEnv+"=1", "KUBECONFIG="+filepath.Join(t.TempDir(), "none"))
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("manager --version: %v", err)
+	}
+	if got := string(out); !strings.HasPrefix(got, "manager ") || !strings.Contains(got, runtime.Version()) || strings.Count(got, "\n") != 1 {
+		t.Errorf("manager --version printed %q, want one line with the version and %s", got, runtime.Version())
+	}
 }

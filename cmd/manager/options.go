@@ -97,6 +97,8 @@ type options struct {
 	// --memory-limit; 0 means read it from the cgroup.
 	memoryLimit int64
 	zap         zap.Options
+	// version asks for the build information instead of running.
+	version bool
 }
 
 // parseOptions parses the manager's command line (without the program name).
@@ -157,9 +159,13 @@ func parseOptions(args []string, out io.Writer) (*options, error) {
 	fs.StringVar(&memoryLimit, "memory-limit", "",
 		"The container's memory limit as a Kubernetes quantity (for example 256Mi), which --memory-limit-ratio "+
 			"applies to. config/manager passes the Pod's limits.memory. Empty: read it from the cgroup.")
+	fs.BoolVar(&o.version, "version", false, "Print the manager's version, commit and build date, and exit.")
 	o.zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if o.version {
+		return o, nil
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q: the manager takes flags only", fs.Args())

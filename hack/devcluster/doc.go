@@ -31,9 +31,21 @@ limitations under the License.
 // Linux), but etcd and kube-apiserver are not: envtest cannot be asked for
 // that.
 //
+// One devcluster per kubeconfig path: it takes an flock on
+// KUBECONFIG.lock (which records its pid and the digest of the kubeconfig
+// it wrote) and checks that the manager's metrics and probe addresses are
+// free before it starts anything; otherwise it refuses to start and names
+// what is taken. It never removes a file it did not write: a kubeconfig in
+// its place that another program wrote stops it, one that a killed
+// devcluster left is replaced, and on exit the kubeconfig is removed only
+// if it is still the one it wrote.
+//
 // Nothing here judges leases: the manager does that on its own clock (see
 // package controllers). The samples carry renewTimes in the past, so the
-// manager reaps them at once, as it would in any cluster.
+// manager reaps them at once, as it would in any cluster; so that a Held
+// lock is there to look at, devcluster itself holds "dev:demo" in
+// namespace default, renewed by a lock manager Session (15 s lease) until
+// it stops, when it releases it.
 //
 // Usage (from the repository root):
 //

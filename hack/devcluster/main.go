@@ -31,6 +31,7 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -97,6 +98,15 @@ func run(ctx context.Context, c config, stdout, stderr io.Writer) (err error) {
 		return fmt.Errorf("--manager %s: %w (run `make build`)", c.manager, err)
 	}
 
+	in, err := claim(c.kubeconfigOut, map[string]string{
+		"--metrics-bind-address":      c.metricsAddr,
+		"--health-probe-bind-address": c.probeAddr,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, in.release()) }()
+
 	fmt.Fprintln(stderr, "Starting etcd and kube-apiserver ...")
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: c.assets,
@@ -109,10 +119,10 @@ func run(ctx context.Context, c config, stdout, stderr io.Writer) (err error) {
 	defer func() {
 		fmt.Fprintln(stderr, "Stopping kube-apiserver and etcd ...")
 		err = errors.Join(err, env.Stop())
-		err = errors.Join(err, ignoreNotExist(os.Remove(c.kubeconfigOut)))
 	}()
 
-	if err := writeKubeconfig(env, c.kubeconfigOut); err != nil {
+	adminCfg, err := writeKubeconfig(env, in)
+	if err != nil {
 		return err
 	}
 
@@ -125,6 +135,9 @@ func run(ctx context.Context, c config, stdout, stderr io.Writer) (err error) {
 	if err := waitReady(ctx, "http://"+c.probeAddr+"/readyz", exited); err != nil {
 		return err
 	}
+	if ctx.Err() != nil {
+		return nil // a signal while starting: stop cleanly
+	}
 	kubectl := filepath.Join(c.assets, "kubectl")
 	if c.samplesDir != "" {
 		apply := exec.CommandContext(ctx, kubectl, "--kubeconfig", c.kubeconfigOut,
@@ -135,19 +148,26 @@ func run(ctx context.Context, c config, stdout, stderr io.Writer) (err error) {
 		}
 	}
 
+	stopDemo, err := holdDemo(ctx, adminCfg)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, stopDemo()) }()
+
 	kubectlRel := kubectl
 	if wd, err := os.Getwd(); err == nil {
 		if rel, err := filepath.Rel(wd, kubectl); err == nil {
 			kubectlRel = rel
 		}
 	}
-	fmt.Fprintf(stdout, `Leasehold dev control plane ready: manager running, samples applied.
+	fmt.Fprintf(stdout, `Leasehold dev control plane ready: manager running, samples applied,
+lock %q held and renewed by devcluster until it stops.
 Point kubectl at it:
   export KUBECONFIG=%s
   %s get dlock
 Manager metrics: http://%s/metrics
 Press Ctrl-C to stop everything.
-`, c.kubeconfigOut, kubectlRel, c.metricsAddr)
+`, demoKey, c.kubeconfigOut, kubectlRel, c.metricsAddr)
 
 	select {
 	case <-ctx.Done():
@@ -158,20 +178,18 @@ Press Ctrl-C to stop everything.
 	}
 }
 
-// writeKubeconfig writes an admin (system:masters) kubeconfig to path.
-func writeKubeconfig(env *envtest.Environment, path string) error {
+// writeKubeconfig writes an admin (system:masters) kubeconfig to the
+// instance's path and returns the admin's client configuration.
+func writeKubeconfig(env *envtest.Environment, in *instance) (*rest.Config, error) {
 	admin, err := env.AddUser(envtest.User{Name: "dev-admin", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
-		return fmt.Errorf("creating the admin user: %w", err)
+		return nil, fmt.Errorf("creating the admin user: %w", err)
 	}
 	b, err := admin.KubeConfig()
 	if err != nil {
-		return fmt.Errorf("building the kubeconfig: %w", err)
+		return nil, fmt.Errorf("building the kubeconfig: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(path, b, 0o600)
+	return admin.Config(), in.writeKubeconfig(b)
 }
 
 // startManager starts the manager binary against the control plane. exited

@@ -18,6 +18,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -31,6 +32,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/leasehold/leasehold/pkg/backends/kubernetes"
+	"github.com/leasehold/leasehold/pkg/lockmanager"
 )
 
 // runDevEnv makes the test binary run main() instead of the tests, so that
@@ -72,13 +78,12 @@ func TestDevClusterStartsAndStopsCleanly(t *testing.T) {
 	}
 	kubeconfig := filepath.Join(tmp, "dev", "kubeconfig")
 
-	dev := exec.Command(os.Args[0],
-		"--assets", assets,
-		"--manager", manager,
+	devArgs := []string{
 		"--kubeconfig-out", kubeconfig,
 		"--metrics-bind-address", freeAddr(t),
 		"--health-probe-bind-address", freeAddr(t),
-	)
+	}
+	dev := exec.Command(os.Args[0], append([]string{"--assets", assets, "--manager", manager}, devArgs...)...)
 	dev.Dir = root // the default --crd-dir and --samples are relative to it
 	dev.Env = append(os.Environ(), runDevEnv+"=1")
 	logs := &lockedBuffer{}
@@ -144,6 +149,27 @@ waitReady:
 		if !strings.Contains(string(table), want) {
 			t.Errorf("kubectl get dlock lacks %q:\n%s", want, table)
 		}
+	}
+
+	// The demo lock is held, and renewed while devcluster runs.
+	checkDemoLockRenewed(t, kubeconfig)
+
+	// A second devcluster with the same kubeconfig path and addresses
+	// refuses to start, naming each, and leaves the first one's files.
+	second := exec.Command(os.Args[0], append([]string{"--assets", assets, "--manager", manager}, devArgs...)...)
+	second.Dir = root
+	second.Env = append(os.Environ(), runDevEnv+"=1")
+	refusal, err := second.CombinedOutput()
+	if err == nil {
+		t.Errorf("a second devcluster on the same kubeconfig and addresses started:\n%s", refusal)
+	}
+	for _, want := range []string{"not starting", kubeconfig, "another devcluster (pid " + strconv.Itoa(dev.Process.Pid) + ")", devArgs[3], devArgs[5]} {
+		if !strings.Contains(string(refusal), want) {
+			t.Errorf("the second devcluster's refusal does not name %q:\n%s", want, refusal)
+		}
+	}
+	if _, err := os.Stat(kubeconfig); err != nil {
+		t.Errorf("the first devcluster's kubeconfig is gone after a second one was refused: %v", err)
 	}
 
 	children := childProcesses(t, dev.Process.Pid)
@@ -262,4 +288,97 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// checkDemoLockRenewed reads the demo lock through the Kubernetes backend:
+// it is held, and its version changes (a renewal) while devcluster runs.
+func checkDemoLockRenewed(t *testing.T, kubeconfig string) {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	b, err := kubernetes.NewForConfig(ctx, cfg, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := lockmanager.New(b)
+	defer func() { _ = m.Close() }()
+	first, err := m.Get(ctx, demoKey)
+	if err != nil {
+		t.Fatalf("Get %s: %v", demoKey, err)
+	}
+	if !first.Held || !strings.HasPrefix(first.Holder, "devcluster:") {
+		t.Fatalf("%s is %+v, want held by devcluster", demoKey, first)
+	}
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		cur, err := m.Get(ctx, demoKey)
+		if err != nil {
+			t.Fatalf("Get %s: %v", demoKey, err)
+		}
+		if cur.Version != first.Version {
+			if !cur.Held || cur.FencingToken != first.FencingToken {
+				t.Errorf("%s after a renewal: %+v, want held with token %d", demoKey, cur, first.FencingToken)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s was not renewed", demoKey)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestClaimKeepsOtherFiles: a file in the kubeconfig's place that
+// devcluster did not write stops it and stays; one that a killed
+// devcluster wrote is replaced; a clean stop removes only its own.
+func TestClaimKeepsOtherFiles(t *testing.T) {
+	addrs := map[string]string{"--metrics-bind-address": freeAddr(t), "--health-probe-bind-address": freeAddr(t)}
+	kubeconfig := filepath.Join(t.TempDir(), "dev", "kubeconfig")
+	if err := os.MkdirAll(filepath.Dir(kubeconfig), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(kubeconfig, []byte("someone else's"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := claim(kubeconfig, addrs); err == nil || !strings.Contains(err.Error(), "was not written by devcluster") {
+		t.Errorf("claim over a foreign file: %v, want a refusal", err)
+	}
+	if b, _ := os.ReadFile(kubeconfig); string(b) != "someone else's" {
+		t.Errorf("the foreign file now holds %q", b)
+	}
+	if err := os.Remove(kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+
+	// A devcluster that is killed leaves its kubeconfig and its record.
+	in, err := claim(kubeconfig, addrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.writeKubeconfig([]byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.lock.Close(); err != nil { // as the kernel would for a killed process
+		t.Fatal(err)
+	}
+	in, err = claim(kubeconfig, addrs)
+	if err != nil {
+		t.Fatalf("claim after a killed devcluster: %v, want its kubeconfig replaced", err)
+	}
+	if err := in.writeKubeconfig([]byte("second")); err != nil {
+		t.Fatal(err)
+	}
+	// Someone replaces the file while devcluster runs: it is theirs now.
+	if err := os.WriteFile(kubeconfig, []byte("edited"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.release(); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(kubeconfig); string(b) != "edited" {
+		t.Errorf("release removed or changed a kubeconfig it did not write: %q", b)
+	}
 }

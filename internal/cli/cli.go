@@ -10,9 +10,22 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
+
+// quietLibraries keeps the client libraries from writing on lockctl's
+// stderr, which carries one "lockctl: " line per failure and nothing else:
+// go-redis logs connection failures itself (the same failure lockctl then
+// reports).
+func quietLibraries() {
+	redis.SetLogger(discardLogger{})
+}
+
+type discardLogger struct{}
+
+func (discardLogger) Printf(context.Context, string, ...any) {}
 
 // Env is what a lockctl invocation talks to. Main fills it from the
 // process; tests fill it themselves.
@@ -37,6 +50,7 @@ func Main() int {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
+	quietLibraries()
 	return Run(context.Background(), os.Args[1:], Env{
 		Stdin:            os.Stdin,
 		Stdout:           os.Stdout,
@@ -71,7 +85,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 // errorMessage adds a pointer to the help of cmd (the command cobra
 // picked, or the root) to usage errors.
 func errorMessage(err error, cmd *cobra.Command) string {
-	msg := err.Error()
+	msg := strings.TrimSpace(err.Error())
 	if ExitCode(err) != ExitUsage {
 		return msg
 	}
@@ -86,7 +100,13 @@ func errorMessage(err error, cmd *cobra.Command) string {
 // oneLine keeps an error to a single line: some backends' errors (the
 // Kubernetes API server's, for example) span several.
 func oneLine(s string) string {
-	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }), "; ")
+	var parts []string
+	for _, line := range strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		if line = strings.TrimSpace(line); line != "" {
+			parts = append(parts, line)
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // options are the flags shared by every command.
@@ -101,10 +121,17 @@ func newRootCommand(env *Env) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "lockctl",
 		Short: "Acquire, inspect and hold Leasehold locks from the shell",
-		Long: `lockctl acquires, renews, releases, inspects and holds Leasehold locks.
+		Long: `lockctl acquires, renews, releases, inspects, holds and breaks Leasehold locks.
 
-"lockctl run" holds a lock for as long as a command runs, renewing the
-lease in the background, and stops the command if the lease is lost.
+  lockctl run KEY -- COMMAND [ARG...]   hold the lock while COMMAND runs (waits until free)
+  lockctl hold KEY                      hold the lock until Ctrl-C; prints the fencing token
+  lockctl get KEY / lockctl list        show locks
+  lockctl break KEY --reason TEXT       clear a lock left by a process that died
+  lockctl acquire / renew / release KEY step by step, for scripts
+
+Every command takes the key as its first argument (KEY) or as --key KEY.
+"lockctl run" renews the lease in the background and stops the command if
+the lease is lost.
 
 The backend is chosen by --backend, else $LEASEHOLD_BACKEND, else an SQLite
 file at $XDG_STATE_HOME/leasehold/locks.db (~/.local/state/leasehold/locks.db
@@ -118,12 +145,14 @@ when XDG_STATE_HOME is unset), whose folder is created with mode 0700:
 The default holder is HOSTNAME:PID of the lockctl process. acquire prints it
 with the version (-o json), which renew and release need.
 
+Shell completion: 'lockctl completion bash|zsh|fish|powershell --help' says
+how to load it, e.g. lockctl completion bash > ~/.local/share/bash-completion/completions/lockctl
+
 Errors are one line on stderr starting with "lockctl: ".
 
 ` + exitCodeTable,
-		SilenceErrors:     true,
-		SilenceUsage:      true,
-		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: true},
+		SilenceErrors: true,
+		SilenceUsage:  true,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &usageError{err: err, command: c.CommandPath()}
@@ -138,6 +167,9 @@ Errors are one line on stderr starting with "lockctl: ".
 		newGetCommand(o),
 		newListCommand(o),
 		newRunCommand(o),
+		newHoldCommand(o),
+		newBreakCommand(o),
+		newVersionCommand(o),
 	)
 	return root
 }

@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"go.uber.org/goleak"
 
 	"github.com/leasehold/leasehold/internal/cli"
@@ -216,9 +218,57 @@ func TestHelpListsExitCodes(t *testing.T) {
 	if c := exitCode(t, code); c != cli.ExitOK {
 		t.Fatalf("exit %d", c)
 	}
-	for _, want := range []string{"Exit codes:", "  3    lock held", "  75   run: the lease was lost", "LEASEHOLD_BACKEND"} {
+	for _, want := range []string{"Exit codes:", "  3    lock held", "  75   run, hold: the lease was lost", "LEASEHOLD_BACKEND"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("help does not contain %q:\n%s", want, stdout)
 		}
+	}
+}
+
+// TestHelpInPlainWords: no pflag type jargon, run's usage line ends with
+// the command (flags after it belong to the command), completion is listed.
+func TestHelpInPlainWords(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"run", "--help"}, {"acquire", "--help"}, {"renew", "--help"}, {"hold", "--help"}, {"break", "--help"}} {
+		stdout, _, code := start(cli.Env{}, args...)
+		if c := exitCode(t, code); c != cli.ExitOK {
+			t.Fatalf("%v: exit %d", args, c)
+		}
+		out := stdout.String()
+		for _, jargon := range []string{"stringToString", "(default [])", "(default map[])"} {
+			if strings.Contains(out, jargon) {
+				t.Errorf("%v help contains %q:\n%s", args, jargon, out)
+			}
+		}
+		if args[0] == "run" && !strings.Contains(out, "  lockctl run KEY [flags] -- COMMAND [ARG...]\n") {
+			t.Errorf("run's usage line is not \"lockctl run KEY [flags] -- COMMAND [ARG...]\":\n%s", out)
+		}
+		if args[0] == "--help" && !strings.Contains(out, "  completion  ") {
+			t.Errorf("lockctl --help does not list completion:\n%s", out)
+		}
+	}
+}
+
+func TestCompletionScript(t *testing.T) {
+	for _, shell := range []string{"bash", "zsh", "fish", "powershell"} {
+		stdout, stderr, code := start(cli.Env{}, "completion", shell)
+		if c := exitCode(t, code); c != cli.ExitOK || !strings.Contains(stdout.String(), "lockctl") {
+			t.Errorf("completion %s: exit %d, stderr %q, stdout %d bytes; want a script for lockctl", shell, c, stderr, len(stdout.String()))
+		}
+	}
+}
+
+func TestMetadataFlag(t *testing.T) {
+	backend := memoryBackend()
+	stdout, stderr, code := start(cli.Env{}, "--backend", backend, "acquire", "m", "--holder", "h", "-o", "json",
+		"--metadata", "a=1,b=2", "--metadata", `"c=x,y"`, "--metadata", "d=")
+	if c := exitCode(t, code); c != cli.ExitOK {
+		t.Fatalf("exit %d; stderr %q", c, stderr)
+	}
+	var got cli.LockView
+	if err := json.Unmarshal([]byte(stdout.String()), &got); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]string{"a": "1", "b": "2", "c": "x,y", "d": ""}, got.Metadata); diff != "" {
+		t.Errorf("metadata (-want +got):\n%s", diff)
 	}
 }

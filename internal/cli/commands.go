@@ -28,35 +28,33 @@ func DefaultHolder() string {
 
 // grantFlags are the flags of the commands that ask for a lease.
 type grantFlags struct {
-	key      string
+	flagKey  string
+	key      string // KEY or --key, set by check
 	holder   string
 	lease    time.Duration
 	wait     time.Duration
-	metadata map[string]string
+	metadata metadataFlag
 }
 
 func (g *grantFlags) add(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&g.key, "key", "", "lock key (required)")
-	f.StringVar(&g.holder, "holder", "", "holder identity (default HOSTNAME:PID of lockctl)")
-	f.DurationVar(&g.lease, "lease", DefaultLease, "lease duration, 1s to 24h")
-	f.DurationVar(&g.wait, "wait", 0, "how long to wait while another holder has the lock (0: fail at once)")
-	f.StringToStringVar(&g.metadata, "metadata", nil, "metadata stored with the grant, as k=v pairs (repeatable)")
-	_ = cmd.MarkFlagRequired("key")
+	addKeyFlag(cmd, &g.flagKey)
+	f.StringVar(&g.holder, "holder", "", "who holds the lock (default HOSTNAME:PID of this lockctl)")
+	f.DurationVar(&g.lease, "lease", DefaultLease, "how long the lease lasts unless renewed, 1s to 24h")
+	f.Var(&g.metadata, "metadata", "store KEY=VALUE with the grant; repeat the flag for several pairs")
 }
 
-// check validates the flags that lockctl names better than the lock
-// manager would (it reports fields, not flags), and fills in the default
-// holder.
-func (g *grantFlags) check() error {
-	if err := checkKey(g.key); err != nil {
+// check validates the key and flags that lockctl names better than the
+// lock manager would (it reports fields, not flags), and fills in the
+// default holder.
+func (g *grantFlags) check(cmd *cobra.Command, args []string) error {
+	key, err := keyArg(cmd, args, g.flagKey)
+	if err != nil {
 		return err
 	}
+	g.key = key
 	if err := checkLease(g.lease); err != nil {
 		return err
-	}
-	if g.wait < 0 || g.wait > lockmanager.MaxWait {
-		return usagef("--wait must be between 0 and %s, got %s", lockmanager.MaxWait, g.wait)
 	}
 	if g.holder == "" {
 		g.holder = DefaultHolder()
@@ -70,15 +68,8 @@ func (g *grantFlags) acquireOptions() lockmanager.AcquireOptions {
 		Holder:        g.holder,
 		LeaseDuration: g.lease,
 		Wait:          g.wait,
-		Metadata:      g.metadata,
+		Metadata:      g.metadata.value(),
 	}
-}
-
-func checkKey(key string) error {
-	if err := lockmanager.ValidateKey(key); err != nil {
-		return &usageError{err: fmt.Errorf("--key: %w", err)}
-	}
-	return nil
 }
 
 func checkLease(d time.Duration) error {
@@ -120,22 +111,27 @@ func newAcquireCommand(o *options) *cobra.Command {
 	var g grantFlags
 	var format string
 	cmd := &cobra.Command{
-		Use:   "acquire --key KEY [--holder H] [--lease D] [--wait D]",
+		Use:   "acquire KEY [flags]",
 		Short: "Acquire a lock and print the grant",
 		Long: `Acquire a lock and print the grant: key, holder, fencing token, expiry and
 version. Renew and release need the holder and version: use -o json and read
 .holder and .version. Acquiring a lock the same holder already has renews it.
 
-With --wait, lockctl keeps trying while another holder has the lock; on a
-terminal it shows who holds the lock and until when (not with --quiet).`,
-		Example: `  lease=$(lockctl acquire --key nightly-backup --holder "$HOSTNAME" --lease 5m -o json)
+acquire fails at once (exit 3) if another holder has the lock; with --wait it
+keeps trying that long. On a terminal it shows who holds the lock and until
+when while it waits (not with --quiet). To hold a lock until Ctrl-C, use
+'lockctl hold'; to hold it while a command runs, 'lockctl run'.`,
+		Example: `  lease=$(lockctl acquire nightly-backup --holder "$HOSTNAME" --lease 5m -o json)
   version=$(printf '%s' "$lease" | jq -r .version)`,
-		Args: cobra.NoArgs,
-		RunE: runE(func(cmd *cobra.Command, _ []string) error {
+		Args: atMostOne("KEY"),
+		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			if err := checkFormat(format); err != nil {
 				return err
 			}
-			if err := g.check(); err != nil {
+			if err := g.check(cmd, args); err != nil {
+				return err
+			}
+			if err := checkWait(g.wait); err != nil {
 				return err
 			}
 			return o.withManager(cmd, func(ctx context.Context, m *lockmanager.Manager) error {
@@ -150,42 +146,48 @@ terminal it shows who holds the lock and until when (not with --quiet).`,
 		}),
 	}
 	g.add(cmd)
+	cmd.Flags().DurationVar(&g.wait, "wait", 0, "keep trying this long while another holder has the lock, e.g. 30s (default: fail at once)")
 	addOutputFlag(cmd, &format)
 	return cmd
 }
 
 // holderFlags are the flags that name a lease someone holds.
 type holderFlags struct {
-	key, holder, version string
+	flagKey, key, holder, version string
 }
 
 func (h *holderFlags) add(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&h.key, "key", "", "lock key (required)")
-	f.StringVar(&h.holder, "holder", "", "holder identity the lock was granted to (required)")
-	f.StringVar(&h.version, "version", "", "version of the last acquire or renew (required)")
-	_ = cmd.MarkFlagRequired("key")
+	addKeyFlag(cmd, &h.flagKey)
+	f.StringVar(&h.holder, "holder", "", "who the lock was granted to (required)")
+	f.StringVar(&h.version, "version", "", "the version printed by the last acquire or renew (required)")
 	_ = cmd.MarkFlagRequired("holder")
 	_ = cmd.MarkFlagRequired("version")
+}
+
+func (h *holderFlags) check(cmd *cobra.Command, args []string) error {
+	key, err := keyArg(cmd, args, h.flagKey)
+	h.key = key
+	return err
 }
 
 func newRenewCommand(o *options) *cobra.Command {
 	var h holderFlags
 	var lease time.Duration
-	var metadata map[string]string
+	var metadata metadataFlag
 	var format string
 	cmd := &cobra.Command{
-		Use:   "renew --key KEY --holder H --version V [--lease D]",
+		Use:   "renew KEY --holder H --version V [flags]",
 		Short: "Extend a lease and print it with its new version",
 		Long: `Extend a lease held by --holder, presenting the version of the last acquire
 or renew. The lease runs for --lease from now; the fencing token stays the
 same and the version changes: use the printed one next time.`,
-		Args: cobra.NoArgs,
-		RunE: runE(func(cmd *cobra.Command, _ []string) error {
+		Args: atMostOne("KEY"),
+		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			if err := checkFormat(format); err != nil {
 				return err
 			}
-			if err := checkKey(h.key); err != nil {
+			if err := h.check(cmd, args); err != nil {
 				return err
 			}
 			if err := checkLease(lease); err != nil {
@@ -193,7 +195,7 @@ same and the version changes: use the printed one next time.`,
 			}
 			return o.withManager(cmd, func(ctx context.Context, m *lockmanager.Manager) error {
 				l, err := m.Renew(ctx, lockmanager.RenewOptions{
-					Key: h.key, Holder: h.holder, Version: h.version, LeaseDuration: lease, Metadata: metadata,
+					Key: h.key, Holder: h.holder, Version: h.version, LeaseDuration: lease, Metadata: metadata.value(),
 				})
 				if err != nil {
 					return err
@@ -203,8 +205,8 @@ same and the version changes: use the printed one next time.`,
 		}),
 	}
 	h.add(cmd)
-	cmd.Flags().DurationVar(&lease, "lease", DefaultLease, "new lease duration from now, 1s to 24h")
-	cmd.Flags().StringToStringVar(&metadata, "metadata", nil, "replace the metadata with these k=v pairs (repeatable)")
+	cmd.Flags().DurationVar(&lease, "lease", DefaultLease, "how long the lease lasts from now, 1s to 24h")
+	cmd.Flags().Var(&metadata, "metadata", "replace the metadata with KEY=VALUE; repeat the flag for several pairs")
 	addOutputFlag(cmd, &format)
 	return cmd
 }
@@ -213,14 +215,15 @@ func newReleaseCommand(o *options) *cobra.Command {
 	var h holderFlags
 	var del bool
 	cmd := &cobra.Command{
-		Use:   "release --key KEY --holder H --version V [--delete]",
+		Use:   "release KEY --holder H --version V [flags]",
 		Short: "Give a lease up",
 		Long: `Give a lease up, presenting the holder and the version of the last acquire or
 renew. The record stays, free, unless --delete removes it; either way the
-next grant's fencing token is higher than every earlier one. Prints nothing.`,
-		Args: cobra.NoArgs,
-		RunE: runE(func(cmd *cobra.Command, _ []string) error {
-			if err := checkKey(h.key); err != nil {
+next grant's fencing token is higher than every earlier one. Prints nothing.
+To clear a lock someone else holds (a process that died), use 'lockctl break'.`,
+		Args: atMostOne("KEY"),
+		RunE: runE(func(cmd *cobra.Command, args []string) error {
+			if err := h.check(cmd, args); err != nil {
 				return err
 			}
 			return o.withManager(cmd, func(ctx context.Context, m *lockmanager.Manager) error {
@@ -234,19 +237,21 @@ next grant's fencing token is higher than every earlier one. Prints nothing.`,
 }
 
 func newGetCommand(o *options) *cobra.Command {
-	var key, format string
+	var flagKey, format string
 	cmd := &cobra.Command{
-		Use:   "get --key KEY",
+		Use:   "get KEY [flags]",
 		Short: "Show one lock",
 		Long: `Show one lock: holder, whether it is held (computed by the backend, expired
 leases are not held), fencing token, expiry and version. A key without a
-record exits with code 4.`,
-		Args: cobra.NoArgs,
-		RunE: runE(func(cmd *cobra.Command, _ []string) error {
+record exits with code 4. A released record shows no holder and no times
+(- in the table, left out of JSON and YAML).`,
+		Args: atMostOne("KEY"),
+		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			if err := checkFormat(format); err != nil {
 				return err
 			}
-			if err := checkKey(key); err != nil {
+			key, err := keyArg(cmd, args, flagKey)
+			if err != nil {
 				return err
 			}
 			return o.withManager(cmd, func(ctx context.Context, m *lockmanager.Manager) error {
@@ -258,8 +263,7 @@ record exits with code 4.`,
 			})
 		}),
 	}
-	cmd.Flags().StringVar(&key, "key", "", "lock key (required)")
-	_ = cmd.MarkFlagRequired("key")
+	addKeyFlag(cmd, &flagKey)
 	addOutputFlag(cmd, &format)
 	return cmd
 }
@@ -267,18 +271,25 @@ record exits with code 4.`,
 func newListCommand(o *options) *cobra.Command {
 	var prefix, format string
 	cmd := &cobra.Command{
-		Use:   "list [--prefix P]",
+		Use:   "list [PREFIX] [flags]",
 		Short: "List locks, sorted by key",
-		Long: `List the locks whose key starts with --prefix (all by default), sorted by
-key, held or not. -o json and -o yaml print an array ([] when there are none).`,
-		Args: cobra.NoArgs,
-		RunE: runE(func(cmd *cobra.Command, _ []string) error {
+		Long: `List the locks whose key starts with PREFIX (or --prefix; all by default),
+sorted by key, held or not. -o json and -o yaml print an array ([] when there
+are none).`,
+		Args: atMostOne("PREFIX"),
+		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			if err := checkFormat(format); err != nil {
 				return err
 			}
+			if len(args) > 0 {
+				if cmd.Flags().Changed("prefix") && args[0] != prefix {
+					return usagef("the prefix is given twice and differs: %q as PREFIX and %q as --prefix; give one", args[0], prefix)
+				}
+				prefix = args[0]
+			}
 			if prefix != "" {
 				if err := lockmanager.ValidateKey(prefix); err != nil {
-					return &usageError{err: fmt.Errorf("--prefix: %w", err)}
+					return &usageError{err: fmt.Errorf("PREFIX: %w", err)}
 				}
 			}
 			return o.withManager(cmd, func(ctx context.Context, m *lockmanager.Manager) error {
@@ -298,7 +309,7 @@ key, held or not. -o json and -o yaml print an array ([] when there are none).`,
 			})
 		}),
 	}
-	cmd.Flags().StringVar(&prefix, "prefix", "", "list keys that start with this")
+	cmd.Flags().StringVar(&prefix, "prefix", "", "list the keys that start with this, as an alternative to the PREFIX argument")
 	addOutputFlag(cmd, &format)
 	return cmd
 }

@@ -14,11 +14,11 @@ import (
 const (
 	ExitOK          = 0 // success
 	ExitError       = 1 // any error not listed below
-	ExitUsage       = 2 // bad flags or arguments, invalid argument, bad backend URL
+	ExitUsage       = 2 // bad flags or arguments, invalid argument, malformed backend URL or unknown parameter
 	ExitHeld        = 3 // lock held by another holder (also: --wait ran out)
 	ExitNotFound    = 4 // no record for the key
 	ExitConflict    = 5 // not the holder, version mismatch, or lease expired
-	ExitUnavailable = 6 // backend cannot be opened or reached, or failed
+	ExitUnavailable = 6 // backend unreachable, login refused, database missing, or failed
 	// ExitLeaseLost is run's default code for a lease lost while the command
 	// ran (--lost-exit-code changes it). 75 is EX_TEMPFAIL of sysexits.h,
 	// "temporary failure, retry later", which is what a lost lease is; small
@@ -40,12 +40,12 @@ const (
 var exitCodeTable = fmt.Sprintf(`Exit codes:
   %[1]d    success
   %[2]d    error not listed below
-  %[3]d    usage: bad flag, argument or backend URL
-  %[4]d    lock held by another holder, or --wait ran out
+  %[3]d    usage: bad flag, argument, backend URL or URL parameter
+  %[4]d    lock held by another holder (--no-wait, or --wait ran out)
   %[5]d    lock not found
   %[6]d    not the holder, version mismatch, or lease expired
-  %[7]d    backend cannot be opened or reached, or failed
-  %[8]d   run: the lease was lost while the command ran (--lost-exit-code)
+  %[7]d    backend unreachable, login refused, database missing, or failed
+  %[8]d   run, hold: the lease was lost while held (run: --lost-exit-code)
   %[9]d  run: the command was found but could not be started
   %[10]d  run: the command was not found
   128+N  interrupted by signal N while waiting (130 SIGINT, 143 SIGTERM);
@@ -122,7 +122,9 @@ func ExitCode(err error) int {
 		errors.Is(err, lockmanager.ErrVersionMismatch),
 		errors.Is(err, lockmanager.ErrLeaseExpired):
 		return ExitConflict
-	case errors.Is(err, lockmanager.ErrUnavailable):
+	case errors.Is(err, lockmanager.ErrUnavailable),
+		errors.Is(err, lockmanager.ErrPermissionDenied):
+		// Refused by the store, like a refused login: the same exit.
 		return ExitUnavailable
 	case errors.Is(err, exec.ErrNotFound):
 		return ExitCommandNotFound

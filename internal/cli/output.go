@@ -23,34 +23,56 @@ const (
 
 // LockView is a lock record as lockctl prints it with -o json or -o yaml.
 // Field names are part of lockctl's interface.
+//
+// A record without a holder (released, or reaped on Kubernetes) has the
+// same shape on every backend: key, version, fencing token and held
+// (false); its times, lease duration and metadata are left out, since they
+// describe a lease that is over (and backends keep different traces of
+// it).
 type LockView struct {
 	Key          string `json:"key"`
 	Holder       string `json:"holder"`
 	Version      string `json:"version"`
 	FencingToken uint64 `json:"fencingToken"`
 	Held         bool   `json:"held"`
-	// Times are UTC, RFC 3339, by the backend's clock.
-	AcquiredAt time.Time `json:"acquiredAt"`
-	RenewedAt  time.Time `json:"renewedAt"`
-	ExpiresAt  time.Time `json:"expiresAt"`
+	// Times are UTC, RFC 3339, by the backend's clock; left out when
+	// unknown or when the record has no holder.
+	AcquiredAt time.Time `json:"acquiredAt,omitzero"`
+	RenewedAt  time.Time `json:"renewedAt,omitzero"`
+	ExpiresAt  time.Time `json:"expiresAt,omitzero"`
 	// LeaseDuration is a Go duration ("30s"), ready for --lease.
-	LeaseDuration string            `json:"leaseDuration"`
+	LeaseDuration string            `json:"leaseDuration,omitempty"`
 	Metadata      map[string]string `json:"metadata,omitempty"`
 }
 
 func viewOf(l lockmanager.Lock) LockView {
-	return LockView{
-		Key:           l.Key,
-		Holder:        l.Holder,
-		Version:       l.Version,
-		FencingToken:  l.FencingToken,
-		Held:          l.Held,
-		AcquiredAt:    l.AcquiredAt.UTC(),
-		RenewedAt:     l.RenewedAt.UTC(),
-		ExpiresAt:     l.ExpiresAt.UTC(),
-		LeaseDuration: l.LeaseDuration.String(),
-		Metadata:      l.Metadata,
+	v := LockView{
+		Key:          l.Key,
+		Holder:       l.Holder,
+		Version:      l.Version,
+		FencingToken: l.FencingToken,
+		Held:         l.Held,
 	}
+	if l.Holder == "" {
+		return v
+	}
+	v.AcquiredAt = utc(l.AcquiredAt)
+	v.RenewedAt = utc(l.RenewedAt)
+	v.ExpiresAt = utc(l.ExpiresAt)
+	if l.LeaseDuration > 0 {
+		v.LeaseDuration = l.LeaseDuration.String()
+	}
+	v.Metadata = l.Metadata
+	return v
+}
+
+// utc is t in UTC, or the zero time for an unset one (a zero time.Time
+// in any location, or the Unix epoch some stores use for "none").
+func utc(t time.Time) time.Time {
+	if t.IsZero() || t.Unix() <= 0 {
+		return time.Time{}
+	}
+	return t.UTC()
 }
 
 // addOutputFlag adds -o to cmd.
@@ -92,14 +114,16 @@ func printLocks(w io.Writer, format string, locks []lockmanager.Lock, single boo
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KEY\tHOLDER\tHELD\tTOKEN\tEXPIRES\tVERSION")
-	for _, l := range locks {
-		holder := l.Holder
+	for _, v := range views {
+		holder, expires := v.Holder, "-"
 		if holder == "" {
 			holder = "-"
 		}
+		if !v.ExpiresAt.IsZero() {
+			expires = v.ExpiresAt.Local().Format(time.RFC3339)
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%s\t%s\n",
-			l.Key, holder, l.Held, strconv.FormatUint(l.FencingToken, 10),
-			l.ExpiresAt.Local().Format(time.RFC3339), l.Version)
+			v.Key, holder, v.Held, strconv.FormatUint(v.FencingToken, 10), expires, v.Version)
 	}
 	return tw.Flush()
 }

@@ -9,3 +9,18 @@ import "syscall"
 func sysProcAttr(ownGroup bool) *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: ownGroup}
 }
+
+// adoptOrphans is Linux only; elsewhere init reaps what the command leaves.
+func adoptOrphans() {}
+
+// reapGroup collects the exit status of every child of lockctl in process
+// group pgid that has exited.
+func reapGroup(pgid int) {
+	var ws syscall.WaitStatus
+	for {
+		pid, err := syscall.Wait4(-pgid, &ws, syscall.WNOHANG, nil)
+		if pid <= 0 || err != nil {
+			return
+		}
+	}
+}

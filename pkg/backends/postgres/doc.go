@@ -21,9 +21,11 @@
 // leasehold_migrate=false only checks the schema (a missing one is
 // ErrUnavailable, since it may yet be migrated). Migrations are embedded
 // (embed.FS) and applied in one transaction under pg_advisory_xact_lock, so
-// any number of processes may start at once. A malformed URL, bad
-// credentials or a missing database are ErrInvalidArgument; an unreachable
-// server is ErrUnavailable. No error contains the password.
+// any number of processes may start at once. A malformed URL, or a
+// connection parameter the server does not know, is ErrInvalidArgument; an
+// unreachable server, refused credentials or a missing database are
+// ErrUnavailable (the URL is well formed; the server says no, or is not
+// there). No error contains the password.
 //
 // # One statement per operation
 //

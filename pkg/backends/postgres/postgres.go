@@ -214,6 +214,12 @@ func openURL(ctx context.Context, u *url.URL, opts ...Option) (*Backend, error) 
 		return nil, err
 	}
 	b.ownsPool = true
+	// Connect first, so that a failure to reach or log in to the server is
+	// reported as such, not as a failed migration.
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, connectError(err, poolCfg.ConnConfig, password)
+	}
 	if b.cfg.migrate {
 		err = b.Migrate(ctx)
 	} else {
@@ -221,15 +227,18 @@ func openURL(ctx context.Context, u *url.URL, opts ...Option) (*Backend, error) 
 	}
 	if err != nil {
 		pool.Close()
-		return nil, connectError(err, poolCfg.ConnConfig.User, poolCfg.ConnConfig.Database, password)
+		return nil, connectError(err, poolCfg.ConnConfig, password)
 	}
 	return b, nil
 }
 
-// connectError classifies a failure to reach and use the server at Open.
-// It keeps errors.Is for the sentinels and drops the chain otherwise, so
-// that no wrapped error can print the password.
-func connectError(err error, user, database, password string) error {
+// connectError classifies a failure to reach and use the server at Open:
+// a refused login, a missing database and an unreachable server are
+// ErrUnavailable (the URL is well formed; the server says no, or is not
+// there), an unknown connection parameter is ErrInvalidArgument. It keeps
+// errors.Is for the sentinels and drops the chain otherwise, so that no
+// wrapped error can print the password.
+func connectError(err error, cfg *pgx.ConnConfig, password string) error {
 	if errors.Is(err, backends.ErrInvalidArgument) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
@@ -237,16 +246,42 @@ func connectError(err error, user, database, password string) error {
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {
 		case "28P01", "28000": // invalid_password, invalid_authorization_specification
-			return backends.InvalidArgument("backend URL", "the server refused the credentials of user %q: %s", user, redact(pgErr.Message, password))
+			return &sentinelError{
+				msg:      fmt.Sprintf("%s: the server refused the login of user %q: %s", backends.ErrUnavailable, cfg.User, redact(pgErr.Message, password)),
+				sentinel: backends.ErrUnavailable,
+			}
 		case "3D000": // invalid_catalog_name
-			return backends.InvalidArgument("backend URL", "database %q does not exist", database)
+			return &sentinelError{
+				msg:      fmt.Sprintf("%s: database %q does not exist on the server", backends.ErrUnavailable, cfg.Database),
+				sentinel: backends.ErrUnavailable,
+			}
+		case "42704", "22023": // undefined_object (unknown parameter), invalid_parameter_value
+			return backends.InvalidArgument("backend URL", "the server refused a connection parameter: %s", redact(pgErr.Message, password))
 		}
 	}
-	msg := redact(err.Error(), password)
+	msg := redact(flatten(err.Error()), password)
 	if !errors.Is(err, backends.ErrUnavailable) {
-		msg = backends.ErrUnavailable.Error() + ": " + msg
+		msg = fmt.Sprintf("%s: connecting to %s:%d: %s", backends.ErrUnavailable, cfg.Host, cfg.Port, msg)
 	}
 	return &sentinelError{msg: msg, sentinel: backends.ErrUnavailable}
+}
+
+// flatten makes one line of a driver message that lists each connection
+// attempt on a line of its own, dropping repeated attempts (TLS, then
+// plain, to the same address fail the same way).
+func flatten(msg string) string {
+	var parts []string
+	seen := map[string]bool{}
+	for line := range strings.SplitSeq(msg, "\n") {
+		line = strings.TrimSpace(line)
+		line = strings.TrimSuffix(line, ":")
+		if line == "" || seen[line] {
+			continue
+		}
+		seen[line] = true
+		parts = append(parts, line)
+	}
+	return strings.Join(parts, ": ")
 }
 
 // sentinelError is a redacted message that still matches its sentinel.
@@ -258,9 +293,14 @@ type sentinelError struct {
 func (e *sentinelError) Error() string { return e.msg }
 func (e *sentinelError) Unwrap() error { return e.sentinel }
 
+// minRedactedPassword is the shortest password redact looks for: a
+// shorter one would be found inside ordinary words and garble the message
+// ("p" in "public"), and the drivers' messages do not quote passwords.
+const minRedactedPassword = 4
+
 // redact removes password from msg, in case a driver message quoted it.
 func redact(msg, password string) string {
-	if password == "" {
+	if len(password) < minRedactedPassword {
 		return msg
 	}
 	return strings.ReplaceAll(msg, password, "xxxxx")

@@ -12,11 +12,12 @@
 // Open fails with ErrInvalidArgument, naming the part at fault, for what
 // retrying cannot mend: a URL that does not parse or has another scheme,
 // an unknown query parameter or a bad value for one (the error names the
-// parameter), credentials the server refuses (WRONGPASS, NOAUTH), and a
-// database index the server does not have. A server that cannot be
-// reached (refused, timed out, TLS handshake failed) is ErrUnavailable,
-// and a context that ended first is reported as such. No error contains
-// the password.
+// parameter). What the server says no to is ErrUnavailable, as a refused
+// login or a missing database is on every backend: credentials it refuses
+// (WRONGPASS, NOAUTH), a database index it does not have, and a server
+// that cannot be reached (refused, timed out, TLS handshake failed). A
+// context that ended first is reported as such. No error contains the
+// password.
 //
 // # Keys
 //

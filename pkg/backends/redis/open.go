@@ -185,10 +185,13 @@ func pingError(ctx context.Context, addr string, err error, password string) err
 		return fmt.Errorf("connecting to redis at %s: %w", addr, ctx.Err())
 	case strings.Contains(msg, "WRONGPASS"), strings.Contains(msg, "NOAUTH"),
 		strings.Contains(msg, "invalid password"), strings.Contains(msg, "invalid username-password"):
-		return fmt.Errorf("redis at %s rejected the credentials: %w: %s", addr, backends.ErrInvalidArgument, msg)
+		// The URL is well formed; the server says no, as with a refused
+		// login on every backend.
+		return fmt.Errorf("redis at %s rejected the credentials: %w: %s", addr, backends.ErrUnavailable, msg)
 	case strings.Contains(msg, "DB index is out of range"), strings.Contains(msg, "invalid DB index"):
-		// SELECT, sent on every new connection, refused the URL's path.
-		return fmt.Errorf("redis at %s: %w", addr, backends.InvalidArgument("database", "the server has no such database: %s", msg))
+		// SELECT, sent on every new connection, refused the URL's path:
+		// a missing database, as on every backend.
+		return fmt.Errorf("redis at %s has no such database (database in the URL): %w: %s", addr, backends.ErrUnavailable, msg)
 	default:
 		return fmt.Errorf("connecting to redis at %s: %w: %s", addr, backends.ErrUnavailable, msg)
 	}

@@ -131,7 +131,7 @@ func TestOpenBadInput(t *testing.T) {
 	}{
 		{"Malformed", "redis://:" + password + "@127.0.0.1:bad port/0", backends.ErrInvalidArgument, "cannot be parsed"},
 		{"BadDatabase", "redis://:" + password + "@" + r.Addr() + "/notanumber", backends.ErrInvalidArgument, "database: "},
-		{"UnknownDatabase", "redis://:" + password + "@" + r.Addr() + "/16", backends.ErrInvalidArgument, "database: "},
+		{"UnknownDatabase", "redis://:" + password + "@" + r.Addr() + "/16", backends.ErrUnavailable, "no such database"},
 		{"BadOptionValue", "redis://:" + password + "@" + r.Addr() + "/0?pool_size=many", backends.ErrInvalidArgument, "pool_size: "},
 		{"AddrWithoutClusterOrMaster", "redis://:" + password + "@" + r.Addr() + "/0?addr=127.0.0.1:1", backends.ErrInvalidArgument, "addr: "},
 		{"BadScheme", "http://" + r.Addr() + "/0", backends.ErrInvalidArgument, "scheme"},
@@ -140,9 +140,9 @@ func TestOpenBadInput(t *testing.T) {
 		{"BadRetention", "redis://:" + password + "@" + r.Addr() + "/0?retention=soon", backends.ErrInvalidArgument, "retention"},
 		{"BraceInNamespace", "redis://:" + password + "@" + r.Addr() + "/0?namespace=%7Bx%7D", backends.ErrInvalidArgument, "namespace"},
 		{"Unreachable", "redis://:" + password + "@" + closedPort + "/0?dial_timeout=2s", backends.ErrUnavailable, "connection refused"},
-		{"WrongPassword", "redis://:wrong-" + password + "@" + r.Addr() + "/0", backends.ErrInvalidArgument, "rejected the credentials"},
-		{"UnknownUser", "redis://nobody:" + password + "@" + r.Addr() + "/0", backends.ErrInvalidArgument, "rejected the credentials"},
-		{"NoPassword", "redis://" + r.Addr() + "/0", backends.ErrInvalidArgument, "rejected the credentials"},
+		{"WrongPassword", "redis://:wrong-" + password + "@" + r.Addr() + "/0", backends.ErrUnavailable, "rejected the credentials"},
+		{"UnknownUser", "redis://nobody:" + password + "@" + r.Addr() + "/0", backends.ErrUnavailable, "rejected the credentials"},
+		{"NoPassword", "redis://" + r.Addr() + "/0", backends.ErrUnavailable, "rejected the credentials"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := openURL(t, tc.url)

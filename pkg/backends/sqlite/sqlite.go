@@ -128,9 +128,9 @@ func DSN(path string, busyTimeout time.Duration) string {
 // Query parameters: namespace (default "default") and busy_timeout (a Go
 // duration, default 5s). Unknown parameters are an error, so that a typo is
 // not silently ignored. The schema is created if missing. A malformed URL
-// or a database folder that does not exist is ErrInvalidArgument; a file
-// that cannot be opened, or a database that stays locked past the busy
-// timeout, is ErrUnavailable.
+// or an unknown parameter is ErrInvalidArgument; a database folder that
+// does not exist, a file that cannot be opened, or a database that stays
+// locked past the busy timeout, is ErrUnavailable.
 //
 // A :memory: database lives as long as the Backend and is private to it:
 // it uses a single connection, because every new connection to :memory:
@@ -216,7 +216,9 @@ func openURL(ctx context.Context, u *url.URL) (*Backend, error) {
 		_ = db.Close()
 		if dir := filepath.Dir(path); !memory {
 			if _, statErr := os.Stat(dir); errors.Is(statErr, fs.ErrNotExist) {
-				return nil, backends.InvalidArgument("backend URL", "folder %q of the database file does not exist", dir)
+				// Like a missing database on a server: the URL is well
+				// formed, what it names is not there.
+				return nil, fmt.Errorf("opening database file %q: %w: its folder %q does not exist", path, backends.ErrUnavailable, dir)
 			}
 		}
 		return nil, fmt.Errorf("opening database file %q: %w: %w", path, backends.ErrUnavailable, err)

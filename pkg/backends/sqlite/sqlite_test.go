@@ -193,7 +193,7 @@ func TestOpenURLs(t *testing.T) {
 		{"UnknownParameter", "sqlite://" + dir + "/d.db?namespce=x", backends.ErrInvalidArgument},
 		{"BadBusyTimeout", "sqlite://" + dir + "/e.db?busy_timeout=soon", backends.ErrInvalidArgument},
 		{"Malformed", "sqlite://%zz", backends.ErrInvalidArgument},
-		{"MissingFolder", "sqlite://" + dir + "/no/such/folder/f.db", backends.ErrInvalidArgument},
+		{"MissingFolder", "sqlite://" + dir + "/no/such/folder/f.db", backends.ErrUnavailable},
 		{"PathIsAFolder", "sqlite://" + dir, backends.ErrUnavailable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
