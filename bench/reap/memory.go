@@ -271,7 +271,9 @@ func startManagerProc(ctx context.Context, bin, kubeconfig, logFile string) (*ma
 	cmd := exec.Command(bin, "--kubeconfig", kubeconfig,
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metricsPort),
 		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probePort),
-		"--zap-devel=false", "--memory-limit="+limit)
+		"--zap-devel=false", "--memory-limit="+limit,
+		// Plain HTTP for this scraper on loopback; deployed, metrics are HTTPS.
+		"--metrics-secure=false")
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		return nil, err
