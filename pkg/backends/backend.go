@@ -16,6 +16,12 @@ type AcquireRequest struct {
 	// Metadata replaces the record's metadata. On a new grant nil means no
 	// metadata; on a re-acquire by the current holder nil keeps it.
 	Metadata map[string]string
+	// Watched says that the caller holds a live subscription to Key (see
+	// Notifier) and tries again on each of its signals. A backend that
+	// implements WatchRefuser may then refuse a key held by another from
+	// the last state its subscriptions delivered, without asking the
+	// store; backends that do not ignore it.
+	Watched bool
 }
 
 // RenewRequest asks to extend a lease the caller holds.
@@ -118,4 +124,23 @@ type Notifier interface {
 	// missed ones only cost a poll period, since waiters also poll. The
 	// subscription ends, and the channel is closed, when ctx ends.
 	Subscribe(ctx context.Context, key string) (<-chan struct{}, error)
+}
+
+// WatchRefuser is implemented by a Notifier whose subscriptions deliver
+// every change of a record, grants included (Kubernetes watches do; Redis
+// and PostgreSQL notifications announce releases only). Its Acquire
+// answers a request marked Watched, on a key whose current state a live
+// subscription has delivered, by refusing from that state when the key is
+// held by another and unexpired; a release after that state reaches the
+// caller as a signal, so the refusal costs the caller nothing but the
+// wait it was in anyway. A watched try that loses a write race is refused
+// the same way, as the winner's grant is on its way to the subscription.
+//
+// Refusing is always safe; granting never relies on the watched state.
+// Callers not waiting (no subscription, or a try that must be answered by
+// the store) leave Watched unset.
+type WatchRefuser interface {
+	Notifier
+	// RefusesFromWatch documents the capability; it does nothing.
+	RefusesFromWatch()
 }

@@ -139,9 +139,13 @@ func (m *Manager) release(ctx context.Context, o *ReleaseOptions) error {
 		return err
 	}
 	released := m.waiters.releasing(o.Key)
+	sent := time.Now()
 	err := m.backend.Release(ctx, &backends.ReleaseRequest{
 		Key: o.Key, Holder: o.Holder, Version: o.Version, Delete: o.Delete,
 	})
+	if err == nil {
+		m.waiters.answered(time.Since(sent))
+	}
 	released(err == nil)
 	return err
 }

@@ -28,6 +28,13 @@ const expirySlack = 5 * time.Millisecond
 // of it to a hand-off on average.
 const wakeSpread = time.Millisecond
 
+// wakeTries and maxWakeWindow shape the wider window of waiters on a
+// backend that refuses watched tries (see waiters.wakeWindow).
+const (
+	wakeTries     = 3
+	maxWakeWindow = 250 * time.Millisecond
+)
+
 // wait tries to acquire until granted, the wait runs out, ctx ends or the
 // Manager is closed (which wakes every waiter at once with ErrClosed).
 //
@@ -67,7 +74,7 @@ func (m *Manager) wait(ctx context.Context, req *backends.AcquireRequest, wait, 
 		// heard back, typically): try at a random instant within
 		// wakeSpread of it, as the waiters it woke elsewhere do, rather
 		// than ahead of them.
-		if err := m.pause(ctx, req.Key, time.Until(heard.Add(rand.N(wakeSpread)))); err != nil {
+		if err := m.pause(ctx, req.Key, time.Until(heard.Add(rand.N(m.waiters.wakeWindow(kw))))); err != nil {
 			return Lock{}, time.Time{}, err
 		}
 	}
@@ -83,7 +90,7 @@ func (m *Manager) wait(ctx context.Context, req *backends.AcquireRequest, wait, 
 					return Lock{}, time.Time{}, waitClosed(req.Key)
 				case <-w.wake:
 					owed = true
-					if err := m.pause(ctx, req.Key, rand.N(wakeSpread)); err != nil {
+					if err := m.pause(ctx, req.Key, rand.N(m.waiters.wakeWindow(kw))); err != nil {
 						return Lock{}, time.Time{}, err
 					}
 					break sleeping
@@ -102,10 +109,16 @@ func (m *Manager) wait(ctx context.Context, req *backends.AcquireRequest, wait, 
 			timer.Stop()
 		}
 		liveAtSend := m.waiters.live(kw)
+		try := *req
+		// Under a live subscription the backend may refuse from what the
+		// subscription delivered (backends.WatchRefuser).
+		try.Watched = liveAtSend
 		sent := time.Now()
 		var l Lock
-		l, err = m.backend.Acquire(ctx, req)
+		l, err = m.backend.Acquire(ctx, &try)
 		if err == nil {
+			m.waiters.answered(time.Since(sent))
+			m.waiters.granted(kw, req.Holder, true)
 			granted = true
 			return l, sent, nil
 		}
@@ -116,6 +129,7 @@ func (m *Manager) wait(ctx context.Context, req *backends.AcquireRequest, wait, 
 		}
 		if isHeld {
 			owed = false // the wake is answered: someone has the key
+			m.waiters.granted(kw, held.Holder, false)
 		}
 		remaining := time.Until(deadline)
 		if remaining <= 0 {

@@ -28,14 +28,22 @@ const resubscribeBackoff = time.Second
 // the key joins the tail without trying first.
 type waiters struct {
 	notifier backends.Notifier // nil: no subscriptions, waiters poll
-	ctx      context.Context   // ends every subscription on Close
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup // the subscription goroutines
-	linger   time.Duration  // subscriptionLinger; shorter in tests
+	// refuses says the notifier is a backends.WatchRefuser: a waiter's
+	// try under a live subscription may be refused without a round trip,
+	// so woken waiters spread their tries over a window that grows with
+	// the competition (see wakeWindow).
+	refuses bool
+	ctx     context.Context // ends every subscription on Close
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup // the subscription goroutines
+	linger  time.Duration  // subscriptionLinger; shorter in tests
 
 	mu     sync.Mutex
 	closed bool
 	keys   map[string]*keyWaiters
+	// rtt is a moving average of the round trip of this Manager's
+	// answered writes (grants and releases); 0 until the first.
+	rtt time.Duration
 }
 
 // subState is where a key's subscription stands.
@@ -68,7 +76,20 @@ type keyWaiters struct {
 	heard     time.Time
 	linger    *time.Timer // armed while the queue is empty and a subscription exists
 	lingering bool
+	// holders are the holders of the key's last grants this Manager
+	// learned of (from refusals, and its own grants, marked mine), oldest
+	// first, at most recentHolders: how many others compete for the key.
+	holders []grantSeen
 }
+
+// grantSeen is one grant in keyWaiters.holders.
+type grantSeen struct {
+	holder string
+	mine   bool
+}
+
+// recentHolders bounds keyWaiters.holders.
+const recentHolders = 32
 
 // waiter is one goroutine in Acquire. wake holds at most one signal:
 // signals coalesce into "try again".
@@ -76,7 +97,71 @@ type waiter struct{ wake chan struct{} }
 
 func newWaiters(n backends.Notifier) *waiters {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &waiters{notifier: n, ctx: ctx, cancel: cancel, linger: subscriptionLinger, keys: map[string]*keyWaiters{}}
+	_, refuses := n.(backends.WatchRefuser)
+	return &waiters{notifier: n, refuses: refuses, ctx: ctx, cancel: cancel, linger: subscriptionLinger,
+		keys: map[string]*keyWaiters{}}
+}
+
+// answered folds the round trip d of one answered write into ws.rtt.
+func (ws *waiters) answered(d time.Duration) {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if ws.rtt == 0 {
+		ws.rtt = d
+	} else {
+		ws.rtt += (d - ws.rtt) / 8
+	}
+}
+
+// granted notes a grant of kw's key: to holder, by this Manager (mine) or
+// by another one (learned from a refusal).
+func (ws *waiters) granted(kw *keyWaiters, holder string, mine bool) {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if n := len(kw.holders); n > 0 && kw.holders[n-1].holder == holder {
+		return // the same grant heard again, or the same holder again
+	}
+	if len(kw.holders) == recentHolders {
+		kw.holders = slices.Delete(kw.holders, 0, 1)
+	}
+	kw.holders = append(kw.holders, grantSeen{holder: holder, mine: mine})
+}
+
+// wakeWindow is how long after a notification a waiter of kw may wait
+// before it tries: it tries at a random instant within the window (see
+// wakeSpread).
+//
+// Where the backend refuses watched tries without a round trip (a
+// backends.WatchRefuser), a wider window saves writes: the first waiter
+// to try, in whichever process, wins, and its grant reaches the other
+// processes' watches before most of them try, so they are refused without
+// writing. About one other try lands within a round trip of the winner's
+// when the window is wakeTries round trips per competing process, the
+// processes being counted as the other holders among the key's last
+// grants, plus one. A key no other process has taken keeps wakeSpread,
+// so a single process's hand-offs stay as fast as before. The window is at
+// most maxWakeWindow.
+func (ws *waiters) wakeWindow(kw *keyWaiters) time.Duration {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if !ws.refuses || ws.rtt <= 0 {
+		return wakeSpread
+	}
+	mine, others := map[string]bool{}, map[string]bool{}
+	for _, g := range kw.holders {
+		if g.mine {
+			mine[g.holder] = true
+		}
+	}
+	for _, g := range kw.holders {
+		if !mine[g.holder] {
+			others[g.holder] = true
+		}
+	}
+	if len(others) == 0 {
+		return wakeSpread
+	}
+	return min(max(time.Duration(wakeTries*(len(others)+1))*ws.rtt, wakeSpread), maxWakeWindow)
 }
 
 // join queues a waiter for key. tryNow is false when waiters of this

@@ -65,6 +65,9 @@ type Backend struct {
 	clock clock.PassiveClock
 	skew  time.Duration
 	seen  *observations
+	// synced counts, per key, the live subscriptions that have delivered
+	// the key's current state (see WatchRefuser).
+	synced syncedKeys
 
 	// done ends every subscription when the Backend closes.
 	done  context.Context
@@ -76,8 +79,9 @@ type Backend struct {
 }
 
 var (
-	_ backends.Backend  = (*Backend)(nil)
-	_ backends.Notifier = (*Backend)(nil)
+	_ backends.Backend      = (*Backend)(nil)
+	_ backends.Notifier     = (*Backend)(nil)
+	_ backends.WatchRefuser = (*Backend)(nil)
 )
 
 // New returns a backend over c for namespace ("" means "default"). c's
@@ -132,6 +136,10 @@ func (b *Backend) check(ctx context.Context, op, key string) error {
 // acquirers' that released at once). Retrying is safe.
 var errContended = errors.New("the object kept changing under concurrent writes")
 
+// errLostRace reports a watched try whose guarded write lost to another
+// write (see Acquire).
+var errLostRace = errors.New("another write to the object came first")
+
 // Acquire implements backends.Backend.
 //
 // Requests: on an object this client last saw free (or expired, or held by
@@ -139,6 +147,14 @@ var errContended = errors.New("the object kept changing under concurrent writes"
 // this client has not seen, a create of the free object, then a guarded
 // update granting it. A conflict is retried once with a fresh read, if that
 // read shows the key still grantable.
+//
+// A try marked Watched, on a key one of this Backend's subscriptions is
+// watching with its current state delivered, sends nothing when the
+// watched state shows the key held by another and unexpired, and sends
+// no read after losing a write race: both are refused at once (Held, or
+// Unavailable for the lost race), since the change that ends the wait
+// reaches the waiter as a signal. This is what keeps waiters in many
+// processes from all writing at every hand-off.
 func (b *Backend) Acquire(ctx context.Context, req *backends.AcquireRequest) (backends.Lock, error) {
 	const op = "acquiring"
 	if err := b.check(ctx, op, req.Key); err != nil {
@@ -168,6 +184,9 @@ func (b *Backend) Acquire(ctx context.Context, req *backends.AcquireRequest) (ba
 		}
 		held := cur.obj.Spec.HolderIdentity != "" && cur.obj.Spec.HolderIdentity != req.Holder && !b.expired(cur)
 		if held {
+			if !fresh && req.Watched && b.synced.has(req.Key) {
+				return backends.Lock{}, b.heldError(cur.obj)
+			}
 			if !fresh {
 				// This client's copy may be stale: ask before refusing.
 				var err error
@@ -194,6 +213,11 @@ func (b *Backend) Acquire(ctx context.Context, req *backends.AcquireRequest) (ba
 			b.seen.forget(req.Key, cur.obj.ResourceVersion)
 			known = false
 		case apierrors.IsConflict(err):
+			if req.Watched && b.synced.has(req.Key) {
+				// Whoever won is on its way to the subscription, which
+				// signals the waiter when the key is worth a try again.
+				return backends.Lock{}, b.failure(op, req.Key, errLostRace)
+			}
 			conflicts++
 			if conflicts > 1 {
 				// The retry lost too: whoever won decides the answer.

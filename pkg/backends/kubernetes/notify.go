@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/watch"
@@ -63,6 +64,52 @@ type subscription struct {
 	// expiry fires when the lease last seen runs out by this client's
 	// judgement.
 	expiry *time.Timer
+	// synced says the current watch has delivered the object's state
+	// (counted in Backend.synced).
+	synced bool
+}
+
+// sync marks the current watch as having delivered the object's state,
+// or (false) as ended.
+func (s *subscription) sync(on bool) {
+	if on != s.synced {
+		s.synced = on
+		if on {
+			s.b.synced.add(s.key, 1)
+		} else {
+			s.b.synced.add(s.key, -1)
+		}
+	}
+}
+
+// RefusesFromWatch implements backends.WatchRefuser: a watch delivers
+// every change of the object, grants included.
+func (b *Backend) RefusesFromWatch() {}
+
+// syncedKeys counts, per key, the subscriptions whose current watch has
+// delivered the object's state: while one has, the observation table
+// holds the key's state as the watch last reported it, and a change
+// after it is on its way as an event.
+type syncedKeys struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (k *syncedKeys) add(key string, d int) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.n == nil {
+		k.n = map[string]int{}
+	}
+	if k.n[key] += d; k.n[key] <= 0 {
+		delete(k.n, key)
+	}
+}
+
+func (k *syncedKeys) has(key string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.n[key] > 0
 }
 
 func (s *subscription) signal() {
@@ -84,8 +131,10 @@ func (s *subscription) run(ctx context.Context, w watch.Interface) {
 	s.expiry = time.NewTimer(time.Hour)
 	s.expiry.Stop()
 	defer s.expiry.Stop()
+	defer s.sync(false)
 	for {
 		s.consume(ctx, w)
+		s.sync(false)
 		w.Stop()
 		for {
 			if ctx.Err() != nil {
@@ -126,9 +175,11 @@ func (s *subscription) consume(ctx context.Context, w watch.Interface) {
 				s.b.seen.forget(s.key, obj.ResourceVersion)
 				s.expiry.Stop()
 				s.holder, s.seen = "", true
+				s.sync(false) // nothing watched to refuse from; the next try asks
 				s.signal()
 			case ev.Type == watch.Added || ev.Type == watch.Modified:
 				s.changed(obj)
+				s.sync(true)
 			}
 		}
 	}

@@ -2,11 +2,15 @@ package kubernetes_test
 
 import (
 	"context"
+	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/leasehold/leasehold/pkg/backends"
+	"github.com/leasehold/leasehold/pkg/backends/kubernetes"
 	"github.com/leasehold/leasehold/pkg/lockmanager"
 )
 
@@ -40,13 +44,29 @@ func TestWaitingAcquireOfFreeKeyIsOneRequest(t *testing.T) {
 	}
 }
 
+// refusals counts the Acquires its Backend refused because the key was
+// held, whether it asked the server or its watch.
+type refusals struct {
+	*kubernetes.Backend
+	n atomic.Int32
+}
+
+func (r *refusals) Acquire(ctx context.Context, req *backends.AcquireRequest) (backends.Lock, error) {
+	l, err := r.Backend.Acquire(ctx, req)
+	if errors.Is(err, backends.ErrLockHeld) {
+		r.n.Add(1)
+	}
+	return l, err
+}
+
 // Waiting Acquires in a row on a contended key share one watch: it
 // outlives each wait.
 func TestWaitingAcquiresShareOneWatch(t *testing.T) {
 	ctx := context.Background()
 	ns := freshNamespace(t)
 	c, counter := countingClient(t)
-	m := lockmanager.New(newBackend(t, c, ns))
+	b := &refusals{Backend: newBackend(t, c, ns)}
+	m := lockmanager.New(b)
 	defer m.Close()
 	holder := lockmanager.New(newBackend(t, k8s, ns))
 	defer holder.Close()
@@ -58,7 +78,7 @@ func TestWaitingAcquiresShareOneWatch(t *testing.T) {
 			t.Fatal(err)
 		}
 		counter.take()
-		tried := 0
+		refused := b.n.Load()
 		done := make(chan error, 1)
 		go func() {
 			l, err := m.Acquire(ctx, lockmanager.AcquireOptions{Key: "k", Holder: "a", LeaseDuration: lease, Wait: lockmanager.MaxWait, RefreshPeriod: 10 * time.Second})
@@ -67,16 +87,14 @@ func TestWaitingAcquiresShareOneWatch(t *testing.T) {
 			}
 			done <- err
 		}()
-		// Release once the waiter has found the key held (a refused
-		// acquire reads the object), so that it has to wait.
-		for deadline := time.Now().Add(time.Minute); tried == 0; time.Sleep(time.Millisecond) {
-			got := counter.take()
-			tried += got["GET"]
-			watches += got["WATCH"]
+		// Release once the waiter has found the key held, so that it has
+		// to wait.
+		for deadline := time.Now().Add(time.Minute); b.n.Load() == refused; time.Sleep(time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Fatalf("round %d: the waiter never tried", i)
 			}
 		}
+		watches += counter.take()["WATCH"]
 		if err := holder.Release(ctx, lockmanager.ReleaseOptions{Key: "k", Holder: "holder", Version: h.Version}); err != nil {
 			t.Fatal(err)
 		}
@@ -87,5 +105,57 @@ func TestWaitingAcquiresShareOneWatch(t *testing.T) {
 	}
 	if watches != 1 {
 		t.Fatalf("%d waiting Acquires of a held key opened %d watches, want 1", rounds, watches)
+	}
+}
+
+// A waiter's try under a live subscription (AcquireRequest.Watched), on a
+// key the watch shows held by another, is refused without a request: the
+// release that ends the wait arrives as a signal. An unwatched try asks
+// the server before refusing, and a watched try of a key the watch shows
+// free is one write.
+func TestWatchedTryRefusedFromTheWatch(t *testing.T) {
+	ctx := context.Background()
+	ns := freshNamespace(t)
+	c, counter := countingClient(t)
+	waiter := newBackend(t, c, ns)
+	holder := newBackend(t, k8s, ns)
+	h := mustAcquire(t, holder, "w", "other", lease)
+	ch, err := waiter.Subscribe(ctx, "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); !kubernetes.Synced(waiter, "w"); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the subscription never delivered the held lock")
+		}
+	}
+	counter.take()
+	req := &backends.AcquireRequest{Key: "w", Holder: "me", LeaseDuration: lease, Watched: true}
+	var held *backends.HeldError
+	if _, err := waiter.Acquire(ctx, req); !errors.As(err, &held) || held.Holder != "other" {
+		t.Fatalf("watched try of a held key: %v, want held by other", err)
+	}
+	if got := counter.take(); len(got) != 0 {
+		t.Fatalf("watched try of a key the watch shows held sent %v, want nothing", got)
+	}
+	req.Watched = false
+	if _, err := waiter.Acquire(ctx, req); !errors.As(err, &held) || held.Holder != "other" {
+		t.Fatalf("unwatched try of a held key: %v, want held by other", err)
+	}
+	if diff := cmp.Diff(map[string]int{"GET": 1}, counter.take()); diff != "" {
+		t.Fatalf("unwatched try of a held key: requests by method (-want +got):\n%s", diff)
+	}
+	mustRelease(t, holder, h, false)
+	select {
+	case <-ch:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no signal for the release")
+	}
+	req.Watched = true
+	if _, err := waiter.Acquire(ctx, req); err != nil {
+		t.Fatalf("watched try after the release: %v", err)
+	}
+	if diff := cmp.Diff(map[string]int{"PUT": 1}, counter.take()); diff != "" {
+		t.Fatalf("watched try of a key the watch shows free: requests by method (-want +got):\n%s", diff)
 	}
 }
