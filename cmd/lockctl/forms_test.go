@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -20,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/leasehold/leasehold/internal/cli"
+	"github.com/leasehold/leasehold/test/kubeenv"
 )
 
 // waitForOutput waits until p's stdout contains want and returns it.
@@ -458,11 +458,11 @@ func TestVersion(t *testing.T) {
 // database), exit 6 like a refused login or a missing database on every
 // other backend.
 func TestKubernetesExitCodes(t *testing.T) {
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		assets = filepath.Join("..", "..", "bin", "k8s", "1.37.2-"+runtime.GOOS+"-"+runtime.GOARCH)
+	root, err := kubeenv.Root()
+	if err != nil {
+		t.Fatal(err)
 	}
-	assets, err := filepath.Abs(assets)
+	assets, err := kubeenv.AssetsDir(root)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,7 +27,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"syscall"
 	"time"
 
@@ -35,10 +34,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-)
 
-// k8sVersion is the envtest control plane's version (Makefile K8S_VERSION).
-const k8sVersion = "1.37.2"
+	"github.com/leasehold/leasehold/test/kubeenv"
+)
 
 // managerStopTimeout bounds the manager's graceful shutdown; it is killed
 // after that.
@@ -56,9 +54,9 @@ type config struct {
 
 func main() {
 	c := config{}
-	flag.StringVar(&c.assets, "assets",
-		filepath.Join("bin", "k8s", fmt.Sprintf("%s-%s-%s", k8sVersion, runtime.GOOS, runtime.GOARCH)),
-		"The folder with etcd, kube-apiserver and kubectl (make setup-envtest builds it).")
+	flag.StringVar(&c.assets, "assets", "",
+		"The folder with etcd, kube-apiserver and kubectl (make setup-envtest builds it). "+
+			"Default: KUBEBUILDER_ASSETS, else bin/k8s/VERSION-OS-ARCH of the repository, VERSION being go.mod's k8s.io/api release.")
 	flag.StringVar(&c.manager, "manager", filepath.Join("bin", "manager"),
 		"The manager binary to run (make build writes bin/manager).")
 	flag.StringVar(&c.kubeconfigOut, "kubeconfig-out", filepath.Join("bin", "dev", "kubeconfig"),
@@ -69,6 +67,16 @@ func main() {
 	flag.StringVar(&c.metricsAddr, "metrics-bind-address", "127.0.0.1:8080", "The manager's metrics address.")
 	flag.StringVar(&c.probeAddr, "health-probe-bind-address", "127.0.0.1:8081", "The manager's probe address.")
 	flag.Parse()
+	if c.assets == "" {
+		root, err := kubeenv.Root()
+		if err == nil {
+			c.assets, err = kubeenv.AssetsDir(root)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "devcluster: finding the control plane's binaries (or pass --assets): %v\n", err)
+			os.Exit(2)
+		}
+	}
 
 	// Signals are caught from the start, so that a Ctrl-C while the control
 	// plane boots still stops it cleanly.

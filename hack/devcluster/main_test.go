@@ -25,7 +25,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,6 +36,7 @@ import (
 
 	"github.com/leasehold/leasehold/pkg/backends/kubernetes"
 	"github.com/leasehold/leasehold/pkg/lockmanager"
+	"github.com/leasehold/leasehold/test/kubeenv"
 )
 
 // runDevEnv makes the test binary run main() instead of the tests, so that
@@ -65,9 +65,9 @@ func TestDevClusterStartsAndStopsCleanly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		assets = filepath.Join(root, "bin", "k8s", fmt.Sprintf("%s-%s-%s", k8sVersion, runtime.GOOS, runtime.GOARCH))
+	assets, err := kubeenv.AssetsDir(root)
+	if err != nil {
+		t.Fatal(err)
 	}
 	tmp := t.TempDir()
 	manager := filepath.Join(tmp, "manager")
