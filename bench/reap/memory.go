@@ -297,7 +297,7 @@ func (m *managerProc) stop() {
 }
 
 // waitHeld waits until the manager's leasehold_distributedlocks{phase="Held"}
-// gauge reads want: it has reconciled every lock.
+// gauges (one per namespace) add up to want: it has reconciled every lock.
 func (m *managerProc) waitHeld(ctx context.Context, want int) (float64, error) {
 	for {
 		select {
@@ -307,7 +307,7 @@ func (m *managerProc) waitHeld(ctx context.Context, want int) (float64, error) {
 		default:
 		}
 		if v, err := m.scrape(); err == nil {
-			if held := v[`leasehold_distributedlocks{phase="Held"}`]; int(held) == want {
+			if held := heldLocks(v); int(held) == want {
 				return held, nil
 			}
 			if _, ok := v["go_memstats_heap_inuse_bytes"]; ok && want == 0 {
@@ -320,6 +320,18 @@ func (m *managerProc) waitHeld(ctx context.Context, want int) (float64, error) {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// heldLocks sums the leasehold_distributedlocks{phase="Held"} series of
+// a scrape over their other labels (namespace).
+func heldLocks(v map[string]float64) float64 {
+	held := 0.0
+	for series, x := range v {
+		if strings.HasPrefix(series, "leasehold_distributedlocks{") && strings.Contains(series, `phase="Held"`) {
+			held += x
+		}
+	}
+	return held
 }
 
 // scrape reads the manager's /metrics into name{labels} → value.
@@ -359,7 +371,7 @@ func (m *managerProc) sample() (*memSample, error) {
 		return nil, err
 	}
 	const mib = 1 << 20
-	s := &memSample{Held: int64(v[`leasehold_distributedlocks{phase="Held"}`]),
+	s := &memSample{Held: int64(heldLocks(v)),
 		HeapInuseMiB: v["go_memstats_heap_inuse_bytes"] / mib, HeapAllocMiB: v["go_memstats_heap_alloc_bytes"] / mib,
 		NextGCMiB: v["go_memstats_next_gc_bytes"] / mib, SysMiB: v["go_memstats_sys_bytes"] / mib}
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", m.cmd.Process.Pid))
