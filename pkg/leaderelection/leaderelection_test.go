@@ -403,6 +403,7 @@ func TestLeaseKeptUntilWorkStops(t *testing.T) {
 	m := newManager(t, store.Backend("work"))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	started := make(chan struct{})
 	stopping := make(chan struct{})
 	finishWork := make(chan struct{})
 	stopped := make(chan struct{})
@@ -413,6 +414,7 @@ func TestLeaseKeptUntilWorkStops(t *testing.T) {
 			LeaseDuration: leaseDuration, RetryPeriod: retryPeriod,
 			Callbacks: leaderelection.Callbacks{
 				OnStartedLeading: func(ctx context.Context) {
+					close(started)
 					<-ctx.Done()
 					close(stopping)
 					<-finishWork // work still winding down
@@ -422,6 +424,9 @@ func TestLeaseKeptUntilWorkStops(t *testing.T) {
 		})
 	}()
 	held := waitHeld(t, m, "worker", "")
+	// Cancelled only once the work runs: a cancellation between the grant
+	// and the callback would end Run without any work to wait for.
+	waitClosed(t, "OnStartedLeading", started)
 	cancel()
 	waitClosed(t, "the leader's context to end", stopping)
 	// A renewal after the cancellation shows the heartbeat still runs.
