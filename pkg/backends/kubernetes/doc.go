@@ -131,6 +131,15 @@
 // restarted when the server ends it. Subscriptions end with their context
 // or with Close.
 //
+// Since a watch delivers grants too, the Backend is a
+// backends.WatchRefuser: a waiter's try while one of its subscriptions
+// has delivered the key's current state is refused from that state when
+// it shows the key held by another (no request), and a lost write race is
+// refused without a read. Across processes this turns a hand-off into
+// about one write plus the release, instead of a write and a read per
+// waiting process (lockmanager spreads the woken waiters' tries; see the
+// contract document).
+//
 // # Listing
 //
 // List reads all objects of the namespace in chunks (the API's limit and
