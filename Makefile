@@ -192,9 +192,10 @@ BUILDINFO := github.com/leasehold/leasehold/internal/buildinfo
 GO_LDFLAGS := -X '$(BUILDINFO).Version=$(VERSION)' -X '$(BUILDINFO).Commit=$(COMMIT)' -X '$(BUILDINFO).Date=$(DATE)'
 
 .PHONY: build
-build: manifests generate fmt vet ## Build the manager and lockctl into bin/ (bin/manager, bin/lockctl).
+build: manifests generate fmt vet ## Build the manager, lockctl and the kubectl plugin into bin/ (bin/manager, bin/lockctl, bin/kubectl-leasehold).
 	go build -ldflags "$(GO_LDFLAGS)" -o "$(LOCALBIN)/manager" ./cmd/manager
 	go build -ldflags "$(GO_LDFLAGS)" -o "$(LOCALBIN)/lockctl" ./cmd/lockctl
+	go build -ldflags "$(GO_LDFLAGS)" -o "$(LOCALBIN)/kubectl-leasehold" ./cmd/kubectl-leasehold
 
 .PHONY: build-lockctl
 build-lockctl: ## Build only lockctl into bin/lockctl (no code generation).
