@@ -214,13 +214,22 @@ dev: setup-envtest ## Run a local control plane with the manager and the samples
 	"$(LOCALBIN)/devcluster" --assets "$(ENVTEST_ASSETS_DIR)" --manager "$(LOCALBIN)/manager" \
 		--kubeconfig-out "$(LOCALBIN)/dev/kubeconfig"
 
-# Image of the manager for docker-build and deploy.
+# Image of the manager for docker-build and deploy; of lockctl for
+# docker-build-lockctl. Both come from the one Dockerfile (targets manager
+# and lockctl); test/dockerfile checks that it copies every package they
+# import.
 IMG ?= leasehold/manager:dev
+LOCKCTL_IMG ?= leasehold/lockctl:dev
 CONTAINER_TOOL ?= docker
+DOCKER_BUILD_ARGS = --build-arg VERSION="$(VERSION)" --build-arg COMMIT="$(COMMIT)" --build-arg DATE="$(DATE)"
 
 .PHONY: docker-build
 docker-build: ## Build the manager's container image (IMG) with Docker.
-	$(CONTAINER_TOOL) build --build-arg VERSION="$(VERSION)" --build-arg COMMIT="$(COMMIT)" --build-arg DATE="$(DATE)" -t "$(IMG)" .
+	$(CONTAINER_TOOL) build $(DOCKER_BUILD_ARGS) --target manager -t "$(IMG)" .
+
+.PHONY: docker-build-lockctl
+docker-build-lockctl: ## Build lockctl's container image (LOCKCTL_IMG): lockctl and a busybox shell, for lockctl run in Jobs.
+	$(CONTAINER_TOOL) build $(DOCKER_BUILD_ARGS) --target lockctl -t "$(LOCKCTL_IMG)" .
 
 .PHONY: run
 run: manifests generate fmt vet ## Run the manager from your host against the cluster in your kubeconfig (metrics on plain HTTP :8080).
