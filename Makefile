@@ -279,7 +279,7 @@ LOCALBIN ?= $(shell pwd)/bin
 $(LOCALBIN):
 	mkdir -p "$(LOCALBIN)"
 
-## Envtest control plane, built (once per user, then cached) by hack/build-envtest-binaries.sh
+## Envtest control plane, downloaded with setup-envtest or else built (once per user, then cached) by hack/build-envtest-binaries.sh
 ENVTEST_ASSETS_DIR ?= $(LOCALBIN)/k8s/$(K8S_VERSION)-$(shell go env GOOS)-$(shell go env GOARCH)
 KUBECTL ?= $(ENVTEST_ASSETS_DIR)/kubectl
 
@@ -292,7 +292,7 @@ CONTROLLER_TOOLS_VERSION ?= v0.23.0
 GOLANGCI_LINT_VERSION ?= v2.15.0
 
 .PHONY: setup-envtest
-setup-envtest: ## Build or copy the envtest binaries (kube-apiserver, etcd, kubectl) into bin/k8s/.
+setup-envtest: ## Download (setup-envtest) or else build the envtest binaries (kube-apiserver, etcd, kubectl) into bin/k8s/; cached per user.
 	K8S_VERSION="$(K8S_VERSION)" hack/build-envtest-binaries.sh "$(ENVTEST_ASSETS_DIR)"
 
 .PHONY: test-servers
