@@ -192,9 +192,10 @@ BUILDINFO := github.com/leasehold/leasehold/internal/buildinfo
 GO_LDFLAGS := -X '$(BUILDINFO).Version=$(VERSION)' -X '$(BUILDINFO).Commit=$(COMMIT)' -X '$(BUILDINFO).Date=$(DATE)'
 
 .PHONY: build
-build: manifests generate fmt vet ## Build the manager and lockctl into bin/ (bin/manager, bin/lockctl).
+build: manifests generate fmt vet ## Build the manager, lockctl and the kubectl plugin into bin/ (bin/manager, bin/lockctl, bin/kubectl-leasehold).
 	go build -ldflags "$(GO_LDFLAGS)" -o "$(LOCALBIN)/manager" ./cmd/manager
 	go build -ldflags "$(GO_LDFLAGS)" -o "$(LOCALBIN)/lockctl" ./cmd/lockctl
+	go build -ldflags "$(GO_LDFLAGS)" -o "$(LOCALBIN)/kubectl-leasehold" ./cmd/kubectl-leasehold
 
 .PHONY: build-lockctl
 build-lockctl: ## Build only lockctl into bin/lockctl (no code generation).
@@ -213,13 +214,22 @@ dev: setup-envtest ## Run a local control plane with the manager and the samples
 	"$(LOCALBIN)/devcluster" --assets "$(ENVTEST_ASSETS_DIR)" --manager "$(LOCALBIN)/manager" \
 		--kubeconfig-out "$(LOCALBIN)/dev/kubeconfig"
 
-# Image of the manager for docker-build and deploy.
+# Image of the manager for docker-build and deploy; of lockctl for
+# docker-build-lockctl. Both come from the one Dockerfile (targets manager
+# and lockctl); test/dockerfile checks that it copies every package they
+# import.
 IMG ?= leasehold/manager:dev
+LOCKCTL_IMG ?= leasehold/lockctl:dev
 CONTAINER_TOOL ?= docker
+DOCKER_BUILD_ARGS = --build-arg VERSION="$(VERSION)" --build-arg COMMIT="$(COMMIT)" --build-arg DATE="$(DATE)"
 
 .PHONY: docker-build
 docker-build: ## Build the manager's container image (IMG) with Docker.
-	$(CONTAINER_TOOL) build --build-arg VERSION="$(VERSION)" --build-arg COMMIT="$(COMMIT)" --build-arg DATE="$(DATE)" -t "$(IMG)" .
+	$(CONTAINER_TOOL) build $(DOCKER_BUILD_ARGS) --target manager -t "$(IMG)" .
+
+.PHONY: docker-build-lockctl
+docker-build-lockctl: ## Build lockctl's container image (LOCKCTL_IMG): lockctl and a busybox shell, for lockctl run in Jobs.
+	$(CONTAINER_TOOL) build $(DOCKER_BUILD_ARGS) --target lockctl -t "$(LOCKCTL_IMG)" .
 
 .PHONY: run
 run: manifests generate fmt vet ## Run the manager from your host against the cluster in your kubeconfig (metrics on plain HTTP :8080).
@@ -269,7 +279,7 @@ LOCALBIN ?= $(shell pwd)/bin
 $(LOCALBIN):
 	mkdir -p "$(LOCALBIN)"
 
-## Envtest control plane, built (once per user, then cached) by hack/build-envtest-binaries.sh
+## Envtest control plane, downloaded with setup-envtest or else built (once per user, then cached) by hack/build-envtest-binaries.sh
 ENVTEST_ASSETS_DIR ?= $(LOCALBIN)/k8s/$(K8S_VERSION)-$(shell go env GOOS)-$(shell go env GOARCH)
 KUBECTL ?= $(ENVTEST_ASSETS_DIR)/kubectl
 
@@ -282,7 +292,7 @@ CONTROLLER_TOOLS_VERSION ?= v0.23.0
 GOLANGCI_LINT_VERSION ?= v2.15.0
 
 .PHONY: setup-envtest
-setup-envtest: ## Build or copy the envtest binaries (kube-apiserver, etcd, kubectl) into bin/k8s/.
+setup-envtest: ## Download (setup-envtest) or else build the envtest binaries (kube-apiserver, etcd, kubectl) into bin/k8s/; cached per user.
 	K8S_VERSION="$(K8S_VERSION)" hack/build-envtest-binaries.sh "$(ENVTEST_ASSETS_DIR)"
 
 .PHONY: test-servers

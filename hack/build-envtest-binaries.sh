@@ -1,9 +1,25 @@
 #!/usr/bin/env bash
-# Builds the envtest control-plane binaries (kube-apiserver, etcd, kubectl)
-# from the Go module proxy, because setup-envtest's download site cannot be
-# reached here. Idempotent: does nothing when the binaries are already in
-# place. Results are cached per user (like setup-envtest does) so that a fresh
-# clone on the same machine links them instead of rebuilding for minutes.
+# Puts the envtest control-plane binaries (kube-apiserver, etcd, kubectl)
+# in DEST_DIR. Idempotent: does nothing when they are already in place.
+# Results are cached per user (like setup-envtest does) so that a fresh
+# clone on the same machine links them instead of fetching them again.
+#
+# Where the cache lacks them, the standard download comes first: the
+# pinned setup-envtest (SETUP_ENVTEST_VERSION) fetches the published
+# envtest release. A probe of its index decides within
+# ENVTEST_DOWNLOAD_TIMEOUT seconds (5) whether the site answers, before
+# anything is compiled; when it does not (machines whose network reaches
+# only the Go module proxy), or the download fails, the binaries are built
+# from the Go module proxy instead (about ten minutes on two cores).
+# ENVTEST_DOWNLOAD=never skips the download.
+#
+# Version: envtest releases are published for some patch releases only.
+# The download takes K8S_VERSION (go.mod's k8s.io/api, v0.X.Y = 1.X.Y) when
+# published, else the newest published 1.X patch: the API of a minor
+# release does not change between patches, so the tests see the same API
+# server. The folder keeps go.mod's version in its name (test/kubeenv looks
+# there); the API server's /version tells the patch actually served, and
+# DEST_DIR/SOURCE says where the binaries came from.
 #
 # Usage: hack/build-envtest-binaries.sh [--needs-build] [DEST_DIR]
 #   --needs-build: build nothing; exit 0 if a run would build (the per-user
@@ -48,11 +64,50 @@ if command -v flock >/dev/null 2>&1; then
   flock 9
 fi
 
+SETUP_ENVTEST_VERSION="${SETUP_ENVTEST_VERSION:-v0.25.1}"
+ENVTEST_INDEX_URL="${ENVTEST_INDEX_URL:-https://raw.githubusercontent.com/kubernetes-sigs/controller-tools/HEAD/envtest-releases.yaml}"
+ENVTEST_DOWNLOAD_TIMEOUT="${ENVTEST_DOWNLOAD_TIMEOUT:-5}"
+
+# download fetches the published envtest release with setup-envtest into
+# the cache; it fails (and the caller builds) when the site cannot be
+# reached or has no 1.X release.
+download() {
+  local started=${SECONDS}
+  if [[ "${ENVTEST_DOWNLOAD:-}" == never ]]; then
+    echo ">> ENVTEST_DOWNLOAD=never: not trying the envtest download" >&2
+    return 1
+  fi
+  if ! curl -fsS --max-time "${ENVTEST_DOWNLOAD_TIMEOUT}" -o /dev/null "${ENVTEST_INDEX_URL}" 2>/dev/null; then
+    echo ">> the envtest download site (${ENVTEST_INDEX_URL%/*}) did not answer within ${ENVTEST_DOWNLOAD_TIMEOUT}s (decided in $((SECONDS - started))s): building from the Go module proxy instead" >&2
+    return 1
+  fi
+  echo ">> downloading envtest ${K8S_VERSION} with setup-envtest ${SETUP_ENVTEST_VERSION}" >&2
+  GOTOOLCHAIN=local GOFLAGS= GOBIN="${work}/tools" \
+    go install "sigs.k8s.io/controller-runtime/tools/setup-envtest@${SETUP_ENVTEST_VERSION}" || return 1
+  local v dir=""
+  for v in "${K8S_VERSION}" "${K8S_VERSION%.*}.x"; do
+    if dir="$(timeout 600 "${work}/tools/setup-envtest" use "${v}" --bin-dir "${work}/envtest" -p path)" && [[ -n "${dir}" ]]; then
+      break
+    fi
+    echo ">> no envtest ${v} to download" >&2
+    dir=""
+  done
+  [[ -n "${dir}" ]] && have_all "${dir}" || return 1
+  for b in "${BINS[@]}"; do
+    cp -f "${dir}/${b}" "${CACHE}/${b}.tmp" && mv -f "${CACHE}/${b}.tmp" "${CACHE}/${b}"
+  done
+  echo "downloaded by setup-envtest ${SETUP_ENVTEST_VERSION} (use ${v}): $(basename "${dir}")" > "${CACHE}/SOURCE"
+  echo ">> downloaded $(basename "${dir}") (go.mod asks for ${K8S_VERSION})" >&2
+}
+
 if ! have_all "${CACHE}"; then
   work="$(mktemp -d)"
   etcd_pid=""
   # A failed Kubernetes build must not leave the etcd build running.
-  trap 'if [[ -n "${etcd_pid}" ]]; then kill "${etcd_pid}" 2>/dev/null || true; fi; rm -rf "${work}"' EXIT
+  trap 'if [[ -n "${etcd_pid}" ]]; then kill "${etcd_pid}" 2>/dev/null || true; fi; chmod -R u+w "${work}" 2>/dev/null; rm -rf "${work}"' EXIT
+fi
+
+if ! have_all "${CACHE}" && ! download; then
   export GOFLAGS="-mod=mod" GOTOOLCHAIN=local CGO_ENABLED=0
 
   ldflags="-s -w -X k8s.io/component-base/version.gitVersion=v${K8S_VERSION}"
@@ -127,6 +182,7 @@ GO
     wait "${etcd_pid}"
     etcd_pid=""
   fi
+  echo "built from the Go module proxy: Kubernetes v${K8S_VERSION}, etcd ${ETCD_VERSION}" > "${CACHE}/SOURCE"
 fi
 
 mkdir -p "${DEST}"
@@ -135,4 +191,5 @@ for b in "${BINS[@]}"; do
   # otherwise copy the 200 MB.
   ln -f "${CACHE}/${b}" "${DEST}/${b}" 2>/dev/null || cp -f "${CACHE}/${b}" "${DEST}/${b}"
 done
+if [[ -f "${CACHE}/SOURCE" ]]; then cp -f "${CACHE}/SOURCE" "${DEST}/SOURCE"; fi
 echo ">> envtest binaries ready in ${DEST}" >&2

@@ -61,10 +61,14 @@ type waitFlags struct {
 	noWait bool
 }
 
-func (w *waitFlags) add(cmd *cobra.Command) {
+func (w *waitFlags) add(o *options, cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.DurationVar(&w.bound, "wait", 0, "give up after this long if the lock is still held, e.g. 10m (default: wait until it is free)")
-	f.BoolVarP(&w.noWait, "no-wait", "n", false, "fail at once (exit 3) if another holder has the lock")
+	short := "n"
+	if o.program.Store != nil {
+		short = "" // -n is the namespace where a Store's flags are kubectl's
+	}
+	f.BoolVarP(&w.noWait, "no-wait", short, false, "fail at once (exit 3) if another holder has the lock")
 }
 
 // resolve returns the wait to ask the lock manager for.

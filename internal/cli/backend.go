@@ -71,7 +71,18 @@ func DefaultDatabasePath(getenv func(string) string) (string, error) {
 
 // openManager opens the selected backend. The default database's folder is
 // created (0700: lock records name hosts and processes) on first use.
+// A program's own Store, when it has one, opens the store instead.
 func (o *options) openManager(ctx context.Context) (*lockmanager.Manager, error) {
+	if s := o.program.Store; s != nil {
+		m, err := s.Open(ctx)
+		if err != nil {
+			if errors.Is(err, lockmanager.ErrInvalidArgument) {
+				return nil, err
+			}
+			return nil, &openError{err: err}
+		}
+		return m, nil
+	}
 	rawURL, isDefault, err := o.backendURL()
 	if err != nil {
 		return nil, err

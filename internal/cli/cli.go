@@ -46,12 +46,15 @@ type Env struct {
 
 // Main runs lockctl with the process's arguments, standard streams,
 // environment and signals, and returns the exit code.
-func Main() int {
+func Main() int { return MainProgram(Lockctl) }
+
+// MainProgram is Main for program p.
+func MainProgram(p Program) int {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	quietLibraries()
-	return Run(context.Background(), os.Args[1:], Env{
+	return RunProgram(context.Background(), p, os.Args[1:], Env{
 		Stdin:            os.Stdin,
 		Stdout:           os.Stdout,
 		Stderr:           os.Stderr,
@@ -65,10 +68,15 @@ func Main() int {
 // exit code. Errors are printed to env.Stderr as one line starting with
 // "lockctl: ".
 func Run(ctx context.Context, args []string, env Env) int {
+	return RunProgram(ctx, Lockctl, args, env)
+}
+
+// RunProgram is Run for program p: its error lines start with p.Name.
+func RunProgram(ctx context.Context, p Program, args []string, env Env) int {
 	if env.Getenv == nil {
 		env.Getenv = func(string) string { return "" }
 	}
-	root := newRootCommand(&env)
+	root := newRootCommand(p, &env)
 	root.SetArgs(args)
 	root.SetIn(env.Stdin)
 	root.SetOut(env.Stdout)
@@ -77,7 +85,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 	code := ExitCode(err)
 	var st *exitStatus
 	if err != nil && !errors.As(err, &st) {
-		fmt.Fprintln(env.Stderr, "lockctl: "+oneLine(errorMessage(err, cmd)))
+		fmt.Fprintln(env.Stderr, p.Name+": "+oneLine(errorMessage(err, cmd)))
 	}
 	return code
 }
@@ -111,13 +119,17 @@ func oneLine(s string) string {
 
 // options are the flags shared by every command.
 type options struct {
+	program Program
 	env     *Env
 	backend string
 	quiet   bool
 }
 
-func newRootCommand(env *Env) *cobra.Command {
-	o := &options{env: env}
+// prefix starts the program's lines on stderr.
+func (o *options) prefix() string { return o.program.Name + ": " }
+
+func newRootCommand(p Program, env *Env) *cobra.Command {
+	o := &options{program: p, env: env}
 	root := &cobra.Command{
 		Use:   "lockctl",
 		Short: "Acquire, inspect and hold Leasehold locks from the shell",
@@ -157,8 +169,16 @@ Errors are one line on stderr starting with "lockctl: ".
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &usageError{err: err, command: c.CommandPath()}
 	})
-	root.PersistentFlags().StringVar(&o.backend, "backend", "",
-		"backend URL (default $LEASEHOLD_BACKEND, else the SQLite file in the state folder)")
+	if p.Store != nil {
+		root.Use = p.Name
+		root.Short = "Acquire, inspect and hold Leasehold locks on Kubernetes"
+		root.Long = p.Store.Help() + "\n\n" + exitCodeTable
+		root.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: p.displayName()}
+		p.Store.AddFlags(root.PersistentFlags())
+	} else {
+		root.PersistentFlags().StringVar(&o.backend, "backend", "",
+			"backend URL (default $LEASEHOLD_BACKEND, else the SQLite file in the state folder)")
+	}
 	root.PersistentFlags().BoolVarP(&o.quiet, "quiet", "q", false, "no status line while waiting for a lock")
 	root.AddCommand(
 		newAcquireCommand(o),
@@ -171,6 +191,13 @@ Errors are one line on stderr starting with "lockctl: ".
 		newBreakCommand(o),
 		newVersionCommand(o),
 	)
+	if p.Store != nil {
+		// The commands' examples and help speak of lockctl.
+		for _, c := range root.Commands() {
+			c.Example = strings.ReplaceAll(c.Example, "lockctl ", p.displayName()+" ")
+			c.Long = strings.ReplaceAll(c.Long, "lockctl ", p.displayName()+" ")
+		}
+	}
 	return root
 }
 

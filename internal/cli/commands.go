@@ -125,7 +125,7 @@ when while it waits (not with --quiet). To hold a lock until Ctrl-C, use
   version=$(printf '%s' "$lease" | jq -r .version)`,
 		Args: atMostOne("KEY"),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(format); err != nil {
+			if err := o.checkFormat(format); err != nil {
 				return err
 			}
 			if err := g.check(cmd, args); err != nil {
@@ -141,13 +141,13 @@ when while it waits (not with --quiet). To hold a lock until Ctrl-C, use
 				if err != nil {
 					return err
 				}
-				return printLocks(o.env.Stdout, format, []lockmanager.Lock{l}, true)
+				return o.printLocks(format, []lockmanager.Lock{l}, true)
 			})
 		}),
 	}
 	g.add(cmd)
 	cmd.Flags().DurationVar(&g.wait, "wait", 0, "keep trying this long while another holder has the lock, e.g. 30s (default: fail at once)")
-	addOutputFlag(cmd, &format)
+	o.addOutputFlag(cmd, &format)
 	return cmd
 }
 
@@ -184,7 +184,7 @@ or renew. The lease runs for --lease from now; the fencing token stays the
 same and the version changes: use the printed one next time.`,
 		Args: atMostOne("KEY"),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(format); err != nil {
+			if err := o.checkFormat(format); err != nil {
 				return err
 			}
 			if err := h.check(cmd, args); err != nil {
@@ -200,14 +200,14 @@ same and the version changes: use the printed one next time.`,
 				if err != nil {
 					return err
 				}
-				return printLocks(o.env.Stdout, format, []lockmanager.Lock{l}, true)
+				return o.printLocks(format, []lockmanager.Lock{l}, true)
 			})
 		}),
 	}
 	h.add(cmd)
 	cmd.Flags().DurationVar(&lease, "lease", DefaultLease, "how long the lease lasts from now, 1s to 24h")
 	cmd.Flags().Var(&metadata, "metadata", "replace the metadata with KEY=VALUE; repeat the flag for several pairs")
-	addOutputFlag(cmd, &format)
+	o.addOutputFlag(cmd, &format)
 	return cmd
 }
 
@@ -247,7 +247,7 @@ record exits with code 4. A released record shows no holder and no times
 (- in the table, left out of JSON and YAML).`,
 		Args: atMostOne("KEY"),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(format); err != nil {
+			if err := o.checkFormat(format); err != nil {
 				return err
 			}
 			key, err := keyArg(cmd, args, flagKey)
@@ -259,12 +259,12 @@ record exits with code 4. A released record shows no holder and no times
 				if err != nil {
 					return err
 				}
-				return printLocks(o.env.Stdout, format, []lockmanager.Lock{l}, true)
+				return o.printLocks(format, []lockmanager.Lock{l}, true)
 			})
 		}),
 	}
 	addKeyFlag(cmd, &flagKey)
-	addOutputFlag(cmd, &format)
+	o.addOutputFlag(cmd, &format)
 	return cmd
 }
 
@@ -278,7 +278,7 @@ sorted by key, held or not. -o json and -o yaml print an array ([] when there
 are none).`,
 		Args: atMostOne("PREFIX"),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(format); err != nil {
+			if err := o.checkFormat(format); err != nil {
 				return err
 			}
 			if len(args) > 0 {
@@ -302,7 +302,7 @@ are none).`,
 					}
 					locks = append(locks, page.Locks...)
 					if page.NextPageToken == "" {
-						return printLocks(o.env.Stdout, format, locks, false)
+						return o.printLocks(format, locks, false)
 					}
 					opts.PageToken = page.NextPageToken
 				}
@@ -310,6 +310,6 @@ are none).`,
 		}),
 	}
 	cmd.Flags().StringVar(&prefix, "prefix", "", "list the keys that start with this, as an alternative to the PREFIX argument")
-	addOutputFlag(cmd, &format)
+	o.addOutputFlag(cmd, &format)
 	return cmd
 }

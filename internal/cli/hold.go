@@ -31,7 +31,7 @@ codes before the grant (see 'lockctl --help').`,
   lockctl hold deploy -o json > grant.json &`,
 		Args: atMostOne("KEY"),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			if err := checkFormat(format); err != nil {
+			if err := o.checkFormat(format); err != nil {
 				return err
 			}
 			if err := g.check(cmd, args); err != nil {
@@ -45,8 +45,8 @@ codes before the grant (see 'lockctl --help').`,
 		}),
 	}
 	g.add(cmd)
-	w.add(cmd)
-	addOutputFlag(cmd, &format)
+	w.add(o, cmd)
+	o.addOutputFlag(cmd, &format)
 	return cmd
 }
 
@@ -91,7 +91,7 @@ func (o *options) hold(ctx context.Context, g *grantFlags, format string) error 
 		return withCause(ctx, h.err)
 	}
 	sess := h.s
-	if err := printLocks(o.env.Stdout, format, []lockmanager.Lock{sess.Lock()}, true); err != nil {
+	if err := o.printLocks(format, []lockmanager.Lock{sess.Lock()}, true); err != nil {
 		_ = sess.Release(context.Background())
 		return err
 	}
@@ -102,7 +102,7 @@ func (o *options) hold(ctx context.Context, g *grantFlags, format string) error 
 	}
 	if sess.Context().Err() != nil {
 		// Ended by itself: only a lost lease ends a session nobody released.
-		fmt.Fprintf(o.env.Stderr, "lockctl: lease on %q lost (%s)\n", g.key, oneLine(sess.Err().Error()))
+		fmt.Fprintf(o.env.Stderr, "%slease on %q lost (%s)\n", o.prefix(), g.key, oneLine(sess.Err().Error()))
 		return &exitStatus{code: ExitLeaseLost}
 	}
 	rctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)

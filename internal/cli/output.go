@@ -19,6 +19,9 @@ const (
 	formatTable = "table"
 	formatJSON  = "json"
 	formatYAML  = "yaml"
+	// formatName prints kind/name per lock, as kubectl's -o name does;
+	// only for programs with a Store that names objects.
+	formatName = "name"
 )
 
 // LockView is a lock record as lockctl prints it with -o json or -o yaml.
@@ -43,6 +46,9 @@ type LockView struct {
 	// LeaseDuration is a Go duration ("30s"), ready for --lease.
 	LeaseDuration string            `json:"leaseDuration,omitempty"`
 	Metadata      map[string]string `json:"metadata,omitempty"`
+	// Object is the name of the store's object that holds the lock, from
+	// programs whose Store names one (kubectl-leasehold).
+	Object string `json:"object,omitempty"`
 }
 
 func viewOf(l lockmanager.Lock) LockView {
@@ -76,30 +82,56 @@ func utc(t time.Time) time.Time {
 }
 
 // addOutputFlag adds -o to cmd.
-func addOutputFlag(cmd *cobra.Command, format *string) {
-	cmd.Flags().StringVarP(format, "output", "o", formatTable, "output format: table, json or yaml")
+func (o *options) addOutputFlag(cmd *cobra.Command, format *string) {
+	usage := "output format: table, json or yaml"
+	if o.program.Store != nil {
+		usage = "output format: table, json, yaml or name"
+	}
+	cmd.Flags().StringVarP(format, "output", "o", formatTable, usage)
 }
 
-func checkFormat(format string) error {
+func (o *options) checkFormat(format string) error {
 	switch format {
 	case formatTable, formatJSON, formatYAML:
 		return nil
+	case formatName:
+		if o.program.Store != nil {
+			return nil
+		}
+	}
+	if o.program.Store != nil {
+		return usagef("--output: unknown format %q; use table, json, yaml or name", format)
 	}
 	return usagef("--output: unknown format %q; use table, json or yaml", format)
 }
 
+func (o *options) printLocks(format string, locks []lockmanager.Lock, single bool) error {
+	return printLocks(o.env.Stdout, format, locks, single, o.program.Store)
+}
+
 // printLocks prints one lock (single: an object in json and yaml) or a
-// list (an array, empty rather than null when there are none).
-func printLocks(w io.Writer, format string, locks []lockmanager.Lock, single bool) error {
+// list (an array, empty rather than null when there are none). A store
+// that names objects (nil for lockctl) adds their names.
+func printLocks(w io.Writer, format string, locks []lockmanager.Lock, single bool, store Store) error {
 	views := make([]LockView, len(locks))
 	for i, l := range locks {
 		views[i] = viewOf(l)
+		if store != nil {
+			views[i].Object = store.ObjectName(l.Key)
+		}
 	}
 	var v any = views
 	if single {
 		v = views[0]
 	}
 	switch format {
+	case formatName:
+		for _, v := range views {
+			if _, err := fmt.Fprintf(w, "%s/%s\n", store.ObjectKind(), v.Object); err != nil {
+				return err
+			}
+		}
+		return nil
 	case formatJSON:
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -113,7 +145,11 @@ func printLocks(w io.Writer, format string, locks []lockmanager.Lock, single boo
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KEY\tHOLDER\tHELD\tTOKEN\tEXPIRES\tVERSION")
+	header := "KEY\tHOLDER\tHELD\tTOKEN\tEXPIRES\tVERSION"
+	if store != nil {
+		header += "\tOBJECT"
+	}
+	fmt.Fprintln(tw, header)
 	for _, v := range views {
 		holder, expires := v.Holder, "-"
 		if holder == "" {
@@ -122,8 +158,12 @@ func printLocks(w io.Writer, format string, locks []lockmanager.Lock, single boo
 		if !v.ExpiresAt.IsZero() {
 			expires = v.ExpiresAt.Local().Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%s\t%s\n",
+		row := fmt.Sprintf("%s\t%s\t%t\t%s\t%s\t%s",
 			v.Key, holder, v.Held, strconv.FormatUint(v.FencingToken, 10), expires, v.Version)
+		if store != nil {
+			row += "\t" + v.Object
+		}
+		fmt.Fprintln(tw, row)
 	}
 	return tw.Flush()
 }

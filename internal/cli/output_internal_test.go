@@ -42,7 +42,7 @@ func TestViewOfHidesStaleAndZeroTimes(t *testing.T) {
 			}
 			for _, format := range []string{formatJSON, formatYAML, formatTable} {
 				var buf bytes.Buffer
-				if err := printLocks(&buf, format, []lockmanager.Lock{tc.lock}, false); err != nil {
+				if err := printLocks(&buf, format, []lockmanager.Lock{tc.lock}, false, nil); err != nil {
 					t.Fatal(err)
 				}
 				if strings.Contains(buf.String(), "0001-01-01") || strings.Contains(buf.String(), "1970-01-01") {

@@ -120,7 +120,7 @@ on stderr, which it prints whenever the status is its own.`,
 		}),
 	}
 	r.grantFlags.add(cmd)
-	r.waitFlags.add(cmd)
+	r.waitFlags.add(o, cmd)
 	cmd.Flags().DurationVar(&r.grace, "grace", DefaultGrace, "how long the command (and what it left running) has to exit after SIGTERM before SIGKILL")
 	cmd.Flags().IntVar(&r.lostCode, "lost-exit-code", ExitLeaseLost, "exit code when the lease is lost while the command runs, 1 to 255")
 	// Parsing stops at the first argument (the key, or with --key the
@@ -210,7 +210,7 @@ func (o *options) run(ctx context.Context, r *runFlags, args []string) error {
 	if err := sess.Release(rctx); err != nil {
 		// The command has finished; its status is what the caller asked
 		// for. The lease will end by expiry.
-		fmt.Fprintf(o.env.Stderr, "lockctl: releasing %q after the command exited: %s\n", r.key, oneLine(err.Error()))
+		fmt.Fprintf(o.env.Stderr, "%sreleasing %q after the command exited: %s\n", o.prefix(), r.key, oneLine(err.Error()))
 	}
 	return &exitStatus{code: code}
 }
@@ -267,19 +267,19 @@ loop:
 			lostc, lost = nil, true
 			deadline = time.Now().Add(r.grace)
 			killc = time.After(r.grace)
-			fmt.Fprintf(o.env.Stderr, "lockctl: lease on %q lost (%s); sending SIGTERM to the command, SIGKILL in %s\n",
+			fmt.Fprintf(o.env.Stderr, "%slease on %q lost (%s); sending SIGTERM to the command, SIGKILL in %s\n", o.prefix(),
 				r.key, oneLine(sess.Err().Error()), r.grace)
 			signal(syscall.SIGTERM)
 		case <-killc:
 			killc = nil
-			fmt.Fprintf(o.env.Stderr, "lockctl: the command is still running %s after SIGTERM; sending SIGKILL\n", r.grace)
+			fmt.Fprintf(o.env.Stderr, "%sthe command is still running %s after SIGTERM; sending SIGKILL\n", o.prefix(), r.grace)
 			signal(syscall.SIGKILL)
 		}
 	}
 	if !lost && sess.Context().Err() != nil {
 		// The lease ended as the command exited: it may have outlived it.
 		lost = true
-		fmt.Fprintf(o.env.Stderr, "lockctl: lease on %q lost (%s) as the command exited\n", r.key, oneLine(sess.Err().Error()))
+		fmt.Fprintf(o.env.Stderr, "%slease on %q lost (%s) as the command exited\n", o.prefix(), r.key, oneLine(sess.Err().Error()))
 	}
 	if !lost && !interactive {
 		// The lock protects what the command started too: the rest of its
@@ -321,12 +321,12 @@ func (o *options) awaitGroup(sess *lockmanager.Session, r *runFlags, pgid int) (
 			_ = syscall.Kill(-pgid, syscall.SIGKILL)
 		case !termed && !now.Before(termAt):
 			termed = true
-			fmt.Fprintf(o.env.Stderr, "lockctl: the command exited but left processes in its group running for %s; sending them SIGTERM, SIGKILL in %s\n", r.grace, r.grace)
+			fmt.Fprintf(o.env.Stderr, "%sthe command exited but left processes in its group running for %s; sending them SIGTERM, SIGKILL in %s\n", o.prefix(), r.grace, r.grace)
 			_ = syscall.Kill(-pgid, syscall.SIGTERM)
 		}
 		select {
 		case <-sess.Context().Done():
-			fmt.Fprintf(o.env.Stderr, "lockctl: lease on %q lost (%s) while processes the command left were running\n", r.key, oneLine(sess.Err().Error()))
+			fmt.Fprintf(o.env.Stderr, "%slease on %q lost (%s) while processes the command left were running\n", o.prefix(), r.key, oneLine(sess.Err().Error()))
 			return true
 		case sig := <-o.env.Signals:
 			// Forwarded to what is left of the command, as while it ran.
@@ -346,7 +346,7 @@ func (o *options) startFailure(name string, err error) int {
 	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
 		code = ExitCommandNotFound
 	}
-	fmt.Fprintf(o.env.Stderr, "lockctl: starting %q: %s\n", name, oneLine(err.Error()))
+	fmt.Fprintf(o.env.Stderr, "%sstarting %q: %s\n", o.prefix(), name, oneLine(err.Error()))
 	return code
 }
 

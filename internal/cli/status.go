@@ -42,7 +42,7 @@ func (o *options) startStatus(ctx context.Context, m *lockmanager.Manager, key, 
 			}
 			if line := statusLine(ctx, m, key, holder); line != "" {
 				// \r and erase-to-end-of-line rewrite the one line in place.
-				fmt.Fprint(o.env.Stderr, "\r"+line+"\x1b[K")
+				fmt.Fprint(o.env.Stderr, "\r"+o.prefix()+line+"\x1b[K")
 				shown = true
 			}
 			timer.Reset(statusPeriod)
@@ -62,11 +62,11 @@ func statusLine(ctx context.Context, m *lockmanager.Manager, key, holder string)
 	case ctx.Err() != nil:
 		return ""
 	case err != nil:
-		return fmt.Sprintf("lockctl: waiting for %q (%v)", key, oneLine(err.Error()))
+		return fmt.Sprintf("waiting for %q (%v)", key, oneLine(err.Error()))
 	case !l.Held || l.Holder == holder:
-		return fmt.Sprintf("lockctl: waiting for %q: free, acquiring", key)
+		return fmt.Sprintf("waiting for %q: free, acquiring", key)
 	}
-	return fmt.Sprintf("lockctl: waiting for %q: held by %q until %s (in %s, fencing token %d)",
+	return fmt.Sprintf("waiting for %q: held by %q until %s (in %s, fencing token %d)",
 		key, l.Holder, l.ExpiresAt.Local().Format(time.TimeOnly),
 		time.Until(l.ExpiresAt).Round(time.Second), l.FencingToken)
 }

@@ -13,13 +13,13 @@ func newVersionCommand(o *options) *cobra.Command {
 	var format string
 	cmd := &cobra.Command{
 		Use:   "version [flags]",
-		Short: "Print lockctl's version, commit and build date",
+		Short: "Print the version, commit and build date",
 		Args:  cobra.NoArgs,
 		RunE: runE(func(*cobra.Command, []string) error {
 			info := buildinfo.Get()
 			switch format {
 			case formatTable:
-				_, err := fmt.Fprintln(o.env.Stdout, "lockctl "+info.String())
+				_, err := fmt.Fprintln(o.env.Stdout, o.program.Name+" "+info.String())
 				return err
 			case formatJSON:
 				enc := json.NewEncoder(o.env.Stdout)
