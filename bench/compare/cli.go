@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -25,12 +26,14 @@ import (
 // two flock(1) processes; and how long a `lockctl run` holder takes to
 // notice that another process broke its lock.
 //
-// Times are taken by this program as the lines the commands print arrive
-// on pipes it reads, on one monotonic clock. The commands print with the
-// shell's echo (a builtin), so nothing is forked to take a timestamp: a
-// `date` in each command, as bench/cli/handoff.sh uses, costs a fork and
-// an exec (a millisecond or more on a loaded machine) inside the interval,
-// which is as long as flock's whole hand-off.
+// The commands stamp their own lines with bash's $EPOCHREALTIME, a
+// variable read without forking anything: a `date` in each command, as
+// bench/cli/handoff.sh uses, costs a fork and an exec (a millisecond or
+// more on a loaded machine) inside the interval, which is as long as
+// flock's whole hand-off. lockctl's own lines (break's report, the
+// holder's "lost") are stamped by this program as they arrive on the pipes
+// it reads, which adds the reader's wake-up (a few milliseconds on a
+// loaded machine, either way) to those figures.
 
 // cliResults is the cli scenario's report.
 type cliResults struct {
@@ -80,13 +83,14 @@ func newLatencies(ds []time.Duration) latencies {
 
 // cliCommands are the shell commands of every trial.
 const (
-	// The holder's command says it runs, then ends when told to on stdin.
-	holderCommand = `echo held; read x; echo end`
-	// The waiter's command only says it started.
-	waiterCommand = `echo start`
+	// The holder's command says it runs, then ends when told to on stdin,
+	// saying when.
+	holderCommand = `echo held; read x; echo end $EPOCHREALTIME`
+	// The waiter's command only says when it started.
+	waiterCommand = `echo start $EPOCHREALTIME`
 	// The holder of a lock about to be broken says it runs and waits; its
 	// SIGTERM trap says when lockctl signalled it.
-	brokenCommand = `trap "echo term; exit 0" TERM; echo held; sleep 600 & wait`
+	brokenCommand = `trap 'echo term $EPOCHREALTIME; exit 0' TERM; echo held; sleep 600 & wait`
 )
 
 // trialTimeout bounds every step of a trial.
@@ -129,7 +133,7 @@ func measureCLI(ctx context.Context, cfg config) (*cliResults, error) {
 			if wait {
 				args = append(args, "--wait", "1m")
 			}
-			return append(args, "--", "sh", "-c", command)
+			return append(args, "--", "bash", "-c", command)
 		}
 		d, err := handoffTrial(ctx, cfg, env, run(false, holderCommand), run(true, waiterCommand))
 		if err != nil {
@@ -138,7 +142,7 @@ func measureCLI(ctx context.Context, cfg config) (*cliResults, error) {
 		lockctlTimes = append(lockctlTimes, d)
 
 		file := filepath.Join(trialDir, "flock")
-		fl := func(command string) []string { return []string{flock, file, "sh", "-c", command} }
+		fl := func(command string) []string { return []string{flock, file, "bash", "-c", command} }
 		d, err = handoffTrial(ctx, cfg, env, fl(holderCommand), fl(waiterCommand))
 		if err != nil {
 			return nil, fmt.Errorf("flock hand-off, trial %d: %w", i+1, err)
@@ -159,8 +163,8 @@ func measureCLI(ctx context.Context, cfg config) (*cliResults, error) {
 	res.Machine.Finish()
 	res.Notes = []string{
 		"lockctl is built once from the checkout (go build ./cmd/lockctl) and run with LEASEHOLD_BACKEND unset, so it uses its default backend: the SQLite file $XDG_STATE_HOME/leasehold/locks.db, with XDG_STATE_HOME a fresh folder per trial (a new database file).",
-		fmt.Sprintf("Hand-off: the holder runs `sh -c '%s'`, the waiter `sh -c '%s'`; lockctl as `lockctl run handoff -- …` and `lockctl run handoff --wait 1m -- …` (default lease 30 s), flock as `flock FILE …` (a fresh FILE per trial). The waiter starts once the holder's command printed `held`, and is left %s to be waiting before the holder is told to end. Hand-off = the waiter's `start` line − the holder's `end` line, both stamped by this program as they arrive on pipes (one monotonic clock): no `date` is forked inside the interval.", holderCommand, waiterCommand, cfg.cliSettle),
-		fmt.Sprintf("Lost lease: the holder runs `lockctl run lost -- sh -c '%s'`; %s after its command printed `held`, `lockctl break lost --reason bench` runs from another process. Measured from break's `broke lock` line (printed after its commit) to the holder's stderr line `lockctl: lease on \"lost\" lost …` (noticed), to the command's SIGTERM trap printing `term` (signalled), and to the holder's exit, which must be code 75 (exited).", brokenCommand, cfg.cliSettle),
+		fmt.Sprintf("Hand-off: the holder's command is `bash -c` running `%s`, the waiter's `%s`; lockctl as `lockctl run handoff -- bash -c …` and `lockctl run handoff --wait 1m -- bash -c …` (default lease 30 s), flock as `flock FILE bash -c …` (a fresh FILE per trial). The waiter starts once the holder's command printed `held`, and is left %s to be waiting before the holder is told (on its stdin) to end. Hand-off = the waiter's `start` time − the holder's `end` time, both read by the commands from bash's $EPOCHREALTIME (no process forked to take them, unlike `date`). Both include bash's start-up in the waiter.", holderCommand, waiterCommand, cfg.cliSettle),
+		fmt.Sprintf("Lost lease: the holder runs `lockctl run lost -- bash -c` with `%s`; %s after its command printed `held`, `lockctl break lost --reason bench` runs from another process. From break's `broke lock` line (printed after its commit) to the holder's stderr line `lockctl: lease on \"lost\" lost …` (noticed), to the command's SIGTERM trap (signalled, its $EPOCHREALTIME), and to the holder's exit, which must be code 75 (exited: after the command, lockctl waits for the rest of its process group, checking every 50 ms). Break's line, the lost line and the exit are stamped by this program as they arrive, so each carries the wake-up of a reader: under load a few ms either way (a sample can come out negative).", brokenCommand, cfg.cliSettle),
 		"Percentiles are nearest-rank over the trials: with 50 trials p99 is the largest sample.",
 	}
 	return res, nil
@@ -210,11 +214,11 @@ func handoffTrial(ctx context.Context, cfg config, env, holderArgs, waiterArgs [
 	if _, err := io.WriteString(holder.stdin, "\n"); err != nil {
 		return 0, err
 	}
-	end, err := holder.stdout.waitFor(ctx, "end")
+	end, err := holder.stdout.stamp(ctx, "end")
 	if err != nil {
 		return 0, holder.explain("holder", err)
 	}
-	start, err := waiter.stdout.waitFor(ctx, "start")
+	start, err := waiter.stdout.stamp(ctx, "start")
 	if err != nil {
 		return 0, waiter.explain("waiter", err)
 	}
@@ -239,7 +243,7 @@ func handoffTrial(ctx context.Context, cfg config, env, holderArgs, waiterArgs [
 func lostTrial(ctx context.Context, cfg config, env []string, lockctl string) (noticed, signalled, exited time.Duration, err error) {
 	ctx, cancel := context.WithTimeout(ctx, trialTimeout)
 	defer cancel()
-	holder, err := startProc(env, false, []string{lockctl, "run", "lost", "--", "sh", "-c", brokenCommand})
+	holder, err := startProc(env, false, []string{lockctl, "run", "lost", "--", "bash", "-c", brokenCommand})
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -263,7 +267,7 @@ func lostTrial(ctx context.Context, cfg config, env []string, lockctl string) (n
 	if err != nil {
 		return 0, 0, 0, holder.explain("holder", err)
 	}
-	term, err := holder.stdout.waitFor(ctx, "term")
+	term, err := holder.stdout.stamp(ctx, "term")
 	if err != nil {
 		return 0, 0, 0, holder.explain("holder", err)
 	}
@@ -277,7 +281,9 @@ func lostTrial(ctx context.Context, cfg config, env []string, lockctl string) (n
 	if code, _, err := breaker.wait(ctx); err != nil || code != 0 {
 		return 0, 0, 0, breaker.explain("break", fmt.Errorf("exited %d: %v", code, err))
 	}
-	return lost.Sub(broke), term.Sub(broke), at.Sub(broke), nil
+	// term is wall-clock time from the command; compare it with broke's
+	// wall-clock reading.
+	return lost.Sub(broke), term.Sub(broke.Round(0)), at.Sub(broke), nil
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -435,6 +441,34 @@ func (l *lines) waitFor(ctx context.Context, s string) (time.Time, error) {
 		case <-changed:
 		}
 	}
+}
+
+// stamp waits for the line "WORD SECONDS.MICROSECONDS" that a command
+// printed with $EPOCHREALTIME and returns that time.
+func (l *lines) stamp(ctx context.Context, word string) (time.Time, error) {
+	if _, err := l.waitFor(ctx, word+" "); err != nil {
+		return time.Time{}, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, g := range l.got {
+		if v, ok := strings.CutPrefix(g.text, word+" "); ok {
+			return parseEpoch(v)
+		}
+	}
+	return time.Time{}, fmt.Errorf("no line starting %q", word+" ")
+}
+
+// parseEpoch parses $EPOCHREALTIME: seconds, the locale's decimal
+// separator, microseconds.
+func parseEpoch(v string) (time.Time, error) {
+	sec, frac, ok := strings.Cut(strings.ReplaceAll(v, ",", "."), ".")
+	s, err1 := strconv.ParseInt(sec, 10, 64)
+	us, err2 := strconv.ParseInt(frac, 10, 64)
+	if !ok || len(frac) != 6 || err1 != nil || err2 != nil {
+		return time.Time{}, fmt.Errorf("%q is not $EPOCHREALTIME (seconds.microseconds)", v)
+	}
+	return time.Unix(s, us*1000), nil
 }
 
 func (l *lines) text() string {
