@@ -161,8 +161,23 @@ verify: manifests generate ## Fail if generated files are stale, code is not gof
 BENCH_ARGS ?=
 
 .PHONY: bench
-bench: setup-envtest test-servers ## Compare Leasehold with redislock, redsync, pglock and client-go on local servers; writes bench/results/ (about 7 minutes).
+bench: setup-envtest test-servers bench-flock ## Compare Leasehold with redislock, redsync, pglock and client-go on local servers, and lockctl's hand-off with flock(1); writes bench/results/ (about 8 minutes).
 	cd bench/compare && go run . -repo "$(CURDIR)" $(BENCH_ARGS)
+
+# flock(1) is util-linux's, present on nearly every Linux system; when it is
+# missing it is installed as root with apt-get, as the test servers are.
+# Otherwise a note: only the cli scenario of make bench needs it, and says so.
+.PHONY: bench-flock
+bench-flock: ## Make sure flock(1) (util-linux), which make bench compares lockctl's hand-off with, is installed.
+	@if ! command -v flock >/dev/null 2>&1; then \
+		if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo ">> installing util-linux (flock) with apt-get" >&2; \
+			DEBIAN_FRONTEND=noninteractive apt-get update -qq; \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends util-linux >/dev/null; \
+		else \
+			echo "note: flock(1) is missing (Debian/Ubuntu: sudo apt-get install -y util-linux); the cli scenario of make bench needs it" >&2; \
+		fi; \
+	fi
 
 ## Extra flags for bench/compare/cmd/chaos, e.g. BENCH_CHAOS_ARGS='-duration 3s -stores redis'
 BENCH_CHAOS_ARGS ?=

@@ -52,6 +52,8 @@ type config struct {
 	reapLocks int
 	out       string
 	waitOnly  bool
+	cliTrials int
+	cliSettle time.Duration
 }
 
 func main() {
@@ -62,9 +64,11 @@ func main() {
 	flag.StringVar(&cfg.repo, "repo", "../..", "The repository root (for the envtest binaries, the CRDs, bench/reap and bench/results).")
 	flag.IntVar(&cfg.runs, "runs", 3, "Repetitions of every measurement; figures are the median with the min-max spread.")
 	flag.DurationVar(&cfg.duration, "duration", 1500*time.Millisecond, "Length of each measurement window.")
-	flag.StringVar(&only, "only", "redis,postgres,kubernetes,sqlite,memory,reap", "Comma-separated subset of redis, postgres, kubernetes, sqlite, memory, reap.")
+	flag.StringVar(&only, "only", "redis,postgres,kubernetes,sqlite,memory,reap,cli", "Comma-separated subset of redis, postgres, kubernetes, sqlite, memory, reap, cli. With cli alone, only the hand-off section of the results in -out is replaced.")
 	flag.IntVar(&cfg.reapLocks, "reap-locks", 1000, "Locks for the reap-delay measurement (bench/reap); 10000 takes minutes.")
 	flag.BoolVar(&cfg.waitOnly, "wait-only", false, "Measure only the waiting pairs and fairness scenarios (and no raw limits or reap).")
+	flag.IntVar(&cfg.cliTrials, "cli-trials", 50, "Trials of each cli measurement (lockctl hand-off, flock hand-off, lost lease).")
+	flag.DurationVar(&cfg.cliSettle, "cli-settle", 300*time.Millisecond, "In the cli scenario, how long a waiter is left to start waiting (and a holder to settle) before the hand-off or the break.")
 	flag.StringVar(&cfg.out, "out", "", "Folder for results.md, results.json and pairs.png (default REPO/bench/results).")
 	flag.Parse()
 	cfg.only = map[string]bool{}
@@ -76,6 +80,10 @@ func main() {
 	}
 	if cfg.runs < 1 || cfg.duration < 100*time.Millisecond {
 		fmt.Fprintln(os.Stderr, "compare: -runs must be at least 1 and -duration at least 100ms")
+		os.Exit(2)
+	}
+	if cfg.cliTrials < 1 || cfg.cliSettle < 0 {
+		fmt.Fprintf(os.Stderr, "compare: -cli-trials must be at least 1 (got %d) and -cli-settle not negative (got %s)\n", cfg.cliTrials, cfg.cliSettle)
 		os.Exit(2)
 	}
 	if err := run(cfg); err != nil {
@@ -183,6 +191,19 @@ func run(cfg config) error {
 		if err := reap(ctx, cfg, res); err != nil {
 			return err
 		}
+	}
+	if cfg.only["cli"] && !cfg.waitOnly {
+		cli, err := measureCLI(ctx, cfg)
+		if err != nil {
+			return fmt.Errorf("cli: %w", err)
+		}
+		fmt.Println("   " + cli.summary())
+		if len(cfg.only) == 1 {
+			// The hand-off section alone: keep the other figures of the
+			// last run in -out rather than wipe them.
+			return writeCLIOnly(cfg.out, res, cli)
+		}
+		res.CLI = cli
 	}
 	res.finish()
 	return res.write(cfg.out)

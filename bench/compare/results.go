@@ -51,6 +51,9 @@ type results struct {
 	Reap        []reapFigure `json:"reapDelay,omitempty"`
 	ReapLocks   int          `json:"reapLocks,omitempty"`
 	ReapSummary string       `json:"reapSummary,omitempty"`
+	// CLI is the hand-off between lockctl processes beside flock(1), with
+	// its own machine record (a run of -only cli alone updates only it).
+	CLI *cliResults `json:"cli,omitempty"`
 }
 
 func newResults(cfg config) *results {
@@ -236,7 +239,11 @@ type goal struct {
 	higher bool
 }
 
-func (r *results) write(dir string) error {
+func (r *results) write(dir string) error { return r.writeFiles(dir, true) }
+
+// writeFiles writes results.md and results.json, and with chart pairs.png
+// when there are pair figures.
+func (r *results) writeFiles(dir string, chart bool) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -316,6 +323,9 @@ func (r *results) write(dir string) error {
 	if len(r.Reap) > 0 {
 		fmt.Fprintf(&b, "## Reap delay after expiry (controller, %d locks, bench/reap)\n\n```\n%s\n```\n\n", r.ReapLocks, r.ReapSummary)
 	}
+	if r.CLI != nil {
+		r.CLI.markdown(&b)
+	}
 	b.WriteString("The manager's memory at 100,000 locks is measured by bench/reap.\n\n## Settings\n\n")
 	for _, s := range r.Settings {
 		fmt.Fprintf(&b, "- %s\n", s)
@@ -329,6 +339,10 @@ func (r *results) write(dir string) error {
 	}
 	if err := os.WriteFile(filepath.Join(dir, "results.json"), append(js, '\n'), 0o644); err != nil {
 		return err
+	}
+	if !chart {
+		fmt.Printf("wrote %s and results.json\n\n%s", filepath.Join(dir, "results.md"), b.String())
+		return nil
 	}
 	if r.fig("Leasehold redis", "pairs1") != nil || r.fig("Leasehold memory", "pairs1") != nil || r.fig("Leasehold postgres", "pairs1") != nil {
 		if err := r.chart(filepath.Join(dir, "pairs.png")); err != nil {
