@@ -171,13 +171,7 @@ func TestAdmissionPolicyRefusesALateWrite(t *testing.T) {
 func TestObjectsNotOptedInAreUntouched(t *testing.T) {
 	ctx := context.Background()
 	ns := freshNamespace(t)
-	lock := &locksv1alpha1.DistributedLock{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "guarded"},
-		Spec:       locksv1alpha1.DistributedLockSpec{Key: "guarded", FencingToken: 100},
-	}
-	if err := k8s.Create(ctx, lock); err != nil {
-		t.Fatal(err)
-	}
+	createLock(t, ns, "guarded", 100)
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "plain",
 		Annotations: map[string]string{fencekube.AnnotationToken: "1"}}}
 	if err := k8s.Create(ctx, cm); err != nil {
@@ -203,5 +197,86 @@ func TestObjectsNotOptedInAreUntouched(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A per-lock binding refuses writes naming a lock that does not exist,
+// which the namespace-wide binding lets through once the namespace has
+// other locks, and checks the lock it names once it exists.
+func TestPerLockBinding(t *testing.T) {
+	ctx := context.Background()
+	ns := freshNamespace(t)
+	createLock(t, ns, "other", 1)
+	binding := fencekube.PerLockBinding(ns, "late-lock")
+	if err := k8s.Create(ctx, binding); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = k8s.Delete(context.Background(), binding) })
+
+	guarded := func(token uint64) error {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: "w-"}}
+		if err := fencekube.Stamp(cm, "late-lock", token); err != nil {
+			t.Fatal(err)
+		}
+		return k8s.Create(ctx, cm)
+	}
+	// Written before the binding is enforced, such a write is accepted
+	// (the namespace-wide binding has only "other" to judge by).
+	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, enforceTimeout, true, func(ctx context.Context) (bool, error) {
+		err := guarded(2)
+		// The API server words it "failed to configure binding: no params
+		// found", with reason Invalid.
+		return apierrors.IsInvalid(err) && strings.Contains(err.Error(), "no params found"), nil
+	})
+	if err != nil {
+		t.Fatalf("a write naming a missing lock was not refused under a per-lock binding: %v", err)
+	}
+
+	createLock(t, ns, "late-lock", 3)
+	err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, enforceTimeout, true, func(ctx context.Context) (bool, error) {
+		err := guarded(2)
+		return err != nil && strings.Contains(err.Error(), "the write carries token 2, lower than the lock's current token 3"), nil
+	})
+	if err != nil {
+		t.Fatalf("the per-lock binding did not come to judge by the lock: %v", err)
+	}
+	if err := guarded(3); err != nil {
+		t.Fatalf("a write with the lock's token: %v", err)
+	}
+}
+
+// createLock creates a free DistributedLock whose last token is token.
+func createLock(t testing.TB, ns, key string, token int64) {
+	t.Helper()
+	lock := &locksv1alpha1.DistributedLock{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: kubernetes.ObjectName(key)},
+		Spec:       locksv1alpha1.DistributedLockSpec{Key: key, FencingToken: token},
+	}
+	if err := k8s.Create(context.Background(), lock); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStampValidates(t *testing.T) {
+	cm := &corev1.ConfigMap{}
+	if err := fencekube.Stamp(cm, "k", 0); err == nil || err.Error() != "invalid argument: token: must be at least 1 (0 is never granted), got 0" {
+		t.Errorf("Stamp with token 0 = %v", err)
+	}
+	if err := fencekube.Stamp(cm, "jobs/nightly backup", 4); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cm.Labels[fencekube.LabelLock], kubernetes.ObjectName("jobs/nightly backup"); got != want {
+		t.Errorf("label = %q, want the lock's object name %q", got, want)
+	}
+	if got := cm.Annotations[fencekube.AnnotationToken]; got != "4" {
+		t.Errorf("annotation = %q, want 4", got)
+	}
+	t.Setenv("LEASEHOLD_KEY", "deploy")
+	t.Setenv("LEASEHOLD_FENCING_TOKEN", "12")
+	if err := fencekube.StampFromEnv(cm); err != nil {
+		t.Fatal(err)
+	}
+	if cm.Labels[fencekube.LabelLock] != "deploy" || cm.Annotations[fencekube.AnnotationToken] != "12" {
+		t.Errorf("after StampFromEnv: labels %v, annotations %v", cm.Labels, cm.Annotations)
 	}
 }
