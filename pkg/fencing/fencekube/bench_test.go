@@ -22,9 +22,10 @@ import (
 // of a guarded object (an update of a labelled, stamped ConfigMap): b.N
 // writes without the policy bound, b.N with the namespace-wide binding of
 // config/fencing, and b.N with it and 200 more DistributedLocks in the
-// namespace (the binding evaluates the policy once per lock there). It
-// reports each phase's p50 and p99 in µs and their ratios to the unbound
-// phase.
+// namespace (the binding evaluates the policy once per lock there), and
+// b.N with a per-lock binding (fencekube.PerLockBinding) instead, among the
+// same locks. It reports each phase's p50 and p99 in µs and their ratios to
+// the unbound phase.
 //
 //	go test -run '^$' -bench GuardedWrite -benchtime 2000x ./pkg/fencing/fencekube/
 func BenchmarkGuardedWrite(b *testing.B) {
@@ -86,6 +87,29 @@ func BenchmarkGuardedWrite(b *testing.B) {
 	// create them; the measurement below includes them from its start or
 	// within its first writes.
 	m50, m99 := measure("bound, 201 locks")
+
+	// The same namespace with a binding for this lock alone instead: the
+	// namespace-wide binding is gone once a stale write guarded by another
+	// lock passes, and the per-lock one applies once a stale write guarded
+	// by this lock is refused again.
+	createLock(b, ns, "unbound-probe", 5)
+	if err := k8s.Delete(ctx, binding.DeepCopy()); err != nil {
+		b.Fatal(err)
+	}
+	waitFor(b, "the namespace-wide binding to stop applying", func(ctx context.Context) (bool, error) {
+		stale := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: "probe-"}}
+		if err := fencekube.Stamp(stale, "unbound-probe", 1); err != nil {
+			return false, err
+		}
+		return k8s.Create(ctx, stale) == nil, nil
+	})
+	perLock := fencekube.PerLockBinding(ns, "bench")
+	if err := k8s.Create(ctx, perLock); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = k8s.Delete(context.Background(), perLock) }()
+	waitFor(b, "the per-lock binding to apply", staleRefused)
+	l50, l99 := measure("per-lock binding, 201 locks")
 	b.StopTimer()
 
 	us := func(d time.Duration) float64 { return float64(d.Microseconds()) }
@@ -99,6 +123,10 @@ func BenchmarkGuardedWrite(b *testing.B) {
 	b.ReportMetric(float64(p99)/float64(b99), "p99-ratio")
 	b.ReportMetric(float64(m50)/float64(b0), "p50-ratio-201locks")
 	b.ReportMetric(float64(m99)/float64(b99), "p99-ratio-201locks")
+	b.ReportMetric(us(l50), "p50-perlock-201locks-µs")
+	b.ReportMetric(us(l99), "p99-perlock-201locks-µs")
+	b.ReportMetric(float64(l50)/float64(b0), "p50-ratio-perlock-201locks")
+	b.ReportMetric(float64(l99)/float64(b99), "p99-ratio-perlock-201locks")
 }
 
 // namespaceBinding returns the binding config/fencing installs.
