@@ -4,12 +4,15 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/leasehold/leasehold/internal/testserver"
 	"github.com/leasehold/leasehold/pkg/backends/sqlite"
@@ -23,8 +26,24 @@ type database struct {
 	restart func(t *testing.T)
 }
 
+// pg is one PostgreSQL server for the package's tests, which run one after
+// another (one restarts it).
+var pg *testserver.Postgres
+
+func TestMain(m *testing.M) {
+	var cleanup func()
+	var err error
+	pg, cleanup, err = testserver.StartPostgresForMain()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "starting PostgreSQL: %v\n", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	cleanup()
+	os.Exit(code)
+}
+
 func postgres(t *testing.T) database {
-	pg := testserver.StartPostgres(t)
 	url := pg.NewDatabase(t)
 	return database{
 		open: func(t *testing.T) *sql.DB { return openDB(t, "pgx", url) },
@@ -177,4 +196,59 @@ func TestStore(t *testing.T) {
 	if err := s.Admit(ctx, "k", 0); !errors.Is(err, fencing.ErrInvalidArgument) {
 		t.Fatalf("Admit(0) = %v, want ErrInvalidArgument", err)
 	}
+}
+
+// On PostgreSQL a newer holder's fenced transaction waits for an older
+// holder's that checked first, so the older one's writes cannot land after
+// the newer one's: the newer holder's write is the one that stays.
+func TestNewerHolderWaitsForOlderTransaction(t *testing.T) {
+	ctx := context.Background()
+	db := postgres(t).open(t)
+	for _, stmt := range []string{
+		"CREATE TABLE report (id INTEGER PRIMARY KEY, body TEXT NOT NULL)",
+		"INSERT INTO report (id, body) VALUES (1, 'empty')",
+	} {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := fencesql.CreateTable(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+
+	older, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = older.Rollback() }()
+	if err := fencesql.Check(ctx, older, "reports", 5); err != nil {
+		t.Fatal(err)
+	}
+
+	newer := make(chan error, 1)
+	go func() { newer <- write(ctx, db, 7, "from B") }()
+
+	// Wait until the newer transaction is blocked on the lock's row.
+	err = wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		var n int
+		err := db.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n)
+		return n == 1, err
+	})
+	if err != nil {
+		t.Fatalf("the newer holder's transaction did not wait for the older one: %v", err)
+	}
+	if _, err := older.ExecContext(ctx, "UPDATE report SET body = 'from A' WHERE id = 1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := older.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-newer; err != nil {
+		t.Fatalf("the newer holder's write: %v", err)
+	}
+	if got := body(t, db); got != "from B" {
+		t.Errorf("body = %q, want the newer holder's %q", got, "from B")
+	}
+	wantStale(t, write(ctx, db, 5, "late from A"), 5, 7)
 }
