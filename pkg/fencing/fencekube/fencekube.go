@@ -88,7 +88,7 @@ func PerLockBinding(namespace, key string) *admissionregistrationv1.ValidatingAd
 }
 
 // bindingName is PolicyName-NAMESPACE-LOCK; both parts are DNS labels, so
-// the result is a valid object name (at most 17+63+1+63 bytes).
+// the result is a valid object name (at most 17+1+63+1+63 bytes).
 func bindingName(namespace, lock string) string {
 	return fmt.Sprintf("%s-%s-%s", PolicyName, namespace, lock)
 }
