@@ -14,14 +14,16 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/leasehold/leasehold/pkg/fencing"
 	"github.com/leasehold/leasehold/pkg/lockmanager"
 )
 
-// Environment variables run gives the command.
+// Environment variables run gives the command, named in package fencing,
+// whose FromEnv reads them.
 const (
-	EnvKey          = "LEASEHOLD_KEY"
-	EnvHolder       = "LEASEHOLD_HOLDER"
-	EnvFencingToken = "LEASEHOLD_FENCING_TOKEN"
+	EnvKey          = fencing.EnvKey
+	EnvHolder       = fencing.EnvHolder
+	EnvFencingToken = fencing.EnvFencingToken
 )
 
 const (
