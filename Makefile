@@ -56,7 +56,7 @@ vet: ## Run go vet against code.
 	go vet ./...
 
 .PHONY: test
-test: test-servers ## Run the unit and envtest tests with -race (PKG, TEST_ARGS), then the e2e specs, the chaos scenarios and the fuzz targets (make test-e2e, make test-chaos, make test-fuzz).
+test: test-servers ## Run the unit and envtest tests with -race (PKG, TEST_ARGS), then the alert rules, the e2e specs, the chaos scenarios and the fuzz targets (make test-alerts, make test-e2e, make test-chaos, make test-fuzz).
 	@# On a machine that has never built the envtest binaries (ten minutes,
 	@# much of it downloading and linking, which leaves a core idle), the
 	@# -race packages compile at the same time; otherwise setup-envtest only
@@ -71,6 +71,7 @@ test: test-servers ## Run the unit and envtest tests with -race (PKG, TEST_ARGS)
 		$(MAKE) --no-print-directory setup-envtest; \
 	fi
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" go test -race -count=1 $(PKG) $(TEST_ARGS)
+	$(MAKE) --no-print-directory test-alerts
 	$(MAKE) --no-print-directory test-e2e
 	$(MAKE) --no-print-directory test-chaos
 	$(MAKE) --no-print-directory test-fuzz
@@ -82,6 +83,16 @@ test: test-servers ## Run the unit and envtest tests with -race (PKG, TEST_ARGS)
 .PHONY: test-e2e
 test-e2e: setup-envtest ## Run the e2e specs against a local control plane (envtest) and the manager binary.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" go test -count=1 ./test/e2e/... $(E2E_ARGS)
+
+# The shipped alerting rules (config/prometheus/rules.yaml) evaluated by
+# the Prometheus Go library, for series that must and must not fire each
+# alert. A module of its own (test/alerts), so that the main module never
+# compiles Prometheus' server packages; its first build compiles them (a
+# few minutes of CPU, cached afterwards). No -race: it runs no concurrency
+# of the project's.
+.PHONY: test-alerts
+test-alerts: ## Test the shipped Prometheus alerts (test/alerts, a module of its own).
+	cd test/alerts && go test -count=1 ./...
 
 # The chaos scenarios (build tag chaos): every backend under restarts,
 # partitions, latency and resets, checked for overlapping holders and stale

@@ -119,6 +119,7 @@ func (r *DistributedLockReconciler) init() {
 			r.ReapEvents = rate.NewLimiter(DefaultReapEventQPS, DefaultReapEventBurst)
 		}
 		r.tracker = newLockTracker(r.metrics)
+		r.metrics.holds.add(r.tracker, r.Clock)
 		r.observations = newObservationTable(r.MaxObservations)
 	})
 }

@@ -17,10 +17,12 @@ limitations under the License.
 package controllers
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	locksv1alpha1 "github.com/leasehold/leasehold/api/v1alpha1"
@@ -60,6 +62,9 @@ type lockMetrics struct {
 	// renewals counts renewals the controller saw: renewTime moved with
 	// the same holder and fencing token.
 	renewals prometheus.Counter
+	// holds reports each namespace's longest current hold, computed from
+	// the trackers at scrape time (see holdCollector).
+	holds *holdCollector
 }
 
 // newLockMetrics creates the metrics and registers them with reg.
@@ -93,8 +98,9 @@ func newLockMetrics(reg prometheus.Registerer) *lockMetrics {
 			Name: "leasehold_distributedlock_renewals_observed_total",
 			Help: "Lease renewals observed by the controller (renewTime moved, same holder and fencing token).",
 		}),
+		holds: newHoldCollector(),
 	}
-	reg.MustRegister(m.locks, m.reaps, m.reapDelay, m.acquisitions, m.renewals)
+	reg.MustRegister(m.locks, m.reaps, m.reapDelay, m.acquisitions, m.renewals, m.holds)
 	return m
 }
 
@@ -108,6 +114,8 @@ type grant struct {
 	holder       string
 	fencingToken int64
 	renewTime    int64 // UnixMicro of spec.renewTime; 0 when absent
+	acquireTime  int64 // UnixMicro of spec.acquireTime; 0 when absent
+	leaseSeconds int32 // spec.leaseDurationSeconds; 0 when absent
 }
 
 // seenLock is what the controller remembers of one lock between reconciles.
@@ -195,6 +203,12 @@ func grantOf(spec *locksv1alpha1.DistributedLockSpec) grant {
 	if spec.RenewTime != nil {
 		g.renewTime = spec.RenewTime.UnixMicro()
 	}
+	if spec.AcquireTime != nil {
+		g.acquireTime = spec.AcquireTime.UnixMicro()
+	}
+	if spec.LeaseDurationSeconds != nil {
+		g.leaseSeconds = *spec.LeaseDurationSeconds
+	}
 	return g
 }
 
@@ -208,3 +222,86 @@ var reapEventsDropped = func() prometheus.Counter {
 	metrics.Registry.MustRegister(c)
 	return c
 }()
+
+// holdCollector exports, for each namespace with locks, its longest
+// current hold: the age of the oldest grant among its Held locks (from
+// spec.acquireTime to now, on the controller's clock), in seconds and in
+// lease durations (the largest age / leaseDurationSeconds among them).
+// A holder that renews forever shows here long after its lease; an
+// expired lease does not (it counts in the locks gauge's Expired phase).
+// Both are 0 in a namespace with no Held lock. One series per namespace,
+// never per lock, and computed at scrape time from what the trackers
+// remember, so the age grows between reconciles.
+type holdCollector struct {
+	seconds, leases *prometheus.Desc
+
+	mu      sync.Mutex
+	sources []holdSource
+}
+
+// holdSource is a reconciler's tracker and the clock it judges time by.
+type holdSource struct {
+	tracker *lockTracker
+	clock   clock.PassiveClock
+}
+
+func newHoldCollector() *holdCollector {
+	return &holdCollector{
+		seconds: prometheus.NewDesc("leasehold_distributedlock_longest_hold_seconds",
+			"Age in seconds of the oldest current grant (spec.acquireTime to now) among the Held DistributedLocks "+
+				"of each namespace; 0 when none is held. A holder that renews forever makes it grow.",
+			[]string{"namespace"}, nil),
+		leases: prometheus.NewDesc("leasehold_distributedlock_longest_hold_leases",
+			"The longest current hold among the Held DistributedLocks of each namespace, in lease durations "+
+				"(the largest grant age / leaseDurationSeconds); 0 when none is held.",
+			[]string{"namespace"}, nil),
+	}
+}
+
+// add makes the collector report t's locks, judged by c.
+func (h *holdCollector) add(t *lockTracker, c clock.PassiveClock) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.sources = append(h.sources, holdSource{tracker: t, clock: c})
+}
+
+// Describe implements prometheus.Collector.
+func (h *holdCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- h.seconds
+	ch <- h.leases
+}
+
+// Collect implements prometheus.Collector.
+func (h *holdCollector) Collect(ch chan<- prometheus.Metric) {
+	h.mu.Lock()
+	sources := slices.Clone(h.sources)
+	h.mu.Unlock()
+	type longest struct{ seconds, leases float64 }
+	namespaces := make(map[string]longest)
+	for _, s := range sources {
+		now := s.clock.Now().UnixMicro()
+		s.tracker.mu.Lock()
+		for ns := range s.tracker.perNamespace {
+			if _, ok := namespaces[ns]; !ok {
+				namespaces[ns] = longest{}
+			}
+		}
+		for name, l := range s.tracker.locks {
+			if l.phase != phaseHeld || l.grant.acquireTime == 0 {
+				continue
+			}
+			age := max(float64(now-l.grant.acquireTime)/1e6, 0)
+			cur := namespaces[name.Namespace]
+			cur.seconds = max(cur.seconds, age)
+			if l.grant.leaseSeconds > 0 {
+				cur.leases = max(cur.leases, age/float64(l.grant.leaseSeconds))
+			}
+			namespaces[name.Namespace] = cur
+		}
+		s.tracker.mu.Unlock()
+	}
+	for ns, l := range namespaces {
+		ch <- prometheus.MustNewConstMetric(h.seconds, prometheus.GaugeValue, l.seconds, ns)
+		ch <- prometheus.MustNewConstMetric(h.leases, prometheus.GaugeValue, l.leases, ns)
+	}
+}

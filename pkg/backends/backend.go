@@ -144,3 +144,29 @@ type WatchRefuser interface {
 	// RefusesFromWatch documents the capability; it does nothing.
 	RefusesFromWatch()
 }
+
+// Description names the store a backend works on, for the labels of
+// client metrics: Backend is its kind, the URL scheme it registers
+// ("memory", "sqlite", "postgres", "redis", "kubernetes"), and Namespace the
+// namespace it is scoped to (every backend has one; "default" unless
+// chosen). Neither names a lock key, so a process has a handful of them.
+type Description struct {
+	Backend   string
+	Namespace string
+}
+
+// Describer is implemented by backends that can describe themselves; every
+// backend of this module does. A wrapper that does not is described as
+// Backend "unknown" with an empty Namespace.
+type Describer interface {
+	Describe() Description
+}
+
+// Describe returns b's Description, or {Backend: "unknown"} if b is not a
+// Describer.
+func Describe(b Backend) Description {
+	if d, ok := b.(Describer); ok {
+		return d.Describe()
+	}
+	return Description{Backend: "unknown"}
+}

@@ -3,6 +3,7 @@ package lockmanager_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -40,6 +41,27 @@ func TestOutcome(t *testing.T) {
 	} {
 		if got := lockmanager.Outcome(tc.err); got != tc.want {
 			t.Errorf("Outcome(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
+
+func TestLossCause(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{nil, ""},
+		{fmt.Errorf("holding %q: %w", "k", lockmanager.ErrReleased), ""},
+		{fmt.Errorf("holding %q: %w: %w", "k", lockmanager.ErrReleased, context.Canceled), ""},
+		{backends.KeyError("renewing", "k", lockmanager.ErrClosed), ""},
+		{fmt.Errorf("holding %q: %w: no renewal confirmed before the safe deadline: %w", "k", lockmanager.ErrLeaseExpired, lockmanager.ErrUnavailable), "not_renewed"},
+		{fmt.Errorf("renewing %q: %w: %w", "k", lockmanager.ErrLost, lockmanager.ErrLeaseExpired), "expired"},
+		{fmt.Errorf("renewing %q: %w: %w", "k", lockmanager.ErrLost, lockmanager.ErrNotHolder), "taken_over"},
+		{fmt.Errorf("renewing %q: %w: %w", "k", lockmanager.ErrLost, lockmanager.ErrVersionMismatch), "taken_over"},
+		{fmt.Errorf("holding %q: %w: %w", "k", lockmanager.ErrLost, lockmanager.ErrNotFound), "deleted"},
+	} {
+		if got := lockmanager.LossCause(tc.err); got != tc.want {
+			t.Errorf("LossCause(%v) = %q, want %q", tc.err, got, tc.want)
 		}
 	}
 }

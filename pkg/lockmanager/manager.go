@@ -17,6 +17,8 @@ type Manager struct {
 	waiters  *waiters          // Acquires with Wait > 0, and their subscriptions
 	notifier backends.Notifier // nil when the backend has no notifications (Sessions watch with it)
 	observer Observer
+	lease    LeaseObserver // observer's lease hooks, or a no-op
+	store    Description   // what lease hooks are told
 	closed   atomic.Bool
 }
 
@@ -24,7 +26,8 @@ type Manager struct {
 type Option func(*Manager)
 
 // WithObserver reports every operation to o (for example a
-// lockmetrics.Observer, which exports Prometheus metrics).
+// lockmetrics.Observer, which exports Prometheus metrics), and waits,
+// renewals and lost sessions too if o is a LeaseObserver.
 func WithObserver(o Observer) Option {
 	return func(m *Manager) {
 		if o != nil {
@@ -36,9 +39,13 @@ func WithObserver(o Observer) Option {
 // New returns a Manager over b. The Manager owns b: Close closes it.
 func New(b backends.Backend, opts ...Option) *Manager {
 	n, _ := b.(backends.Notifier) // nil: waiters poll
-	m := &Manager{backend: b, waiters: newWaiters(n), notifier: n, observer: nopObserver{}}
+	m := &Manager{backend: b, waiters: newWaiters(n), notifier: n, observer: nopObserver{}, store: backends.Describe(b)}
 	for _, opt := range opts {
 		opt(m)
+	}
+	m.lease = nopObserver{}
+	if lo, ok := m.observer.(LeaseObserver); ok {
+		m.lease = lo
 	}
 	return m
 }

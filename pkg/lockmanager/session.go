@@ -385,16 +385,22 @@ func (s *Session) renew() (time.Time, bool) {
 // extend records a successful renewal sent at sent. It fails if the session
 // already ended (the safe deadline passed while the reply was in flight);
 // the record is kept even then, so that Lock reports what the store has.
+// It reports the time that was left on the lease to the Observer.
 func (s *Session) extend(l Lock, sent time.Time) bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.lock = l
 	if s.err != nil {
+		s.mu.Unlock()
 		return false
 	}
+	// The lease as the holder counts it ends a margin after the safe
+	// deadline.
+	remaining := time.Until(s.safeTill.Add(s.margin))
 	s.pending, s.lastErr = false, nil
 	s.safeTill = sent.Add(s.opts.LeaseDuration - s.margin)
 	s.expiry.Reset(time.Until(s.safeTill))
+	s.mu.Unlock()
+	s.m.lease.ObserveRenewal(s.m.store, remaining)
 	return true
 }
 
@@ -454,7 +460,11 @@ func (s *Session) finish(release bool) {
 	if s.watching != nil {
 		<-s.watching
 	}
-	s.m.observer.ObserveSessionEnd(Outcome(s.Err()))
+	err := s.Err()
+	s.m.observer.ObserveSessionEnd(Outcome(err))
+	if cause := LossCause(err); cause != "" {
+		s.m.lease.ObserveSessionLost(s.m.store, cause)
+	}
 }
 
 // maxReleaseAttempts bounds releaseLease's tries.

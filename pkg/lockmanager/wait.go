@@ -50,7 +50,16 @@ const (
 // holder's expiry, or a jittered poll period, which every waiter keeps as
 // the safety net. It never spins: every sleep is at least a fraction of the
 // poll period unless a notification arrives.
-func (m *Manager) wait(ctx context.Context, req *backends.AcquireRequest, wait, poll time.Duration) (Lock, time.Time, error) {
+//
+// The wait is reported to the Observer (LeaseObserver) from the first
+// sleep to the return: a grant on the first try waited for nothing.
+func (m *Manager) wait(ctx context.Context, req *backends.AcquireRequest, wait, poll time.Duration) (_ Lock, _ time.Time, waitErr error) {
+	var waitingSince time.Time // zero until the first sleep
+	defer func() {
+		if !waitingSince.IsZero() {
+			m.lease.ObserveWaitEnd(m.store, Outcome(waitErr), time.Since(waitingSince))
+		}
+	}()
 	deadline := time.Now().Add(wait)
 	if wait == WaitForever {
 		deadline = time.Now().Add(100 * 365 * 24 * time.Hour) // the context ends it
@@ -80,6 +89,10 @@ func (m *Manager) wait(ctx context.Context, req *backends.AcquireRequest, wait, 
 	}
 	for {
 		if !tryNow {
+			if waitingSince.IsZero() {
+				waitingSince = time.Now()
+				m.lease.ObserveWaitStart(m.store)
+			}
 			timer.Reset(min(sleep, max(time.Until(deadline), 0)))
 		sleeping:
 			for {

@@ -775,6 +775,16 @@ func (s *suite) testList(t *testing.T) {
 }
 
 func (s *suite) testNamespaces(t *testing.T) {
+	t.Run("DescribesItsKindAndNamespace", func(t *testing.T) {
+		t.Parallel()
+		ns := namespace(t)
+		b := s.h.Open(t, ns)
+		t.Cleanup(func() { _ = b.Close() })
+		// Client metrics are labelled with what Describe says.
+		if d := backends.Describe(b); d.Backend == "" || d.Backend == "unknown" || d.Namespace != ns {
+			t.Fatalf("Describe() = %+v, want the backend's URL scheme and namespace %q", d, ns)
+		}
+	})
 	t.Run("SameKeyInTwoNamespacesIsTwoLocks", func(t *testing.T) {
 		t.Parallel()
 		one, two := s.fresh(t), s.fresh(t)

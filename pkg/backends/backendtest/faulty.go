@@ -65,6 +65,9 @@ var (
 // NewFaulty wraps b.
 func NewFaulty(b backends.Backend) *Faulty { return &Faulty{Backend: b} }
 
+// Describe describes the wrapped backend (backends.Describer).
+func (f *Faulty) Describe() backends.Description { return backends.Describe(f.Backend) }
+
 // Set makes every later call suffer fault.
 func (f *Faulty) Set(fault Fault) {
 	f.limited.Store(0)

@@ -84,6 +84,11 @@ var (
 	_ backends.WatchRefuser = (*Backend)(nil)
 )
 
+// Describe implements backends.Describer.
+func (b *Backend) Describe() backends.Description {
+	return backends.Description{Backend: "kubernetes", Namespace: b.ns}
+}
+
 // New returns a backend over c for namespace ("" means "default"). c's
 // scheme must know package api/v1alpha1 (locksv1alpha1.AddToScheme), and
 // c must read from the API server, not from an informer cache: the

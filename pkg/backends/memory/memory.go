@@ -89,6 +89,11 @@ var (
 	_ backends.Notifier = (*Backend)(nil)
 )
 
+// Describe implements backends.Describer.
+func (b *Backend) Describe() backends.Description {
+	return backends.Description{Backend: "memory", Namespace: b.ns}
+}
+
 func (b *Backend) isClosed() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -109,6 +109,11 @@ var (
 	_ backends.Notifier = (*Backend)(nil)
 )
 
+// Describe implements backends.Describer.
+func (b *Backend) Describe() backends.Description {
+	return backends.Description{Backend: "postgres", Namespace: b.cfg.namespace}
+}
+
 // New returns a Backend on pool. It performs no I/O; its first operation
 // migrates the schema (or, with migrations disabled, checks it and says
 // what to run), unless Migrate or CheckSchema was called first, as Open

@@ -58,6 +58,7 @@ type Backend struct {
 	client     goredis.UniversalClient
 	ownsClient bool // Open built the client, so Close closes it
 	base       string
+	namespace  string
 	channel    string
 	retention  time.Duration
 	closed     atomic.Bool
@@ -69,6 +70,11 @@ var (
 	_ backends.Backend  = (*Backend)(nil)
 	_ backends.Notifier = (*Backend)(nil)
 )
+
+// Describe implements backends.Describer.
+func (b *Backend) Describe() backends.Description {
+	return backends.Description{Backend: "redis", Namespace: b.namespace}
+}
 
 // New returns a backend over client, which the caller keeps owning: Close
 // does not close it. The prefix and namespace must not be empty or contain
@@ -95,6 +101,7 @@ func New(client goredis.UniversalClient, opts ...Option) (*Backend, error) {
 	b := &Backend{
 		client:    client,
 		base:      base,
+		namespace: c.namespace,
 		channel:   base + "released",
 		retention: c.retention,
 	}

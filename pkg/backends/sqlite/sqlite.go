@@ -85,6 +85,11 @@ var (
 	_ backends.Notifier = (*Backend)(nil)
 )
 
+// Describe implements backends.Describer.
+func (b *Backend) Describe() backends.Description {
+	return backends.Description{Backend: "sqlite", Namespace: b.ns}
+}
+
 // New returns a Backend on db, which must be a modernc.org/sqlite database
 // (driver name "sqlite"). New performs no I/O: call Migrate once before use
 // (Open does both). Close does not close db.
