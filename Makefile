@@ -59,12 +59,14 @@ vet: ## Run go vet against code.
 test: test-servers ## Run the unit and envtest tests with -race (PKG, TEST_ARGS), then the alert rules, the e2e specs, the chaos scenarios and the fuzz targets (make test-alerts, make test-e2e, make test-chaos, make test-fuzz).
 	@# On a machine that has never built the envtest binaries (ten minutes,
 	@# much of it downloading and linking, which leaves a core idle), the
-	@# -race packages compile at the same time; otherwise setup-envtest only
+	@# -race packages and the alert tests' Prometheus libraries compile at
+	@# the same time; otherwise setup-envtest only
 	@# links them from the per-user cache.
 	@if K8S_VERSION="$(K8S_VERSION)" hack/build-envtest-binaries.sh --needs-build "$(ENVTEST_ASSETS_DIR)"; then \
-		echo ">> compiling the -race packages the tests need while the envtest binaries build"; \
-		go list -deps -test -f '{{if not .ForTest}}{{if ne .Name "main"}}{{.ImportPath}}{{end}}{{end}}' $(PKG) | \
-			grep -v '\.test$$' | xargs go build -race & compile=$$!; \
+		echo ">> compiling the -race packages and the alert tests (test/alerts) while the envtest binaries build"; \
+		{ go list -deps -test -f '{{if not .ForTest}}{{if ne .Name "main"}}{{.ImportPath}}{{end}}{{end}}' $(PKG) | \
+			grep -v '\.test$$' | xargs go build -race && \
+			(cd test/alerts && go test -count=1 -run '^$$' ./... >/dev/null); } & compile=$$!; \
 		$(MAKE) --no-print-directory setup-envtest; \
 		wait $$compile; \
 	else \
