@@ -56,7 +56,7 @@ vet: ## Run go vet against code.
 	go vet ./...
 
 .PHONY: test
-test: test-servers ## Run the unit and envtest tests with -race (PKG, TEST_ARGS), then the e2e specs, the chaos scenarios and the fuzz targets (make test-e2e, make test-chaos, make test-fuzz).
+test: test-servers ## Run the unit and envtest tests with -race (PKG, TEST_ARGS), then the Helm chart's check, the e2e specs, the chaos scenarios and the fuzz targets (make test-helm, make test-e2e, make test-chaos, make test-fuzz).
 	@# On a machine that has never built the envtest binaries (ten minutes,
 	@# much of it downloading and linking, which leaves a core idle), the
 	@# -race packages compile at the same time; otherwise setup-envtest only
@@ -71,9 +71,18 @@ test: test-servers ## Run the unit and envtest tests with -race (PKG, TEST_ARGS)
 		$(MAKE) --no-print-directory setup-envtest; \
 	fi
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" go test -race -count=1 $(PKG) $(TEST_ARGS)
+	$(MAKE) --no-print-directory test-helm
 	$(MAKE) --no-print-directory test-e2e
 	$(MAKE) --no-print-directory test-chaos
 	$(MAKE) --no-print-directory test-fuzz
+
+# The Helm chart (dist/chart) against config/default and config/prometheus,
+# rendered with Helm's Go SDK and kubectl kustomize. A Go module of its own,
+# so that the Helm SDK and the versions it needs stay out of the main
+# module's go.mod and build.
+.PHONY: test-helm
+test-helm: setup-envtest ## Check the Helm chart (dist/chart) against the kustomize manifests (config/).
+	cd test/helmchart && KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" go test -count=1 ./... $(HELM_TEST_ARGS)
 
 # The e2e specs run without -race: they drive the manager binary (built
 # without -race too) and kubectl as processes, so the race detector would
