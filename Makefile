@@ -56,17 +56,19 @@ vet: ## Run go vet against code.
 	go vet ./...
 
 .PHONY: test
-test: test-servers ## Run the unit and envtest tests with -race (PKG, TEST_ARGS), then the alert rules, the e2e specs, the chaos scenarios and the fuzz targets (make test-alerts, make test-e2e, make test-chaos, make test-fuzz).
+test: test-servers ## Run the unit and envtest tests with -race (PKG, TEST_ARGS), then the alert rules, the Helm chart's check, the e2e specs, the chaos scenarios and the fuzz targets (make test-alerts, make test-helm, make test-e2e, make test-chaos, make test-fuzz).
 	@# On a machine that has never built the envtest binaries (ten minutes,
 	@# much of it downloading and linking, which leaves a core idle), the
-	@# -race packages and the alert tests' Prometheus libraries compile at
-	@# the same time; otherwise setup-envtest only
+	@# -race packages and the libraries of the alert and Helm chart tests
+	@# (modules of their own) compile at the same time; otherwise
+	@# setup-envtest only
 	@# links them from the per-user cache.
 	@if K8S_VERSION="$(K8S_VERSION)" hack/build-envtest-binaries.sh --needs-build "$(ENVTEST_ASSETS_DIR)"; then \
-		echo ">> compiling the -race packages and the alert tests (test/alerts) while the envtest binaries build"; \
+		echo ">> compiling the -race packages and the alert and chart tests while the envtest binaries build"; \
 		{ go list -deps -test -f '{{if not .ForTest}}{{if ne .Name "main"}}{{.ImportPath}}{{end}}{{end}}' $(PKG) | \
 			grep -v '\.test$$' | xargs go build -race && \
-			(cd test/alerts && go test -count=1 -run '^$$' ./... >/dev/null); } & compile=$$!; \
+			(cd test/alerts && go test -count=1 -run '^$$' ./... >/dev/null) && \
+			(cd test/helmchart && go test -count=1 -run '^$$' ./... >/dev/null); } & compile=$$!; \
 		$(MAKE) --no-print-directory setup-envtest; \
 		wait $$compile; \
 	else \
@@ -74,9 +76,18 @@ test: test-servers ## Run the unit and envtest tests with -race (PKG, TEST_ARGS)
 	fi
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" go test -race -count=1 $(PKG) $(TEST_ARGS)
 	$(MAKE) --no-print-directory test-alerts
+	$(MAKE) --no-print-directory test-helm
 	$(MAKE) --no-print-directory test-e2e
 	$(MAKE) --no-print-directory test-chaos
 	$(MAKE) --no-print-directory test-fuzz
+
+# The Helm chart (dist/chart) against config/default and config/prometheus,
+# rendered with Helm's Go SDK and kubectl kustomize. A Go module of its own,
+# so that the Helm SDK and the versions it needs stay out of the main
+# module's go.mod and build.
+.PHONY: test-helm
+test-helm: setup-envtest ## Check the Helm chart (dist/chart) against the kustomize manifests (config/).
+	cd test/helmchart && KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" go test -count=1 ./... $(HELM_TEST_ARGS)
 
 # The e2e specs run without -race: they drive the manager binary (built
 # without -race too) and kubectl as processes, so the race detector would
