@@ -124,8 +124,9 @@ func (m *Manager) wait(ctx context.Context, req *backends.AcquireRequest, wait, 
 		liveAtSend := m.waiters.live(kw)
 		try := *req
 		// Under a live subscription the backend may refuse from what the
-		// subscription delivered (backends.WatchRefuser).
-		try.Watched = liveAtSend
+		// subscription delivered (backends.WatchRefuser), except on the
+		// last try, whose answer the caller gets: the store's.
+		try.Watched = liveAtSend && time.Until(deadline) > 0
 		sent := time.Now()
 		var l Lock
 		l, err = m.backend.Acquire(ctx, &try)
