@@ -65,7 +65,7 @@ test: test-servers ## Run the unit and envtest tests with -race (PKG, TEST_ARGS)
 	@# links them from the per-user cache.
 	@if K8S_VERSION="$(K8S_VERSION)" hack/build-envtest-binaries.sh --needs-build "$(ENVTEST_ASSETS_DIR)"; then \
 		echo ">> compiling the -race packages and the alert and chart tests while the envtest binaries build"; \
-		{ go list -deps -test -f '{{if not .ForTest}}{{if ne .Name "main"}}{{.ImportPath}}{{end}}{{end}}' $(PKG) | \
+		{ go list -deps -test -f '{{if not .ForTest}}{{if ne .Name "main"}}{{if .GoFiles}}{{.ImportPath}}{{end}}{{end}}{{end}}' $(PKG) | \
 			grep -v '\.test$$' | xargs go build -race && \
 			(cd test/alerts && go test -count=1 -run '^$$' ./... >/dev/null) && \
 			(cd test/helmchart && go test -count=1 -run '^$$' ./... >/dev/null); } & compile=$$!; \
