@@ -1,6 +1,6 @@
 # Kubernetes version of the envtest control plane (kube-apiserver, etcd,
 # kubectl): the release of the client libraries in go.mod (k8s.io/api v0.X.Y
-# is Kubernetes 1.X.Y), as the Go tests find it (test/kubeenv).
+# is Kubernetes 1.X.Y), as the Go tests find it (test/support/kubeenv).
 # hack/build-envtest-binaries.sh builds it from the Go module proxy.
 ifeq ($(origin K8S_VERSION),undefined)
 K8S_VERSION := $(shell hack/k8s-version.sh)

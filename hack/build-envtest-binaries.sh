@@ -17,7 +17,7 @@
 # The download takes K8S_VERSION (go.mod's k8s.io/api, v0.X.Y = 1.X.Y) when
 # published, else the newest published 1.X patch: the API of a minor
 # release does not change between patches, so the tests see the same API
-# server. The folder keeps go.mod's version in its name (test/kubeenv looks
+# server. The folder keeps go.mod's version in its name (test/support/kubeenv looks
 # there); the API server's /version tells the patch actually served, and
 # DEST_DIR/SOURCE says where the binaries came from.
 #

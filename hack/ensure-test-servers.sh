@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure the PostgreSQL and Redis server binaries that the tests start
-# (see internal/testserver) are installed. The tests never use a system
+# (see test/support/testserver) are installed. The tests never use a system
 # service: they start throwaway servers on random loopback ports. So when this
 # script installs the Debian packages it also makes sure the packaging does
 # not leave a postgres or redis service running on the default ports.

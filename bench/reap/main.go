@@ -32,7 +32,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/leasehold/leasehold/test/kubeenv"
+	"github.com/leasehold/leasehold/test/support/kubeenv"
 )
 
 // The manager's defaults (cmd/manager/options.go), replicated because a

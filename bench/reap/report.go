@@ -29,7 +29,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/leasehold/leasehold/test/kubeenv"
+	"github.com/leasehold/leasehold/test/support/kubeenv"
 )
 
 // delays summarizes reap delays, in milliseconds.

@@ -25,7 +25,7 @@ import (
 	locksv1alpha1 "github.com/leasehold/leasehold/api/v1alpha1"
 	"github.com/leasehold/leasehold/internal/cli"
 	"github.com/leasehold/leasehold/pkg/backends/kubernetes"
-	"github.com/leasehold/leasehold/test/kubeenv"
+	"github.com/leasehold/leasehold/test/support/kubeenv"
 )
 
 var (

@@ -21,8 +21,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/leasehold/leasehold/internal/cli"
-	"github.com/leasehold/leasehold/internal/testserver"
 	"github.com/leasehold/leasehold/pkg/lockmanager"
+	"github.com/leasehold/leasehold/test/support/testserver"
 
 	_ "github.com/leasehold/leasehold/pkg/backends/redis"
 	_ "github.com/leasehold/leasehold/pkg/backends/sqlite"

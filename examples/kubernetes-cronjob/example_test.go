@@ -29,7 +29,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/yaml"
 
-	"github.com/leasehold/leasehold/test/kubeenv"
+	"github.com/leasehold/leasehold/test/support/kubeenv"
 )
 
 const (

@@ -36,7 +36,7 @@ import (
 
 	"github.com/leasehold/leasehold/pkg/backends/kubernetes"
 	"github.com/leasehold/leasehold/pkg/lockmanager"
-	"github.com/leasehold/leasehold/test/kubeenv"
+	"github.com/leasehold/leasehold/test/support/kubeenv"
 )
 
 // runDevEnv makes the test binary run main() instead of the tests, so that

@@ -16,14 +16,14 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/leasehold/leasehold/internal/testserver"
 	"github.com/leasehold/leasehold/pkg/backends"
 	"github.com/leasehold/leasehold/pkg/backends/kubernetes"
 	"github.com/leasehold/leasehold/pkg/backends/memory"
 	"github.com/leasehold/leasehold/pkg/backends/postgres"
 	lhredis "github.com/leasehold/leasehold/pkg/backends/redis"
 	"github.com/leasehold/leasehold/pkg/backends/sqlite"
-	"github.com/leasehold/leasehold/test/kubeenv"
+	"github.com/leasehold/leasehold/test/support/kubeenv"
+	"github.com/leasehold/leasehold/test/support/testserver"
 )
 
 // One server of each kind for the whole package; tests isolate themselves

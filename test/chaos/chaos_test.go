@@ -13,10 +13,10 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/leasehold/leasehold/internal/chaos"
-	"github.com/leasehold/leasehold/internal/history"
-	"github.com/leasehold/leasehold/internal/testserver"
 	"github.com/leasehold/leasehold/pkg/backends/kubernetes"
+	"github.com/leasehold/leasehold/test/support/history"
+	"github.com/leasehold/leasehold/test/support/testserver"
+	"github.com/leasehold/leasehold/test/support/workload"
 )
 
 var (
@@ -26,8 +26,8 @@ var (
 
 // config is every scenario's settings: the package defaults (lease 2 s,
 // safety margin 500 ms) with the flags' duration and clients.
-func config() chaos.Config {
-	return chaos.Config{Clients: *clients, Duration: *duration}
+func config() workload.Config {
+	return workload.Config{Clients: *clients, Duration: *duration}
 }
 
 var (
@@ -38,7 +38,7 @@ var (
 func TestMain(m *testing.M) { os.Exit(runMain(m)) }
 
 func runMain(m *testing.M) int {
-	if u := os.Getenv(holderURLEnv); u != "" && chaos.HolderProcess() {
+	if u := os.Getenv(holderURLEnv); u != "" && workload.HolderProcess() {
 		return runHolder(u)
 	}
 	flag.Parse()
@@ -83,7 +83,7 @@ const maxLogged = 5
 
 var (
 	resultsMu sync.Mutex
-	results   []chaos.Result
+	results   []workload.Result
 )
 
 // skewAllowance is the Kubernetes backend's default skew allowance, which
@@ -104,12 +104,12 @@ func TestChaos(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			t.Run(b.name, func(t *testing.T) {
-				for _, sc := range chaos.Scenarios(skewAllowance) {
+				for _, sc := range workload.Scenarios(skewAllowance) {
 					dir, err := os.MkdirTemp("", "leasehold-chaos-")
 					if err != nil {
 						t.Fatal(err)
 					}
-					c, err := b.open(dir, chaos.Namespace(b.name, sc.Name))
+					c, err := b.open(dir, workload.Namespace(b.name, sc.Name))
 					// Only the scenarios whose fault exists on this store
 					// run (no network on memory, no client clocks deciding
 					// expiry but on Kubernetes): no subtest for the rest.
@@ -130,11 +130,11 @@ func TestChaos(t *testing.T) {
 	wg.Wait()
 	resultsMu.Lock()
 	defer resultsMu.Unlock()
-	t.Logf("chaos results (%d clients, %s per scenario, lease 2s, safety margin 500ms):\n%s", *clients, *duration, chaos.Table(results))
+	t.Logf("chaos results (%d clients, %s per scenario, lease 2s, safety margin 500ms):\n%s", *clients, *duration, workload.Table(results))
 }
 
-func runScenario(t *testing.T, c *chaos.Cluster, sc chaos.Scenario) {
-	r, err := chaos.Run(context.Background(), config(), c, sc)
+func runScenario(t *testing.T, c *workload.Cluster, sc workload.Scenario) {
+	r, err := workload.Run(context.Background(), config(), c, sc)
 	if err != nil {
 		t.Fatal(err)
 	}

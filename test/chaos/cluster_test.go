@@ -9,18 +9,18 @@ import (
 	"os/exec"
 	"path/filepath"
 
-	"github.com/leasehold/leasehold/internal/chaos"
 	"github.com/leasehold/leasehold/pkg/backends"
 	"github.com/leasehold/leasehold/pkg/backends/memory"
 	"github.com/leasehold/leasehold/pkg/backends/postgres"
 	"github.com/leasehold/leasehold/pkg/backends/redis"
 	"github.com/leasehold/leasehold/pkg/backends/sqlite"
 	"github.com/leasehold/leasehold/pkg/lockmanager"
+	"github.com/leasehold/leasehold/test/support/workload"
 )
 
 // opener builds a cluster of Leasehold clients for one scenario on its
 // own namespace, in dir (a folder that lives as long as the cluster).
-type opener func(dir, ns string) (*chaos.Cluster, error)
+type opener func(dir, ns string) (*workload.Cluster, error)
 
 type backend struct {
 	name string
@@ -35,16 +35,16 @@ var allBackends = []backend{
 	{name: "kubernetes", open: openKubernetes},
 }
 
-func openMemory(_, ns string) (*chaos.Cluster, error) {
+func openMemory(_, ns string) (*workload.Cluster, error) {
 	store := memory.NewStore()
-	return chaos.APICluster(config(), "memory", func() (backends.Backend, error) { return store.Backend(ns), nil })
+	return workload.APICluster(config(), "memory", func() (backends.Backend, error) { return store.Backend(ns), nil })
 }
 
-func openSQLite(dir, ns string) (*chaos.Cluster, error) {
+func openSQLite(dir, ns string) (*workload.Cluster, error) {
 	// One file shared by every client, each with its own connections, as
 	// several processes on one machine would, and by the holder process.
 	u := "sqlite://" + filepath.Join(dir, "chaos.db") + "?namespace=" + url.QueryEscape(ns)
-	c, err := chaos.APICluster(config(), "sqlite", func() (backends.Backend, error) { return sqlite.Open(context.Background(), u) })
+	c, err := workload.APICluster(config(), "sqlite", func() (backends.Backend, error) { return sqlite.Open(context.Background(), u) })
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +54,7 @@ func openSQLite(dir, ns string) (*chaos.Cluster, error) {
 
 // netCluster opens a Leasehold cluster whose clients reach srv through
 // proxies: serverURL with the proxy's address and query added.
-func netCluster(store string, srv chaos.Server, serverURL string, query url.Values, open func(ctx context.Context, u string) (backends.Backend, error)) (*chaos.Cluster, error) {
+func netCluster(store string, srv workload.Server, serverURL string, query url.Values, open func(ctx context.Context, u string) (backends.Backend, error)) (*workload.Cluster, error) {
 	u0, err := url.Parse(serverURL)
 	if err != nil {
 		return nil, err
@@ -71,12 +71,12 @@ func netCluster(store string, srv chaos.Server, serverURL string, query url.Valu
 		u.RawQuery = q.Encode()
 		return u.String()
 	}
-	c, err := chaos.NetCluster(config(), "leasehold", store, srv, func(_ int, addr string) (chaos.Locker, error) {
+	c, err := workload.NetCluster(config(), "leasehold", store, srv, func(_ int, addr string) (workload.Locker, error) {
 		b, err := open(context.Background(), withHost(addr))
 		if err != nil {
 			return nil, err
 		}
-		return chaos.Leasehold(lockmanager.New(b), config()), nil
+		return workload.Leasehold(lockmanager.New(b), config()), nil
 	})
 	if err != nil {
 		return nil, err
@@ -86,12 +86,12 @@ func netCluster(store string, srv chaos.Server, serverURL string, query url.Valu
 	return c, nil
 }
 
-func openPostgres(_, ns string) (*chaos.Cluster, error) {
+func openPostgres(_, ns string) (*workload.Cluster, error) {
 	return netCluster("postgres", pgServer, pgServer.URL(), url.Values{"leasehold_namespace": {ns}},
 		func(ctx context.Context, u string) (backends.Backend, error) { return postgres.Open(ctx, u) })
 }
 
-func openRedis(_, ns string) (*chaos.Cluster, error) {
+func openRedis(_, ns string) (*workload.Cluster, error) {
 	c, err := netCluster("redis", redisServer, redisServer.URL(), url.Values{"namespace": {ns}},
 		func(ctx context.Context, u string) (backends.Backend, error) { return redis.Open(ctx, u) })
 	if err != nil {
@@ -118,8 +118,8 @@ func spawn(rawURL string) func() *exec.Cmd {
 
 // runHolder is the holder process's main.
 func runHolder(rawURL string) int {
-	return chaos.RunHolderProcess(func(ctx context.Context) (chaos.Locker, error) {
-		cfg, err := chaos.HolderConfig()
+	return workload.RunHolderProcess(func(ctx context.Context) (workload.Locker, error) {
+		cfg, err := workload.HolderConfig()
 		if err != nil {
 			return nil, err
 		}
@@ -127,6 +127,6 @@ func runHolder(rawURL string) int {
 		if err != nil {
 			return nil, err
 		}
-		return chaos.Leasehold(lockmanager.New(b), cfg), nil
+		return workload.Leasehold(lockmanager.New(b), cfg), nil
 	})
 }

@@ -1,15 +1,15 @@
 // Package chaos is Leasehold's proof under faults: N clients contend for a
 // few keys through lockmanager.Hold on every backend (memory, SQLite,
 // PostgreSQL, Redis, Kubernetes) while faults are injected, and a recorded
-// history is checked for the contract's safety properties (internal/history): no two
+// history is checked for the contract's safety properties (test/support/history): no two
 // clients ever believed they held the same key at once, fencing tokens
 // strictly increased in grant order, and the protected resource accepted no
 // stale write.
 //
 // Faults reach PostgreSQL, Redis and Kubernetes at the network level,
-// through one internal/faultproxy per client in front of a real server
-// (internal/testserver; for Kubernetes one envtest control plane for the
-// whole test binary, chaos.KubeServer): server restarts, a partition of
+// through one test/support/faultproxy per client in front of a real server
+// (test/support/testserver; for Kubernetes one envtest control plane for the
+// whole test binary, workload.KubeServer): server restarts, a partition of
 // one holder longer than the lease, slow links and connection resets. Memory and SQLite have
 // no network, so the same scenarios are injected at the API level with
 // backendtest.Faulty (and a small latency wrapper for slow calls).
@@ -81,7 +81,7 @@
 //     monotonic clock or when its wall clock passes the holder's renewTime
 //     plus the lease plus the skew allowance (kubernetes.DefaultSkewAllowance,
 //     1 s).
-//     Each client's backend reads a chaos.SkewClock whose wall time is
+//     Each client's backend reads a workload.SkewClock whose wall time is
 //     offset (its monotonic time is not). clock-skew-within spreads the
 //     offsets over 80% of the allowance: the contract still promises
 //     exclusion, and any overlap fails. clock-skew-beyond spreads them over

@@ -32,16 +32,16 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/leasehold/leasehold/controllers"
-	"github.com/leasehold/leasehold/internal/chaos"
-	"github.com/leasehold/leasehold/internal/faultproxy"
 	"github.com/leasehold/leasehold/pkg/backends/kubernetes"
 	"github.com/leasehold/leasehold/pkg/lockmanager"
-	"github.com/leasehold/leasehold/test/kubeenv"
+	"github.com/leasehold/leasehold/test/support/faultproxy"
+	"github.com/leasehold/leasehold/test/support/kubeenv"
+	"github.com/leasehold/leasehold/test/support/workload"
 )
 
 // kubeServer is the one envtest control plane of the test binary; every
 // Kubernetes scenario works in a namespace of its own on it.
-var kubeServer *chaos.KubeServer
+var kubeServer *workload.KubeServer
 
 // startKubernetes starts the control plane with the CRDs of config/crd,
 // for TestMain; stop stops it.
@@ -55,7 +55,7 @@ func startKubernetes() (stop func() error, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := chaos.StartKubeServer(chaos.KubeServerOptions{
+	s, err := workload.StartKubeServer(workload.KubeServerOptions{
 		CRDDirectoryPaths:     env.CRDDirectoryPaths,
 		BinaryAssetsDirectory: env.BinaryAssetsDirectory,
 	})
@@ -112,7 +112,7 @@ func kubeNamespace(ns string) string {
 // skewable clock; the DistributedLock controller (the reaper) as
 // production runs it, reaching the API server directly; and holder
 // processes that reach it directly too, through a kubeconfig in dir.
-func openKubernetes(dir, chaosNS string) (*chaos.Cluster, error) {
+func openKubernetes(dir, chaosNS string) (*workload.Cluster, error) {
 	ns := kubeNamespace(chaosNS)
 	admin, err := client.New(kubeServer.Config(), client.Options{Scheme: kubeScheme()})
 	if err != nil {
@@ -124,9 +124,9 @@ func openKubernetes(dir, chaosNS string) (*chaos.Cluster, error) {
 		return nil, fmt.Errorf("creating namespace %s: %w", ns, err)
 	}
 
-	clocks := make([]*chaos.SkewClock, 0, config().Clients)
-	c, err := chaos.NetCluster(config(), "leasehold", "kubernetes", kubeServer, func(_ int, addr string) (chaos.Locker, error) {
-		rc, err := chaos.RestConfigVia(kubeServer.Config(), addr)
+	clocks := make([]*workload.SkewClock, 0, config().Clients)
+	c, err := workload.NetCluster(config(), "leasehold", "kubernetes", kubeServer, func(_ int, addr string) (workload.Locker, error) {
+		rc, err := workload.RestConfigVia(kubeServer.Config(), addr)
 		if err != nil {
 			return nil, err
 		}
@@ -134,12 +134,12 @@ func openKubernetes(dir, chaosNS string) (*chaos.Cluster, error) {
 		if err != nil {
 			return nil, err
 		}
-		clk := &chaos.SkewClock{}
+		clk := &workload.SkewClock{}
 		clocks = append(clocks, clk)
 		// The default skew allowance, which skewAllowance names for the
 		// scenarios.
 		b := kubernetes.New(kc, ns, kubernetes.WithClock(clk))
-		return chaos.Leasehold(lockmanager.New(b), config()), nil
+		return workload.Leasehold(lockmanager.New(b), config()), nil
 	})
 	if err != nil {
 		return nil, err
@@ -212,7 +212,7 @@ func TestKubernetesBlackholeEndsWithContext(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	rc, err := chaos.RestConfigVia(kubeServer.Config(), p.Addr())
+	rc, err := workload.RestConfigVia(kubeServer.Config(), p.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +274,7 @@ func TestKubernetesBlackholeEndsWithContext(t *testing.T) {
 // time elapsed since an earlier reading (a stepped wall clock leaves the
 // monotonic clock alone).
 func TestSkewClock(t *testing.T) {
-	var c chaos.SkewClock
+	var c workload.SkewClock
 	before := c.Now()
 	c.Set(time.Hour)
 	under := c.Now()

@@ -25,7 +25,7 @@ import (
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
 
-	"github.com/leasehold/leasehold/test/kubeenv"
+	"github.com/leasehold/leasehold/test/support/kubeenv"
 )
 
 const module = "github.com/leasehold/leasehold"

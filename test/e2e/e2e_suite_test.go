@@ -38,7 +38,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/leasehold/leasehold/pkg/backends/kubernetes"
-	"github.com/leasehold/leasehold/test/kubeenv"
+	"github.com/leasehold/leasehold/test/support/kubeenv"
 )
 
 // deployNamespace is where config/default deploys the manager.

@@ -4,7 +4,7 @@
 // The chart is rendered with Helm's own template engine and values
 // handling (the Helm Go SDK, as `helm template --include-crds` renders it),
 // and config/default and config/prometheus with `kubectl kustomize` (the
-// kubectl that `make setup-envtest` builds, found by test/kubeenv). Objects
+// kubectl that `make setup-envtest` builds, found by test/support/kubeenv). Objects
 // are parsed, matched by kind, namespace and name, and compared whole: with
 // default values the chart must install exactly what config/default
 // installs, but for the labels that name the chart and release

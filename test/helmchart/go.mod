@@ -81,5 +81,5 @@ require (
 	sigs.k8s.io/structured-merge-diff/v6 v6.4.2 // indirect
 )
 
-// The repository's own module, for test/kubeenv (where kubectl is).
+// The repository's own module, for test/support/kubeenv (where kubectl is).
 replace github.com/leasehold/leasehold => ../..

@@ -15,8 +15,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	crclient "sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/leasehold/leasehold/internal/chaos"
-	"github.com/leasehold/leasehold/internal/faultproxy"
 	"github.com/leasehold/leasehold/pkg/backends"
 	"github.com/leasehold/leasehold/pkg/backends/backendtest"
 	"github.com/leasehold/leasehold/pkg/backends/kubernetes"
@@ -24,6 +22,8 @@ import (
 	"github.com/leasehold/leasehold/pkg/backends/postgres"
 	"github.com/leasehold/leasehold/pkg/backends/redis"
 	"github.com/leasehold/leasehold/pkg/backends/sqlite"
+	"github.com/leasehold/leasehold/test/support/faultproxy"
+	"github.com/leasehold/leasehold/test/support/workload"
 )
 
 func TestMemory(t *testing.T) {
@@ -120,7 +120,7 @@ func TestKubernetes(t *testing.T) {
 		}
 		_ = warm.Close()
 		return func(addr string) backends.Backend {
-			cfg, err := chaos.RestConfigVia(kubeConfig, addr)
+			cfg, err := workload.RestConfigVia(kubeConfig, addr)
 			if err != nil {
 				t.Fatal(err)
 			}

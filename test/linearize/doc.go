@@ -1,5 +1,5 @@
 // Package linearize checks every backend's operations for linearizability
-// with porcupine (package internal/linearize holds the model).
+// with porcupine (package test/support/linearcheck holds the model).
 //
 // For each backend (memory, SQLite on a file, PostgreSQL, Redis, and
 // Kubernetes on envtest), eight clients, each with a backend client of its

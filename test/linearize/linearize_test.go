@@ -15,8 +15,8 @@ import (
 
 	"github.com/anishathalye/porcupine"
 
-	"github.com/leasehold/leasehold/internal/linearize"
 	"github.com/leasehold/leasehold/pkg/backends"
+	"github.com/leasehold/leasehold/test/support/linearcheck"
 )
 
 var (
@@ -58,7 +58,7 @@ type target struct {
 	// most is twice that.
 	faultEvery time.Duration
 	// opts are the backend's documented deviations from the strict model.
-	opts linearize.Options
+	opts linearcheck.Options
 }
 
 // check runs the workload against tg and checks its history.
@@ -70,7 +70,7 @@ func check(t *testing.T, tg target) {
 	}
 	t.Logf("seed %d (-linearize.seed to repeat the clients' choices)", s)
 
-	rec := linearize.NewRecorder()
+	rec := linearcheck.NewRecorder()
 	live, stop := context.WithTimeout(context.Background(), liveness)
 	defer stop()
 	ctx, cancel := context.WithTimeout(live, *duration)
@@ -108,7 +108,7 @@ func check(t *testing.T, tg target) {
 	for _, err := range st.Unexpected {
 		t.Errorf("error outside the contract: %v", err)
 	}
-	v := linearize.Check(ops, *checkTimeout, tg.opts)
+	v := linearcheck.Check(ops, *checkTimeout, tg.opts)
 	t.Logf("%d operations (%d with an ambiguous outcome; %d failed reads left out; %d faults injected) checked in %s: %s",
 		st.Operations, st.Unknown, st.FailedGets, faults, v.Took.Round(time.Millisecond), v.Result)
 	switch v.Result {
@@ -136,7 +136,7 @@ func check(t *testing.T, tg target) {
 		t.Errorf("porcupine's visualization (longest linearizable prefix per key, then the operation that cannot follow it): %s", path)
 	}
 	text := filepath.Join(dir, name+"-history.txt")
-	if err := os.WriteFile(text, []byte(linearize.Format(ops)), 0o644); err != nil {
+	if err := os.WriteFile(text, []byte(linearcheck.Format(ops)), 0o644); err != nil {
 		t.Errorf("writing the history: %v", err)
 	} else {
 		t.Errorf("the history in call order: %s", text)

@@ -8,10 +8,10 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/leasehold/leasehold/internal/testserver"
 	"github.com/leasehold/leasehold/pkg/backends"
 	"github.com/leasehold/leasehold/pkg/backends/backendtest"
 	lhredis "github.com/leasehold/leasehold/pkg/backends/redis"
+	"github.com/leasehold/leasehold/test/support/testserver"
 )
 
 // startCluster starts a one-node Redis Cluster that owns every slot. One

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/leasehold/leasehold/internal/faultproxy"
 	"github.com/leasehold/leasehold/pkg/backends"
 	"github.com/leasehold/leasehold/pkg/backends/redis"
+	"github.com/leasehold/leasehold/test/support/faultproxy"
 )
 
 // Every operation honours its context's deadline when the server stops

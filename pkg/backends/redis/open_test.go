@@ -23,10 +23,10 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/leasehold/leasehold/internal/testserver"
 	"github.com/leasehold/leasehold/pkg/backends"
 	lhredis "github.com/leasehold/leasehold/pkg/backends/redis"
 	"github.com/leasehold/leasehold/pkg/lockmanager"
+	"github.com/leasehold/leasehold/test/support/testserver"
 )
 
 const password = "s3cret-Pa55word"

@@ -17,10 +17,10 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
-	"github.com/leasehold/leasehold/internal/testserver"
 	"github.com/leasehold/leasehold/pkg/backends"
 	"github.com/leasehold/leasehold/pkg/backends/backendtest"
 	lhredis "github.com/leasehold/leasehold/pkg/backends/redis"
+	"github.com/leasehold/leasehold/test/support/testserver"
 )
 
 // server is the package's shared redis-server, client a client of it that

@@ -10,9 +10,9 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/leasehold/leasehold/internal/faultproxy"
-	"github.com/leasehold/leasehold/internal/testserver"
 	"github.com/leasehold/leasehold/pkg/backends"
+	"github.com/leasehold/leasehold/test/support/faultproxy"
+	"github.com/leasehold/leasehold/test/support/testserver"
 )
 
 // A client built by the user with go-redis's default retries (MaxRetries

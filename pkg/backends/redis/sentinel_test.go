@@ -13,8 +13,8 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/leasehold/leasehold/internal/testserver"
 	"github.com/leasehold/leasehold/pkg/backends"
+	"github.com/leasehold/leasehold/test/support/testserver"
 )
 
 const sentinelMaster = "leasehold"

@@ -23,7 +23,7 @@ import (
 
 	"github.com/leasehold/leasehold/pkg/backends/kubernetes"
 	"github.com/leasehold/leasehold/pkg/fencing/fencekube"
-	"github.com/leasehold/leasehold/test/kubeenv"
+	"github.com/leasehold/leasehold/test/support/kubeenv"
 )
 
 // cfg is the envtest API server's config, k8s a client of it. The policy

@@ -8,9 +8,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/leasehold/leasehold/internal/testserver"
 	"github.com/leasehold/leasehold/pkg/fencing"
 	"github.com/leasehold/leasehold/pkg/fencing/fenceredis"
+	"github.com/leasehold/leasehold/test/support/testserver"
 )
 
 func client(t *testing.T, r *testserver.Redis) *goredis.Client {

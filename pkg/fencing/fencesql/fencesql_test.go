@@ -14,10 +14,10 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	"k8s.io/apimachinery/pkg/util/wait"
 
-	"github.com/leasehold/leasehold/internal/testserver"
 	"github.com/leasehold/leasehold/pkg/backends/sqlite"
 	"github.com/leasehold/leasehold/pkg/fencing"
 	"github.com/leasehold/leasehold/pkg/fencing/fencesql"
+	"github.com/leasehold/leasehold/test/support/testserver"
 )
 
 // database is a real database that a test can open, and restart or reopen.

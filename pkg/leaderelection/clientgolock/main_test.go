@@ -11,12 +11,12 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/leasehold/leasehold/internal/testserver"
 	"github.com/leasehold/leasehold/pkg/backends"
 	"github.com/leasehold/leasehold/pkg/backends/memory"
 	"github.com/leasehold/leasehold/pkg/backends/postgres"
 	lhredis "github.com/leasehold/leasehold/pkg/backends/redis"
 	"github.com/leasehold/leasehold/pkg/backends/sqlite"
+	"github.com/leasehold/leasehold/test/support/testserver"
 )
 
 // One server of each kind for the package; tests isolate themselves by

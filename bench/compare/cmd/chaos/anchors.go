@@ -14,7 +14,7 @@ import (
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
-	"github.com/leasehold/leasehold/internal/chaos"
+	"github.com/leasehold/leasehold/test/support/workload"
 )
 
 // The anchors: the lock libraries people use today, each kept the way its
@@ -27,7 +27,7 @@ import (
 var errLost = errors.New("the lease ended before its release")
 
 // errEnding reports a grant that arrived as the Hold's context ended: it
-// is given up inside Hold, as chaos.Locker asks.
+// is given up inside Hold, as workload.Locker asks.
 var errEnding = errors.New("granted as the acquire was given up")
 
 // refreshed is a lease kept alive by a loop of the caller's own, the
@@ -80,7 +80,7 @@ func (r *refreshed) Release(ctx context.Context) error {
 	ended := context.Cause(r.ctx)
 	r.stop()
 	if !waitClosed(r.done, r.liveness) {
-		return chaos.ErrStuck
+		return workload.ErrStuck
 	}
 	err := r.release(ctx)
 	r.lost(errors.New("released"))
@@ -117,10 +117,10 @@ type redislockLocker struct {
 	c      *redislock.Client
 	close  func() error
 	prefix string // the scenario's namespace: keys are prefix + key
-	cfg    chaos.Config
+	cfg    workload.Config
 }
 
-func (l *redislockLocker) Hold(ctx context.Context, key, _ string) (chaos.Lease, error) {
+func (l *redislockLocker) Hold(ctx context.Context, key, _ string) (workload.Lease, error) {
 	lock, err := l.c.Obtain(ctx, l.prefix+key, l.cfg.Lease, &redislock.Options{RetryStrategy: redislock.LinearBackoff(redislockRetry)})
 	if err != nil {
 		return nil, err
@@ -149,10 +149,10 @@ type redsyncLocker struct {
 	rs     *redsync.Redsync
 	close  func() error
 	prefix string
-	cfg    chaos.Config
+	cfg    workload.Config
 }
 
-func (l *redsyncLocker) Hold(ctx context.Context, key, _ string) (chaos.Lease, error) {
+func (l *redsyncLocker) Hold(ctx context.Context, key, _ string) (workload.Lease, error) {
 	m := l.rs.NewMutex(l.prefix+key, redsync.WithExpiry(l.cfg.Lease))
 	for {
 		err := m.LockContext(ctx)
@@ -199,10 +199,10 @@ func (l *redsyncLocker) Close() error { return l.close() }
 type pglockLocker struct {
 	c     *pglock.Client
 	close func() error
-	cfg   chaos.Config
+	cfg   workload.Config
 }
 
-func (l *pglockLocker) Hold(ctx context.Context, key, _ string) (chaos.Lease, error) {
+func (l *pglockLocker) Hold(ctx context.Context, key, _ string) (workload.Lease, error) {
 	// Do's context bounds the wait and is also the heartbeat's parent, so
 	// it must outlive ctx once the lock is granted.
 	doCtx, end := context.WithCancel(context.WithoutCancel(ctx))
@@ -261,7 +261,7 @@ func (l *pglockLease) Release(context.Context) error {
 		}
 		return err
 	case <-t.C:
-		return chaos.ErrStuck
+		return workload.ErrStuck
 	}
 }
 
@@ -278,7 +278,7 @@ type electionLocker struct {
 	cs    kubernetes.Interface
 	ns    string
 	close func() error
-	cfg   chaos.Config
+	cfg   workload.Config
 }
 
 // electionTimings scales client-go's defaults (15 s / 10 s / 2 s) to lease.
@@ -286,7 +286,7 @@ func electionTimings(lease time.Duration) (renewDeadline, retryPeriod time.Durat
 	return lease * 10 / 15, lease * 2 / 15
 }
 
-func (l *electionLocker) Hold(ctx context.Context, key, holder string) (chaos.Lease, error) {
+func (l *electionLocker) Hold(ctx context.Context, key, holder string) (workload.Lease, error) {
 	renewDeadline, retryPeriod := electionTimings(l.cfg.Lease)
 	runCtx, end := context.WithCancel(context.WithoutCancel(ctx))
 	stop := context.AfterFunc(ctx, end)
@@ -353,7 +353,7 @@ func (l *electionLease) Release(context.Context) error {
 	ended := context.Cause(l.ctx)
 	l.end()
 	if !waitClosed(l.done, l.liveness) {
-		return chaos.ErrStuck
+		return workload.ErrStuck
 	}
 	if ended != nil {
 		return fmt.Errorf("%w: %w", errLost, ended)

@@ -9,12 +9,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/leasehold/leasehold/internal/chaos"
-	"github.com/leasehold/leasehold/test/kubeenv"
+	"github.com/leasehold/leasehold/test/support/kubeenv"
+	"github.com/leasehold/leasehold/test/support/workload"
 )
 
 // startKubernetes starts the local control plane both Kubernetes
-// libraries use: chaos.KubeServer (envtest with Leasehold's CRDs; its
+// libraries use: workload.KubeServer (envtest with Leasehold's CRDs; its
 // kube-apiserver restarts on the same address while etcd keeps the data),
 // whose client config has no client-side rate limit and no client
 // timeout, so that requests end with their context only.
@@ -23,7 +23,7 @@ func startKubernetes(o options) (*store, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	srv, err := chaos.StartKubeServer(chaos.KubeServerOptions{
+	srv, err := workload.StartKubeServer(workload.KubeServerOptions{
 		CRDDirectoryPaths:     env.CRDDirectoryPaths,
 		BinaryAssetsDirectory: env.BinaryAssetsDirectory,
 	})

@@ -21,11 +21,11 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/leasehold/leasehold/internal/chaos"
 	kbackend "github.com/leasehold/leasehold/pkg/backends/kubernetes"
 	pgbackend "github.com/leasehold/leasehold/pkg/backends/postgres"
 	redisbackend "github.com/leasehold/leasehold/pkg/backends/redis"
 	"github.com/leasehold/leasehold/pkg/lockmanager"
+	"github.com/leasehold/leasehold/test/support/workload"
 )
 
 // The Locker names in the report.
@@ -98,15 +98,15 @@ func spawn(t target) (func() *exec.Cmd, error) {
 	}, nil
 }
 
-// runHolder is a holder process's main (chaos.RunHolderProcess).
+// runHolder is a holder process's main (workload.RunHolderProcess).
 func runHolder() int {
 	var t target
 	if err := json.Unmarshal([]byte(os.Getenv(targetEnv)), &t); err != nil {
 		fmt.Fprintf(os.Stderr, "holder process: %s: %v\n", targetEnv, err)
 		return 2
 	}
-	return chaos.RunHolderProcess(func(ctx context.Context) (chaos.Locker, error) {
-		cfg, err := chaos.HolderConfig()
+	return workload.RunHolderProcess(func(ctx context.Context) (workload.Locker, error) {
+		cfg, err := workload.HolderConfig()
 		if err != nil {
 			return nil, err
 		}
@@ -117,7 +117,7 @@ func runHolder() int {
 // dial opens one client's Locker on t, reaching the server at addr (a
 // faultproxy) or, when addr is empty, directly. clk, when not nil, is
 // the clock of a Leasehold Kubernetes client.
-func dial(ctx context.Context, cfg chaos.Config, t target, addr string, clk *chaos.SkewClock) (chaos.Locker, error) {
+func dial(ctx context.Context, cfg workload.Config, t target, addr string, clk *workload.SkewClock) (workload.Locker, error) {
 	switch t.Store {
 	case storeRedis:
 		return dialRedis(ctx, cfg, t, addr)
@@ -147,7 +147,7 @@ func withHost(rawURL, addr string, params url.Values) (string, error) {
 	return u.String(), nil
 }
 
-func dialRedis(ctx context.Context, cfg chaos.Config, t target, addr string) (chaos.Locker, error) {
+func dialRedis(ctx context.Context, cfg workload.Config, t target, addr string) (workload.Locker, error) {
 	if t.Locker == lockerLeasehold {
 		u, err := withHost(t.URL, addr, url.Values{"namespace": {t.Namespace}})
 		if err != nil {
@@ -157,7 +157,7 @@ func dialRedis(ctx context.Context, cfg chaos.Config, t target, addr string) (ch
 		if err != nil {
 			return nil, err
 		}
-		return chaos.Leasehold(lockmanager.New(b), cfg), nil
+		return workload.Leasehold(lockmanager.New(b), cfg), nil
 	}
 	u, err := withHost(t.URL, addr, nil)
 	if err != nil {
@@ -183,7 +183,7 @@ func dialRedis(ctx context.Context, cfg chaos.Config, t target, addr string) (ch
 	return nil, fmt.Errorf("no locker %q on Redis", t.Locker)
 }
 
-func dialPostgres(ctx context.Context, cfg chaos.Config, t target, addr string) (chaos.Locker, error) {
+func dialPostgres(ctx context.Context, cfg workload.Config, t target, addr string) (workload.Locker, error) {
 	switch t.Locker {
 	case lockerLeasehold:
 		u, err := withHost(t.URL, addr, url.Values{"leasehold_namespace": {t.Namespace}})
@@ -194,7 +194,7 @@ func dialPostgres(ctx context.Context, cfg chaos.Config, t target, addr string) 
 		if err != nil {
 			return nil, err
 		}
-		return chaos.Leasehold(lockmanager.New(b), cfg), nil
+		return workload.Leasehold(lockmanager.New(b), cfg), nil
 	case lockerPglock:
 		c, db, err := openPglock(cfg, t, addr)
 		if err != nil {
@@ -214,7 +214,7 @@ func pglockTable(ns string) string {
 
 // openPglock opens a pglock client on its own lib/pq pool (pglock
 // requires lib/pq) through addr.
-func openPglock(cfg chaos.Config, t target, addr string) (*pglock.Client, *sql.DB, error) {
+func openPglock(cfg workload.Config, t target, addr string) (*pglock.Client, *sql.DB, error) {
 	u, err := withHost(t.URL, addr, nil)
 	if err != nil {
 		return nil, nil, err
@@ -235,11 +235,11 @@ func openPglock(cfg chaos.Config, t target, addr string) (*pglock.Client, *sql.D
 	return c, db, nil
 }
 
-func dialKubernetes(cfg chaos.Config, t target, addr string, clk *chaos.SkewClock) (chaos.Locker, error) {
+func dialKubernetes(cfg workload.Config, t target, addr string, clk *workload.SkewClock) (workload.Locker, error) {
 	rc := t.Kube.restConfig()
 	if addr != "" {
 		var err error
-		if rc, err = chaos.RestConfigVia(rc, addr); err != nil {
+		if rc, err = workload.RestConfigVia(rc, addr); err != nil {
 			return nil, err
 		}
 	}
@@ -253,7 +253,7 @@ func dialKubernetes(cfg chaos.Config, t target, addr string, clk *chaos.SkewCloc
 		if clk != nil {
 			opts = append(opts, kbackend.WithClock(clk))
 		}
-		return chaos.Leasehold(lockmanager.New(kbackend.New(cl, t.Namespace, opts...)), cfg), nil
+		return workload.Leasehold(lockmanager.New(kbackend.New(cl, t.Namespace, opts...)), cfg), nil
 	case lockerElection:
 		cs, err := kubernetes.NewForConfig(rc)
 		if err != nil {

@@ -1,14 +1,14 @@
-// Command chaos runs the chaos workload (internal/chaos) on the
+// Command chaos runs the chaos workload (test/support/workload) on the
 // lock libraries people use today, bsm/redislock, redsync, pglock and
 // client-go leader election, side by side with Leasehold on the same
 // servers in the same run: every scenario that applies, for every (store,
 // library) pair. It never fails on a violation (it is a measurement): it
-// prints chaos.Table and writes chaos.md and chaos.json under
+// prints workload.Table and writes chaos.md and chaos.json under
 // bench/results/. See bench/README.md.
 //
 // The same binary is also the holder process of the process scenarios
 // (holder-killed, holder-paused): re-executed with targetEnv set, it runs
-// chaos.RunHolderProcess on the library and server that variable names.
+// workload.RunHolderProcess on the library and server that variable names.
 package main
 
 import (
@@ -27,9 +27,9 @@ import (
 	"k8s.io/klog/v2"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
-	"github.com/leasehold/leasehold/internal/chaos"
-	"github.com/leasehold/leasehold/internal/history"
 	kbackend "github.com/leasehold/leasehold/pkg/backends/kubernetes"
+	"github.com/leasehold/leasehold/test/support/history"
+	"github.com/leasehold/leasehold/test/support/workload"
 )
 
 // The stores.
@@ -48,7 +48,7 @@ var lockersOf = map[string][]string{
 
 type options struct {
 	repo, out, name   string
-	cfg               chaos.Config
+	cfg               workload.Config
 	stores            []string
 	lockers           map[string]bool // nil: all
 	scenarios         map[string]bool // nil: all
@@ -62,7 +62,7 @@ func main() {
 	klog.SetLogger(logr.Discard())
 	logf.SetLogger(logr.Discard())
 	goredis.SetLogger(quiet{})
-	if chaos.HolderProcess() {
+	if workload.HolderProcess() {
 		os.Exit(runHolder())
 	}
 	var (
@@ -142,7 +142,7 @@ func set(s []string) map[string]bool {
 // row is one (store, library, scenario) outcome: a Result, or the reason
 // it could not be judged (a client stuck, no recovery after the faults).
 type row struct {
-	chaos.Result
+	workload.Result
 	Error string `json:",omitempty"`
 	// ViolationsOmitted counts the violations left out of chaos.json.
 	ViolationsOmitted int `json:",omitempty"`
@@ -194,14 +194,14 @@ func run(o options) error {
 	for _, err := range errs {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
 	}
-	results := make([]chaos.Result, 0, len(rows))
+	results := make([]workload.Result, 0, len(rows))
 	for _, r := range rows {
 		if r.Error == "" {
 			results = append(results, r.Result)
 		}
 	}
 	fmt.Printf("\nchaos results (%d clients, %s per scenario, lease %s, Leasehold safety margin %s):\n%s",
-		o.cfg.Clients, o.cfg.Duration, o.cfg.Lease, o.cfg.SafetyMargin, chaos.Table(results))
+		o.cfg.Clients, o.cfg.Duration, o.cfg.Lease, o.cfg.SafetyMargin, workload.Table(results))
 	rep.finish(rows)
 	return rep.write(o.out, o.name)
 }
@@ -210,7 +210,7 @@ func run(o options) error {
 // every library in turn, so that a library and its Leasehold twin meet
 // the same load.
 func runScenarios(ctx context.Context, o options, st *store, add func(row)) {
-	for _, sc := range chaos.Scenarios(kbackend.DefaultSkewAllowance) {
+	for _, sc := range workload.Scenarios(kbackend.DefaultSkewAllowance) {
 		if o.scenarios != nil && !o.scenarios[sc.Name] {
 			continue
 		}
@@ -218,8 +218,8 @@ func runScenarios(ctx context.Context, o options, st *store, add func(row)) {
 			if o.lockers != nil && !o.lockers[locker] {
 				continue
 			}
-			base := row{Result: chaos.Result{Locker: locker, Store: st.name, Scenario: sc.Name}}
-			c, err := st.open(ctx, o.cfg, locker, chaos.Namespace(st.name, sc.Name))
+			base := row{Result: workload.Result{Locker: locker, Store: st.name, Scenario: sc.Name}}
+			c, err := st.open(ctx, o.cfg, locker, workload.Namespace(st.name, sc.Name))
 			if err != nil {
 				base.Error = "opening the clients: " + err.Error()
 				add(base)
@@ -227,7 +227,7 @@ func runScenarios(ctx context.Context, o options, st *store, add func(row)) {
 			}
 			if sc.Applies == nil || sc.Applies(c) {
 				began := time.Now()
-				r, err := chaos.Run(ctx, o.cfg, c, sc)
+				r, err := workload.Run(ctx, o.cfg, c, sc)
 				if err != nil {
 					base.Error, base.Took = err.Error(), time.Since(began)
 					add(base)
@@ -244,7 +244,7 @@ func runScenarios(ctx context.Context, o options, st *store, add func(row)) {
 
 // evidence returns up to n violations of each kind from r, the ones that
 // fail first.
-func evidence(r chaos.Result, n int) []history.Violation {
+func evidence(r workload.Result, n int) []history.Violation {
 	var out []history.Violation
 	count := map[history.Kind]int{}
 	for _, v := range slices.Concat(r.Failures(), r.Violations) {

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/leasehold/leasehold/bench/compare/internal/host"
-	"github.com/leasehold/leasehold/internal/chaos"
+	"github.com/leasehold/leasehold/test/support/workload"
 )
 
 type settings struct {
@@ -46,7 +46,7 @@ func newReport(o options) *report {
 			"pglock (cirello.io/pglock v1.16.2, lib/pq): WithLeaseDuration(lease), WithHeartbeatFrequency(lease/3), Client.Do, whose context is cancelled when its heartbeat detects the loss; a table per scenario.",
 			fmt.Sprintf("client-go-leaderelection (client-go v0.37.2): a LeaderElector per Hold on a coordination.k8s.io Lease per key, LeaseDuration %s, RenewDeadline %s, RetryPeriod %s (client-go's 15 s / 10 s / 2 s scaled), ReleaseOnCancel; the lease's context is OnStartedLeading's; Release ends the term. No client-side rate limit on either Kubernetes client.", o.cfg.Lease, renewDeadline.Round(time.Millisecond), retry.Round(time.Millisecond)),
 			"Overlaps: pairs of clients whose believed intervals on one key overlap, on one monotonic clock. Stale writes accepted: writes the protected resource accepted after a write from a newer grant (Leasehold: a lower fencing token; libraries without tokens write unfenced, numbered in the order their grants were believed, so the count is the writes a fenced resource would have refused). Leases lost: leases that ended before their holder released them.",
-			"(allowed): no lease can prevent that overlap (a frozen process, a store that forgot its grants, clocks wrong beyond the allowance); the goal there is zero stale writes accepted. Kubernetes is chaos.KubeServer (envtest; a restart restarts kube-apiserver, etcd keeps the data); the clock-skew scenarios apply to Leasehold only (client-go's LeaderElector takes no clock).",
+			"(allowed): no lease can prevent that overlap (a frozen process, a store that forgot its grants, clocks wrong beyond the allowance); the goal there is zero stale writes accepted. Kubernetes is workload.KubeServer (envtest; a restart restarts kube-apiserver, etcd keeps the data); the clock-skew scenarios apply to Leasehold only (client-go's LeaderElector takes no clock).",
 			fmt.Sprintf("chaos.json keeps every count and the first %d violations of each kind per row (ViolationsOmitted says how many more).", jsonViolations),
 		},
 	}}
@@ -69,7 +69,7 @@ func (r *report) write(dir, name string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	var results []chaos.Result
+	var results []workload.Result
 	var failed []row
 	for _, x := range r.Rows {
 		if x.Error != "" {
@@ -89,7 +89,7 @@ func (r *report) write(dir, name string) error {
 		fmt.Fprintf(&b, "- %s\n", n)
 	}
 	b.WriteString("\n## Results\n\n")
-	b.WriteString(chaos.Markdown(results))
+	b.WriteString(workload.Markdown(results))
 	if len(failed) > 0 {
 		b.WriteString("\n## Not judged\n\nThese runs could not be judged (a client stuck, or no grant after the faults healed):\n\n")
 		for _, x := range failed {

@@ -6,15 +6,15 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/leasehold/leasehold/internal/chaos"
-	"github.com/leasehold/leasehold/internal/testserver"
+	"github.com/leasehold/leasehold/test/support/testserver"
+	"github.com/leasehold/leasehold/test/support/workload"
 )
 
 // store is one server that every library of the store takes its leases
 // on, scenario after scenario.
 type store struct {
 	name string
-	srv  chaos.Server
+	srv  workload.Server
 	// base is the target without library and namespace.
 	base target
 	// losesData: a restart empties the store (Redis without persistence).
@@ -27,9 +27,9 @@ type store struct {
 }
 
 // open opens one scenario's cluster of locker clients on the store: each
-// client through a faultproxy of its own (chaos.NetCluster), holder
+// client through a faultproxy of its own (workload.NetCluster), holder
 // processes straight to the server.
-func (s *store) open(ctx context.Context, cfg chaos.Config, locker, ns string) (*chaos.Cluster, error) {
+func (s *store) open(ctx context.Context, cfg workload.Config, locker, ns string) (*workload.Cluster, error) {
 	t := s.base
 	t.Locker, t.Namespace = locker, ns
 	if s.prepare != nil {
@@ -40,12 +40,12 @@ func (s *store) open(ctx context.Context, cfg chaos.Config, locker, ns string) (
 	// Leasehold's Kubernetes clients judge expiry by their own clocks,
 	// which the skew scenarios set (client-go's LeaderElector takes no
 	// clock: the skew scenarios do not apply to it).
-	var clocks []*chaos.SkewClock
+	var clocks []*workload.SkewClock
 	skewable := s.name == storeKubernetes && locker == lockerLeasehold
-	c, err := chaos.NetCluster(cfg, locker, s.name, s.srv, func(_ int, addr string) (chaos.Locker, error) {
-		var clk *chaos.SkewClock
+	c, err := workload.NetCluster(cfg, locker, s.name, s.srv, func(_ int, addr string) (workload.Locker, error) {
+		var clk *workload.SkewClock
 		if skewable {
-			clk = &chaos.SkewClock{}
+			clk = &workload.SkewClock{}
 			clocks = append(clocks, clk)
 		}
 		return dial(ctx, cfg, t, addr, clk)

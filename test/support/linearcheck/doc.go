@@ -24,7 +24,7 @@
 //
 // Time is out of the model: it is only sound for histories whose leases are
 // so long that no lease expires while they are recorded. Expiry is the
-// part that depends on real time, and package internal/history checks it
+// part that depends on real time, and package test/support/history checks it
 // (believed intervals, fencing) instead. An ErrLeaseExpired answer is
 // therefore a violation here.
 //
@@ -55,4 +55,4 @@
 // effect (with unknown version and token) or not, as porcupine's
 // nondeterministic models do. A Get that failed constrains nothing and is
 // left out.
-package linearize
+package linearcheck

@@ -1,4 +1,4 @@
-package chaos
+package workload
 
 import (
 	"errors"
@@ -8,10 +8,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/leasehold/leasehold/internal/faultproxy"
 	"github.com/leasehold/leasehold/pkg/backends"
 	"github.com/leasehold/leasehold/pkg/backends/backendtest"
 	"github.com/leasehold/leasehold/pkg/lockmanager"
+	"github.com/leasehold/leasehold/test/support/faultproxy"
 )
 
 // Cluster is n clients of one store, each with a Locker of its own, and
@@ -72,7 +72,7 @@ func (c *Cluster) Close() error {
 }
 
 // Server is a store's server process: restartable, on a fixed loopback
-// address (internal/testserver's servers are).
+// address (test/support/testserver's servers are).
 type Server interface {
 	Addr() string
 	Start() error

@@ -35,7 +35,7 @@
 // are about time intervals and token order, which direct checks state
 // exactly, and a lease's state depends on real time (expiry), which a
 // sequential model cannot express. Where time decides nothing, porcupine
-// does fit, and package internal/linearize (run by test/linearize) uses it:
+// does fit, and package test/support/linearcheck (run by test/linearize) uses it:
 // with leases of an hour, every backend's Acquire, Renew, Release and Get,
 // recorded call and return on one monotonic clock, must take effect
 // atomically at one instant between the two, following the contract's

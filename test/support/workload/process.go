@@ -1,4 +1,4 @@
-package chaos
+package workload
 
 import (
 	"bufio"
@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/leasehold/leasehold/internal/history"
+	"github.com/leasehold/leasehold/test/support/history"
 )
 
 // The process scenarios: a holder that is a process of its own, killed

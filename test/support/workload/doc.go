@@ -29,4 +29,4 @@
 // store decides expiry by its own rule (see its backend's doc), and a
 // Leasehold holder stops believing a safety margin before the lease it
 // counted from the moment it sent the request ends.
-package chaos
+package workload

@@ -1,11 +1,11 @@
-package chaos
+package workload
 
 import (
 	"context"
 	"fmt"
 	"time"
 
-	"github.com/leasehold/leasehold/internal/history"
+	"github.com/leasehold/leasehold/test/support/history"
 )
 
 // Scenario is one workload with one kind of fault.

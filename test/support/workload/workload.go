@@ -1,4 +1,4 @@
-package chaos
+package workload
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/leasehold/leasehold/internal/history"
 	"github.com/leasehold/leasehold/pkg/lockmanager"
+	"github.com/leasehold/leasehold/test/support/history"
 )
 
 // Config is one run's settings, the same for every Locker compared.

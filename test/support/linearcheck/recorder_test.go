@@ -1,4 +1,4 @@
-package linearize_test
+package linearcheck_test
 
 import (
 	"context"
@@ -12,10 +12,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"go.uber.org/goleak"
 
-	"github.com/leasehold/leasehold/internal/linearize"
 	"github.com/leasehold/leasehold/pkg/backends"
 	"github.com/leasehold/leasehold/pkg/backends/backendtest"
 	"github.com/leasehold/leasehold/pkg/backends/memory"
+	"github.com/leasehold/leasehold/test/support/linearcheck"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -27,7 +27,7 @@ const hour = time.Hour
 // other operation, a failed read left out.
 func TestRecorderRecordsOutcomes(t *testing.T) {
 	ctx := context.Background()
-	rec := linearize.NewRecorder()
+	rec := linearcheck.NewRecorder()
 	faulty := backendtest.NewFaulty(memory.NewStore().Backend("ns"))
 	c := rec.Client(3, faulty)
 
@@ -53,22 +53,22 @@ func TestRecorderRecordsOutcomes(t *testing.T) {
 	ops := rec.Operations()
 	type row struct {
 		Client int
-		Input  linearize.Input
-		Output linearize.Output
+		Input  linearcheck.Input
+		Output linearcheck.Output
 	}
 	var got []row
 	for _, op := range ops {
-		out := op.Output.(linearize.Output)
+		out := op.Output.(linearcheck.Output)
 		out.Err = "" // the error's text is for people
-		got = append(got, row{op.ClientId, op.Input.(linearize.Input), out})
+		got = append(got, row{op.ClientId, op.Input.(linearcheck.Input), out})
 	}
-	meta := linearize.EncodeMeta(map[string]string{"m": "x"})
+	meta := linearcheck.EncodeMeta(map[string]string{"m": "x"})
 	want := []row{
-		{3, linearize.Input{Kind: linearize.Acquire, Key: "k", Holder: "a", SetMeta: true, Meta: meta},
-			linearize.Output{Result: linearize.OK, Holder: "a", Version: l.Version, Token: l.FencingToken, Held: true, Meta: meta}},
-		{3, linearize.Input{Kind: linearize.Acquire, Key: "k", Holder: "b"}, linearize.Output{Result: linearize.LockHeld, Holder: "a"}},
-		{3, linearize.Input{Kind: linearize.Renew, Key: "k", Holder: "a", Version: l.Version}, linearize.Output{Result: linearize.Unknown}},
-		{3, linearize.Input{Kind: linearize.Release, Key: "k", Holder: "a", Version: l.Version}, linearize.Output{Result: linearize.VersionMismatch}},
+		{3, linearcheck.Input{Kind: linearcheck.Acquire, Key: "k", Holder: "a", SetMeta: true, Meta: meta},
+			linearcheck.Output{Result: linearcheck.OK, Holder: "a", Version: l.Version, Token: l.FencingToken, Held: true, Meta: meta}},
+		{3, linearcheck.Input{Kind: linearcheck.Acquire, Key: "k", Holder: "b"}, linearcheck.Output{Result: linearcheck.LockHeld, Holder: "a"}},
+		{3, linearcheck.Input{Kind: linearcheck.Renew, Key: "k", Holder: "a", Version: l.Version}, linearcheck.Output{Result: linearcheck.Unknown}},
+		{3, linearcheck.Input{Kind: linearcheck.Release, Key: "k", Holder: "a", Version: l.Version}, linearcheck.Output{Result: linearcheck.VersionMismatch}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("operations (-want +got):\n%s", diff)
@@ -81,10 +81,10 @@ func TestRecorderRecordsOutcomes(t *testing.T) {
 			t.Errorf("operation %d: call %d, return %d; the ambiguous renewal returns at %d, which must be after every other", i, op.Call, op.Return, ops[2].Return)
 		}
 	}
-	if diff := cmp.Diff(linearize.Stats{Operations: 4, Unknown: 1, FailedGets: 1}, rec.Stats()); diff != "" {
+	if diff := cmp.Diff(linearcheck.Stats{Operations: 4, Unknown: 1, FailedGets: 1}, rec.Stats()); diff != "" {
 		t.Errorf("Stats (-want +got):\n%s", diff)
 	}
-	if v := linearize.Check(ops, time.Minute, linearize.Options{}); v.Result != porcupine.Ok {
+	if v := linearcheck.Check(ops, time.Minute, linearcheck.Options{}); v.Result != porcupine.Ok {
 		t.Errorf("Check = %s, want Ok", v.Result)
 	}
 }
@@ -92,7 +92,7 @@ func TestRecorderRecordsOutcomes(t *testing.T) {
 // An error outside the contract's set is reported, and recorded as an
 // ambiguous outcome.
 func TestRecorderReportsUnexpectedErrors(t *testing.T) {
-	rec := linearize.NewRecorder()
+	rec := linearcheck.NewRecorder()
 	c := rec.Client(0, closedBackend{memory.NewStore().Backend("ns")})
 	_, err := c.Acquire(context.Background(), &backends.AcquireRequest{Key: "k", Holder: "a", LeaseDuration: hour})
 	if !errors.Is(err, backends.ErrClosed) {
@@ -133,7 +133,7 @@ func (b staleRenewals) Renew(ctx context.Context, req *backends.RenewRequest) (b
 // of the failure is written.
 func TestCheckFindsBrokenBackend(t *testing.T) {
 	ctx := context.Background()
-	rec := linearize.NewRecorder()
+	rec := linearcheck.NewRecorder()
 	c := rec.Client(0, staleRenewals{memory.NewStore().Backend("ns")})
 	l, err := c.Acquire(ctx, &backends.AcquireRequest{Key: "k", Holder: "a", LeaseDuration: hour})
 	if err != nil {
@@ -144,7 +144,7 @@ func TestCheckFindsBrokenBackend(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	v := linearize.Check(rec.Operations(), time.Minute, linearize.Options{})
+	v := linearcheck.Check(rec.Operations(), time.Minute, linearcheck.Options{})
 	if v.Result != porcupine.Illegal {
 		t.Fatalf("Check = %s, want Illegal", v.Result)
 	}
