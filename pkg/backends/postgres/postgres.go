@@ -397,26 +397,15 @@ func (b *Backend) Acquire(ctx context.Context, req *backends.AcquireRequest) (ba
 	if err != nil {
 		return backends.Lock{}, backends.InvalidArgument("Metadata", "%v", err)
 	}
-	for range sqlrecord.MaxAttempts {
-		var notified bool
-		row := b.pool.QueryRow(ctx, b.sql.acquire, b.cfg.namespace, req.Key, req.Holder, req.LeaseDuration.Milliseconds(), md, b.channel)
-		l, err := scanRecord(row, &notified)
-		if err == nil {
-			return l, nil
-		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return backends.Lock{}, sqlrecord.StoreError(ctx, op, req.Key, err)
-		}
-		c, err := b.read(ctx, req.Key)
-		if err != nil {
-			return backends.Lock{}, sqlrecord.StoreError(ctx, op, req.Key, err)
-		}
-		if err := c.AcquireError(req.Key, req.Holder); err != nil {
-			return backends.Lock{}, err
-		}
-		// Freed between the statement and the read: try again.
-	}
-	return backends.Lock{}, sqlrecord.AcquireExhausted(req.Key)
+	return sqlrecord.Guarded(ctx, op, req.Key, pgx.ErrNoRows,
+		func() (backends.Lock, error) {
+			var notified bool
+			row := b.pool.QueryRow(ctx, b.sql.acquire, b.cfg.namespace, req.Key, req.Holder, req.LeaseDuration.Milliseconds(), md, b.channel)
+			return scanRecord(row, &notified)
+		},
+		b.read,
+		func(c sqlrecord.Current) error { return c.AcquireError(req.Key, req.Holder) },
+		func() error { return sqlrecord.AcquireExhausted(req.Key) })
 }
 
 // Renew implements backends.Backend.
@@ -429,24 +418,13 @@ func (b *Backend) Renew(ctx context.Context, req *backends.RenewRequest) (backen
 	if err != nil {
 		return backends.Lock{}, backends.InvalidArgument("Metadata", "%v", err)
 	}
-	for range sqlrecord.MaxAttempts {
-		row := b.pool.QueryRow(ctx, b.sql.renew, b.cfg.namespace, req.Key, req.Holder, req.Version, req.LeaseDuration.Milliseconds(), md)
-		l, err := scanRecord(row)
-		if err == nil {
-			return l, nil
-		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return backends.Lock{}, sqlrecord.StoreError(ctx, op, req.Key, err)
-		}
-		c, err := b.read(ctx, req.Key)
-		if err != nil {
-			return backends.Lock{}, sqlrecord.StoreError(ctx, op, req.Key, err)
-		}
-		if err := c.RenewError(op, req.Key, req.Holder, req.Version); err != nil {
-			return backends.Lock{}, err
-		}
-	}
-	return backends.Lock{}, sqlrecord.Exhausted(op, req.Key)
+	return sqlrecord.Guarded(ctx, op, req.Key, pgx.ErrNoRows,
+		func() (backends.Lock, error) {
+			return scanRecord(b.pool.QueryRow(ctx, b.sql.renew, b.cfg.namespace, req.Key, req.Holder, req.Version, req.LeaseDuration.Milliseconds(), md))
+		},
+		b.read,
+		func(c sqlrecord.Current) error { return c.RenewError(op, req.Key, req.Holder, req.Version) },
+		func() error { return sqlrecord.Exhausted(op, req.Key) })
 }
 
 // Release implements backends.Backend.
@@ -455,24 +433,16 @@ func (b *Backend) Release(ctx context.Context, req *backends.ReleaseRequest) err
 	if err := b.check(ctx, op, req.Key); err != nil {
 		return err
 	}
-	for range sqlrecord.MaxAttempts {
-		var notified bool
-		err := b.pool.QueryRow(ctx, b.sql.release, b.cfg.namespace, req.Key, req.Holder, req.Version, req.Delete, b.channel).Scan(&notified)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return sqlrecord.StoreError(ctx, op, req.Key, err)
-		}
-		c, err := b.read(ctx, req.Key)
-		if err != nil {
-			return sqlrecord.StoreError(ctx, op, req.Key, err)
-		}
-		if err := c.GuardError(op, req.Key, req.Holder, req.Version); err != nil {
-			return err
-		}
-	}
-	return sqlrecord.Exhausted(op, req.Key)
+	_, err := sqlrecord.Guarded(ctx, op, req.Key, pgx.ErrNoRows,
+		func() (bool, error) {
+			var notified bool
+			err := b.pool.QueryRow(ctx, b.sql.release, b.cfg.namespace, req.Key, req.Holder, req.Version, req.Delete, b.channel).Scan(&notified)
+			return notified, err
+		},
+		b.read,
+		func(c sqlrecord.Current) error { return c.GuardError(op, req.Key, req.Holder, req.Version) },
+		func() error { return sqlrecord.Exhausted(op, req.Key) })
+	return err
 }
 
 // Get implements backends.Backend.

@@ -347,36 +347,25 @@ func (b *Backend) Acquire(ctx context.Context, req *backends.AcquireRequest) (ba
 	if err != nil {
 		return backends.Lock{}, backends.InvalidArgument("Metadata", "%v", err)
 	}
-	for range sqlrecord.MaxAttempts {
-		version, err := newVersion()
-		if err != nil {
-			return backends.Lock{}, backends.Unavailable(op, req.Key, err)
-		}
-		now := b.now()
-		nowMS := now.UnixMilli()
-		row := b.db.QueryRowContext(ctx, acquireSQL, b.ns, req.Key, req.Holder, version, nowMS, req.LeaseDuration.Milliseconds(), md)
-		l, tookOver, err := scanRecord(row, now)
-		if err == nil {
-			if tookOver {
+	return sqlrecord.Guarded(ctx, op, req.Key, sql.ErrNoRows,
+		func() (backends.Lock, error) {
+			version, err := newVersion()
+			if err != nil {
+				return backends.Lock{}, err
+			}
+			now := b.now()
+			row := b.db.QueryRowContext(ctx, acquireSQL, b.ns, req.Key, req.Holder, version, now.UnixMilli(), req.LeaseDuration.Milliseconds(), md)
+			l, tookOver, err := scanRecord(row, now)
+			if err == nil && tookOver {
 				// The previous holder's lease ran out and someone else (or
 				// the holder anew) has the key: waiters learn its new expiry.
 				notify(b.scope, b.ns, req.Key)
 			}
-			return l, nil
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return backends.Lock{}, sqlrecord.StoreError(ctx, op, req.Key, err)
-		}
-		c, err := b.read(ctx, req.Key)
-		if err != nil {
-			return backends.Lock{}, sqlrecord.StoreError(ctx, op, req.Key, err)
-		}
-		if err := c.AcquireError(req.Key, req.Holder); err != nil {
-			return backends.Lock{}, err
-		}
-		// Freed between the statement and the read: try again.
-	}
-	return backends.Lock{}, sqlrecord.AcquireExhausted(req.Key)
+			return l, err
+		},
+		b.read,
+		func(c sqlrecord.Current) error { return c.AcquireError(req.Key, req.Holder) },
+		func() error { return sqlrecord.AcquireExhausted(req.Key) })
 }
 
 // renewSQL extends the caller's lease only if holder and version match and
@@ -397,29 +386,20 @@ func (b *Backend) Renew(ctx context.Context, req *backends.RenewRequest) (backen
 	if err != nil {
 		return backends.Lock{}, backends.InvalidArgument("Metadata", "%v", err)
 	}
-	for range sqlrecord.MaxAttempts {
-		version, err := newVersion()
-		if err != nil {
-			return backends.Lock{}, backends.Unavailable(op, req.Key, err)
-		}
-		now := b.now()
-		row := b.db.QueryRowContext(ctx, renewSQL, b.ns, req.Key, req.Holder, req.Version, version, now.UnixMilli(), req.LeaseDuration.Milliseconds(), md)
-		l, _, err := scanRecord(row, now)
-		if err == nil {
-			return l, nil
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return backends.Lock{}, sqlrecord.StoreError(ctx, op, req.Key, err)
-		}
-		c, err := b.read(ctx, req.Key)
-		if err != nil {
-			return backends.Lock{}, sqlrecord.StoreError(ctx, op, req.Key, err)
-		}
-		if err := c.RenewError(op, req.Key, req.Holder, req.Version); err != nil {
-			return backends.Lock{}, err
-		}
-	}
-	return backends.Lock{}, sqlrecord.Exhausted(op, req.Key)
+	return sqlrecord.Guarded(ctx, op, req.Key, sql.ErrNoRows,
+		func() (backends.Lock, error) {
+			version, err := newVersion()
+			if err != nil {
+				return backends.Lock{}, err
+			}
+			now := b.now()
+			row := b.db.QueryRowContext(ctx, renewSQL, b.ns, req.Key, req.Holder, req.Version, version, now.UnixMilli(), req.LeaseDuration.Milliseconds(), md)
+			l, _, err := scanRecord(row, now)
+			return l, err
+		},
+		b.read,
+		func(c sqlrecord.Current) error { return c.RenewError(op, req.Key, req.Holder, req.Version) },
+		func() error { return sqlrecord.Exhausted(op, req.Key) })
 }
 
 // releaseSQL frees the record, or turns it into a tombstone with ?6 = 1. A
@@ -435,32 +415,29 @@ func (b *Backend) Release(ctx context.Context, req *backends.ReleaseRequest) err
 	if err := b.check(ctx, op, req.Key); err != nil {
 		return err
 	}
-	for range sqlrecord.MaxAttempts {
-		version, err := newVersion()
-		if err != nil {
-			return backends.Unavailable(op, req.Key, err)
-		}
-		res, err := b.db.ExecContext(ctx, releaseSQL, b.ns, req.Key, req.Holder, req.Version, version, req.Delete)
-		if err != nil {
-			return sqlrecord.StoreError(ctx, op, req.Key, err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return sqlrecord.StoreError(ctx, op, req.Key, err)
-		}
-		if n == 1 {
+	_, err := sqlrecord.Guarded(ctx, op, req.Key, sql.ErrNoRows,
+		func() (struct{}, error) {
+			version, err := newVersion()
+			if err != nil {
+				return struct{}{}, err
+			}
+			res, err := b.db.ExecContext(ctx, releaseSQL, b.ns, req.Key, req.Holder, req.Version, version, req.Delete)
+			if err != nil {
+				return struct{}{}, err
+			}
+			switch n, err := res.RowsAffected(); {
+			case err != nil:
+				return struct{}{}, err
+			case n == 0:
+				return struct{}{}, sql.ErrNoRows
+			}
 			notify(b.scope, b.ns, req.Key)
-			return nil
-		}
-		c, err := b.read(ctx, req.Key)
-		if err != nil {
-			return sqlrecord.StoreError(ctx, op, req.Key, err)
-		}
-		if err := c.GuardError(op, req.Key, req.Holder, req.Version); err != nil {
-			return err
-		}
-	}
-	return sqlrecord.Exhausted(op, req.Key)
+			return struct{}{}, nil
+		},
+		b.read,
+		func(c sqlrecord.Current) error { return c.GuardError(op, req.Key, req.Holder, req.Version) },
+		func() error { return sqlrecord.Exhausted(op, req.Key) })
+	return err
 }
 
 const getSQL = `SELECT ` + columns + ` FROM leasehold_locks WHERE namespace = ?1 AND key = ?2 AND deleted = 0`

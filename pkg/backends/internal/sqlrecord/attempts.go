@@ -1,6 +1,7 @@
 package sqlrecord
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -28,4 +29,39 @@ func AcquireExhausted(key string) error {
 // a retryable ErrUnavailable.
 func Exhausted(op, key string) error {
 	return backends.Unavailable(op, key, errors.New("record kept changing under contention"))
+}
+
+// Guarded is the loop every guarded statement (acquire, renew, release)
+// runs on both SQL backends. It runs the statement; when the statement
+// matched no row (noRows, the driver's error for that), it reads the
+// record and asks refusal which contract error the record explains. A nil
+// answer means the record changed between the statement and the read (a
+// release or an expiry in between), and the statement runs again, at most
+// MaxAttempts times in all; after that, exhausted is the answer. Any other
+// failure of the statement or the read is turned into the contract's by
+// StoreError.
+func Guarded[T any](ctx context.Context, op, key string, noRows error,
+	statement func() (T, error),
+	read func(context.Context, string) (Current, error),
+	refusal func(Current) error,
+	exhausted func() error,
+) (T, error) {
+	var zero T
+	for range MaxAttempts {
+		v, err := statement()
+		if err == nil {
+			return v, nil
+		}
+		if !errors.Is(err, noRows) {
+			return zero, StoreError(ctx, op, key, err)
+		}
+		c, err := read(ctx, key)
+		if err != nil {
+			return zero, StoreError(ctx, op, key, err)
+		}
+		if err := refusal(c); err != nil {
+			return zero, err
+		}
+	}
+	return zero, exhausted()
 }
