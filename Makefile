@@ -169,7 +169,10 @@ lint-fix: golangci-lint ## Run golangci-lint and apply its fixes.
 GENERATED := config/crd/bases config/rbac/role.yaml ':(glob)**/zz_generated.*.go'
 
 .PHONY: verify
-verify: manifests generate ## Fail if generated files are stale, code is not gofmt'ed or go vet complains.
+verify: manifests generate ## Fail if generated files are stale, code is not gofmt'ed, go vet complains or a go.mod is not tidy.
+	@for m in . test/alerts test/helmchart; do \
+		if ! (cd $$m && go mod tidy -diff >/dev/null); then \
+			echo "$$m/go.mod or go.sum is not tidy: run 'go mod tidy' there and commit the result."; exit 1; fi; done
 	@unformatted="$$(git ls-files -co --exclude-standard -- '*.go' | xargs -r gofmt -l)"; \
 	if [ -n "$$unformatted" ]; then echo "These files need gofmt:"; echo "$$unformatted"; exit 1; fi
 	go vet ./...

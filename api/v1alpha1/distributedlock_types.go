@@ -17,27 +17,33 @@ limitations under the License.
 package v1alpha1
 
 import (
+	"time"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/leasehold/leasehold/pkg/backends"
 )
 
-// Bounds of the lock contract, enforced by the CRD schema below and exported
-// so that Go code validating the same fields uses the same numbers.
+// Bounds of the lock contract (defined in package backends) as this API
+// states them. The schema markers below repeat the numbers, because
+// markers cannot name a constant; a test checks that the generated CRD
+// agrees with these.
 const (
 	// MaxKeyBytes is the longest key, in bytes of UTF-8.
-	MaxKeyBytes = 256
+	MaxKeyBytes = backends.MaxKeyBytes
 	// MaxHolderIdentityBytes is the longest holder identity, in bytes of UTF-8.
-	MaxHolderIdentityBytes = 256
+	MaxHolderIdentityBytes = backends.MaxHolderBytes
 	// MinLeaseDurationSeconds is the shortest lease the API accepts.
-	MinLeaseDurationSeconds = 1
+	MinLeaseDurationSeconds = int32(backends.MinLeaseDuration / time.Second)
 	// MaxLeaseDurationSeconds is the longest lease the API accepts (24 h).
-	MaxLeaseDurationSeconds = 86400
+	MaxLeaseDurationSeconds = int32(backends.MaxLeaseDuration / time.Second)
 	// MaxMetadataEntries is the largest number of metadata entries.
-	MaxMetadataEntries = 64
+	MaxMetadataEntries = backends.MaxMetadataEntries
 	// MaxMetadataBytes bounds the metadata's total size: the sum of the
 	// lengths in bytes of all keys and values. The CRD checks the same number
 	// in characters (see DistributedLockSpec.Metadata).
-	MaxMetadataBytes = 16384
+	MaxMetadataBytes = backends.MaxMetadataBytes
 )
 
 // ReapPolicy says what the controller does with a lock whose lease expired.

@@ -3,28 +3,34 @@ package lockmanager
 import (
 	"time"
 
-	"github.com/leasehold/leasehold/pkg/lockmanager/internal/options"
+	"github.com/leasehold/leasehold/pkg/backends"
 )
 
-// Bounds of the lock contract. Values outside them are ErrInvalidArgument,
-// never clamped.
+// Bounds of the lock contract (defined in package backends). Values outside
+// them are ErrInvalidArgument, never clamped.
 const (
-	MaxKeyBytes      = options.MaxKeyBytes      // 256
-	MaxHolderBytes   = options.MaxHolderBytes   // 256
-	MaxVersionBytes  = options.MaxVersionBytes  // 256
-	MinLeaseDuration = options.MinLeaseDuration // 1 s
-	MaxLeaseDuration = options.MaxLeaseDuration // 24 h
-	MaxWait          = options.MaxWait          // 24 h
-	// WaitForever as AcquireOptions.Wait keeps waiting until the lock is
-	// granted or the context ends.
-	WaitForever        = options.WaitForever
-	MinRefreshPeriod   = options.MinRefreshPeriod   // 10 ms
-	MaxMetadataEntries = options.MaxMetadataEntries // 64
+	MaxKeyBytes        = backends.MaxKeyBytes        // 256
+	MaxHolderBytes     = backends.MaxHolderBytes     // 256
+	MaxVersionBytes    = backends.MaxVersionBytes    // 256
+	MinLeaseDuration   = backends.MinLeaseDuration   // 1 s
+	MaxLeaseDuration   = backends.MaxLeaseDuration   // 24 h
+	MaxMetadataEntries = backends.MaxMetadataEntries // 64
 	// MaxMetadataBytes bounds the sum of the lengths of all metadata keys
 	// and values.
-	MaxMetadataBytes = options.MaxMetadataBytes // 16 KiB
-	DefaultPageSize  = options.DefaultPageSize  // 100
-	MaxPageSize      = options.MaxPageSize      // 1000
+	MaxMetadataBytes = backends.MaxMetadataBytes // 16 KiB
+	DefaultPageSize  = backends.DefaultPageSize  // 100
+	MaxPageSize      = backends.MaxPageSize      // 1000
+)
+
+// Bounds of the Manager's own options.
+const (
+	// MaxWait is the longest Wait short of WaitForever.
+	MaxWait = 24 * time.Hour
+	// WaitForever as AcquireOptions.Wait keeps waiting until the lock is
+	// granted or the context ends.
+	WaitForever = time.Duration(1<<63 - 1)
+	// MinRefreshPeriod is the shortest RefreshPeriod and PollPeriod.
+	MinRefreshPeriod = 10 * time.Millisecond
 )
 
 // AcquireOptions asks for a lease.
@@ -94,16 +100,71 @@ type ListOptions struct {
 	PageToken string
 }
 
-// The checks live in internal/options (see its doc for why); each option
-// type converts to its twin there, field for field.
+// validate returns nil if o is within the contract's bounds, else an
+// ErrInvalidArgument naming the first field (in declaration order) that
+// is not.
+func (o *AcquireOptions) validate() error {
+	if err := backends.ValidateName("Key", o.Key, MaxKeyBytes); err != nil {
+		return err
+	}
+	if err := backends.ValidateName("Holder", o.Holder, MaxHolderBytes); err != nil {
+		return err
+	}
+	if err := backends.ValidateLease("LeaseDuration", o.LeaseDuration); err != nil {
+		return err
+	}
+	if o.Wait != WaitForever && (o.Wait < 0 || o.Wait > MaxWait) {
+		return backends.InvalidArgument("Wait", "must be between 0 and %s, or WaitForever, got %s", MaxWait, o.Wait)
+	}
+	if o.RefreshPeriod != 0 && (o.RefreshPeriod < MinRefreshPeriod || o.RefreshPeriod >= o.LeaseDuration) {
+		return backends.InvalidArgument("RefreshPeriod",
+			"must be 0 (LeaseDuration/3) or at least %s and less than LeaseDuration (%s), got %s",
+			MinRefreshPeriod, o.LeaseDuration, o.RefreshPeriod)
+	}
+	if o.PollPeriod != 0 && (o.PollPeriod < MinRefreshPeriod || o.PollPeriod > MaxWait) {
+		return backends.InvalidArgument("PollPeriod",
+			"must be 0 (the refresh period) or between %s and %s, got %s", MinRefreshPeriod, MaxWait, o.PollPeriod)
+	}
+	return backends.ValidateMetadata(o.Metadata)
+}
 
-func (o *AcquireOptions) validate() error { return (*options.Acquire)(o).Validate() }
+// validate checks a renewal's options as AcquireOptions.validate does.
+func (o *RenewOptions) validate() error {
+	if err := backends.ValidateName("Key", o.Key, MaxKeyBytes); err != nil {
+		return err
+	}
+	if err := backends.ValidateName("Holder", o.Holder, MaxHolderBytes); err != nil {
+		return err
+	}
+	if err := backends.ValidateName("Version", o.Version, MaxVersionBytes); err != nil {
+		return err
+	}
+	if err := backends.ValidateLease("LeaseDuration", o.LeaseDuration); err != nil {
+		return err
+	}
+	return backends.ValidateMetadata(o.Metadata)
+}
 
-func (o *RenewOptions) validate() error { return (*options.Renew)(o).Validate() }
+// validate checks a release's options as AcquireOptions.validate does.
+func (o *ReleaseOptions) validate() error {
+	if err := backends.ValidateName("Key", o.Key, MaxKeyBytes); err != nil {
+		return err
+	}
+	if err := backends.ValidateName("Holder", o.Holder, MaxHolderBytes); err != nil {
+		return err
+	}
+	return backends.ValidateName("Version", o.Version, MaxVersionBytes)
+}
 
-func (o *ReleaseOptions) validate() error { return (*options.Release)(o).Validate() }
-
-func (o *ListOptions) validate() error { return (*options.List)(o).Validate() }
+// validate checks a listing's options as AcquireOptions.validate does.
+func (o *ListOptions) validate() error {
+	if o.Prefix != "" {
+		if err := backends.ValidateName("Prefix", o.Prefix, MaxKeyBytes); err != nil {
+			return err
+		}
+	}
+	return backends.ValidatePage(o.PageSize, o.PageToken)
+}
 
 // pollPeriod returns the effective poll period of valid options.
 func (o *AcquireOptions) pollPeriod() time.Duration {
@@ -123,4 +184,4 @@ func (o *AcquireOptions) refreshPeriod() time.Duration {
 
 // ValidateKey reports whether key is a valid lock key, with an
 // ErrInvalidArgument naming the rule it breaks.
-func ValidateKey(key string) error { return options.Name("Key", key, MaxKeyBytes) }
+func ValidateKey(key string) error { return backends.ValidateName("Key", key, MaxKeyBytes) }

@@ -14,7 +14,7 @@ import (
 // Every call checks its options before the backend sees them: one broken
 // field per call is refused with ErrInvalidArgument naming that field,
 // and the same options with the field fixed are accepted. (The rules
-// themselves are fuzzed in internal/options.)
+// themselves are fuzzed by FuzzAcquireOptions.)
 func TestOptionsAreValidated(t *testing.T) {
 	m := lockmanager.New(memory.New())
 	defer m.Close()

@@ -1,4 +1,4 @@
-package options_test
+package lockmanager
 
 import (
 	"errors"
@@ -9,7 +9,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/leasehold/leasehold/pkg/backends"
-	"github.com/leasehold/leasehold/pkg/lockmanager/internal/options"
 )
 
 // fuzzMetadata builds a metadata map from fuzz input: one "key=value" per
@@ -41,7 +40,7 @@ func fuzzMetadata(lines string, extra uint8, pad uint16, isNil bool) map[string]
 // invalidFields is the contract's rule for AcquireOptions (docs/contract.md and
 // lockmanager's doc comments), written independently of the code under
 // test: the set of fields that break it.
-func invalidFields(o options.Acquire) map[string]bool {
+func invalidFields(o AcquireOptions) map[string]bool {
 	bad := map[string]bool{}
 	name := func(s string) bool {
 		if s == "" || len(s) > 256 || !utf8.ValidString(s) {
@@ -58,7 +57,7 @@ func invalidFields(o options.Acquire) map[string]bool {
 	if o.LeaseDuration < time.Second || o.LeaseDuration > 24*time.Hour || o.LeaseDuration%time.Millisecond != 0 {
 		bad["LeaseDuration"] = true
 	}
-	if o.Wait != options.WaitForever && (o.Wait < 0 || o.Wait > 24*time.Hour) {
+	if o.Wait != WaitForever && (o.Wait < 0 || o.Wait > 24*time.Hour) {
 		bad["Wait"] = true
 	}
 	if o.RefreshPeriod != 0 && (o.RefreshPeriod < 10*time.Millisecond || o.RefreshPeriod >= o.LeaseDuration) {
@@ -80,8 +79,8 @@ func invalidFields(o options.Acquire) map[string]bool {
 
 // FuzzAcquireOptions: validation never panics; options the contract allows
 // are accepted; any other set fails with ErrInvalidArgument naming one of
-// the fields that break the rules. (lockmanager's TestOptionsAreValidated
-// checks that every call validates its options with this package.)
+// the fields that break the rules. (TestOptionsAreValidated checks that every
+// call validates its options.)
 func FuzzAcquireOptions(f *testing.F) {
 	f.Add("jobs:nightly", "worker-1", int64(30_000), int64(0), int64(0), "owner=team-a", uint8(0), uint16(0), false)
 	f.Add("k", "h", int64(1000), int64(24*3600*1000), int64(10), "", uint8(0), uint16(0), true)
@@ -96,7 +95,7 @@ func FuzzAcquireOptions(f *testing.F) {
 	f.Add("k", "h", int64(1000), int64(0), int64(0), "a=b", uint8(0), uint16(16<<10), false)
 	f.Add("k", "h", int64(1000), int64(0), int64(0), "a=b\x00", uint8(0), uint16(0), false)
 	f.Fuzz(func(t *testing.T, key, holder string, leaseUnits, waitMs, refreshMs int64, md string, extra uint8, pad uint16, nilMD bool) {
-		o := options.Acquire{
+		o := AcquireOptions{
 			Key:           key,
 			Holder:        holder,
 			Wait:          time.Duration(waitMs) * time.Millisecond,
@@ -111,19 +110,19 @@ func FuzzAcquireOptions(f *testing.F) {
 			o.LeaseDuration = time.Duration(leaseUnits) * time.Millisecond
 		}
 		bad := invalidFields(o)
-		err := o.Validate()
+		err := o.validate()
 		if len(bad) == 0 {
 			if err != nil {
-				t.Fatalf("Validate(%+v) = %v, want nil", o, err)
+				t.Fatalf("validate(%+v) = %v, want nil", o, err)
 			}
 			return
 		}
 		if !errors.Is(err, backends.ErrInvalidArgument) {
-			t.Fatalf("Validate with invalid %v = %v, want ErrInvalidArgument", bad, err)
+			t.Fatalf("validate with invalid %v = %v, want ErrInvalidArgument", bad, err)
 		}
 		field, _, _ := strings.Cut(strings.TrimPrefix(err.Error(), backends.ErrInvalidArgument.Error()+": "), ":")
 		if !bad[field] {
-			t.Fatalf("Validate with invalid %v: error %q names %q", bad, err, field)
+			t.Fatalf("validate with invalid %v: error %q names %q", bad, err, field)
 		}
 	})
 }
