@@ -56,16 +56,11 @@ const ControllerName = "distributedlock-controller"
 // DistributedLockReconciler sets the status of DistributedLocks and reaps
 // their expired leases.
 //
-// Clock rule: Kubernetes has no server clock, so the reconciler judges
-// expiry on its own Clock (see ExpiryRule). A held lease is expired once the
-// reconciler has itself observed the same lease version (UID and
-// generation) unchanged for a full leaseDurationSeconds, or once its clock
-// is past renewTime + leaseDurationSeconds + ClockSkewAllowance, whichever
-// comes first; it is reaped ReapGrace later. The observation table
-// (lock name → lease version and when it was first seen) lives in the
-// reconciler, holds at most MaxObservations held locks and drops a lock when
-// it is free, invalid or deleted. Each held lock is requeued for the instant
-// its verdict changes (RequeueAfter), never polled.
+// It judges expiry by ExpiryRule (package lease's rule plus the reap
+// grace; see the package doc) on its own Clock, remembering in a bounded
+// observation table when it first saw each held lock's lease version.
+// Each held lock is requeued for the instant its verdict changes
+// (RequeueAfter), never polled.
 //
 // Reaping is a write guarded by the resourceVersion the verdict was
 // reached on (Update for reapPolicy Release, Delete with UID and

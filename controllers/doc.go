@@ -40,28 +40,13 @@ limitations under the License.
 //
 // # Clock rule
 //
-// Kubernetes has no server clock to ask, so the controller decides expiry on
-// its own injected clock (k8s.io/utils/clock). It judges a lease expired at
-// the earlier of:
-//
-//   - (a) the instant it has itself observed the same lease version
-//     unchanged for a full leaseDurationSeconds, measured on its own
-//     monotonic clock from when it first saw that version; or
-//   - (b) the instant its clock passes renewTime + leaseDurationSeconds +
-//     the clock-skew allowance (--clock-skew-allowance, default 1s), where
-//     renewTime is written by the holder on the holder's clock.
-//
-// and reaps it a reap grace later (--reap-grace, default 0). (a) is safe
-// whatever the clocks say: the controller sees a renewal only after the
-// holder sent it, and the holder counts its lease from the moment it sent
-// it. (b) only lets the holder's renewTime shorten the wait within the
-// allowance, for leases the controller started watching late (after a
-// restart). The lease version is the object's UID and metadata.generation,
-// which every acquire, renew and release moves and which status writes do
-// not. The rule itself lives in package lease (pkg/backends/kubernetes/lease),
-// which the lock clients apply too; ExpiryRule in expiry.go adds the reap
-// grace. The table of first sightings (observations.go) is bounded and
-// forgets a lock when it is free, invalid or deleted.
+// The controller judges expiry by the Kubernetes lease rule of package
+// lease (pkg/backends/kubernetes/lease, whose doc explains it; the lock
+// clients apply the same rule) on its own injected clock, with the skew
+// allowance of --clock-skew-allowance (default 1s), and reaps an expired
+// lease --reap-grace later (default 0; ExpiryRule in expiry.go). The table
+// of first sightings (observations.go) is bounded and forgets a lock when
+// it is free, invalid or deleted.
 //
 // # Reaping and fencing tokens
 //

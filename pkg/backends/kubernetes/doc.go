@@ -104,23 +104,13 @@
 //
 // # Clocks and expiry
 //
-// Kubernetes has no server clock to ask, so each party judges expiry on its
-// own clocks: a lease is expired once this client has observed the same
-// lock state unchanged for a full lease duration on its own monotonic
-// clock, or once its wall clock is past renewTime + lease + a skew
-// allowance (WithSkewAllowance, default 1 s). renewTime is written from the
-// holder's wall clock, so it can only shorten the wait within the
-// allowance; a holder whose clock runs ahead cannot keep a lease longer than
-// others see it unchanged. "The same lock state" is the same version (UID
-// and metadata.generation), so that status writes by the controller do not
-// restart the wait (every grant,
-// renewal and release changes the spec, so they do restart it; the
-// granting update is guarded by resourceVersion, so a takeover succeeds
-// only if nothing changed since). Held in Get and List follows the same
-// rule, and ExpiresAt is renewTime + lease as the holder wrote them. The
-// observation table is the same bounded table as above; forgetting an
-// entry only delays this client's judgement. The holder's side of safety is the Session's
-// (package lockmanager): it counts from when it sent the request.
+// Kubernetes has no server clock, so this client judges expiry by the rule
+// of package lease (one home for it: the controller applies it too), with
+// the skew allowance of WithSkewAllowance (default 1 s). Held in Get and
+// List follows that rule, and ExpiresAt is renewTime + lease as the holder
+// wrote them. Forgetting an entry of the bounded observation table only
+// delays this client's judgement. The holder's side of safety is the
+// Session's (package lockmanager): it counts from when it sent the request.
 //
 // # Waiting
 //
