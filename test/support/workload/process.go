@@ -197,6 +197,7 @@ type holderProcess struct {
 	cmd      *exec.Cmd
 	stdin    io.WriteCloser
 	acquired chan struct{} // one value per "acquired" line
+	lateDone chan struct{} // one value per outcome of a paused grant's write
 	done     chan struct{} // the output reader has finished
 
 	mu    sync.Mutex
@@ -248,7 +249,7 @@ func startHolderProcess(c *Cluster, w *Workload) (*holderProcess, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting the holder process: %w", err)
 	}
-	p := &holderProcess{w: w, name: name, cmd: cmd, stdin: stdin, acquired: make(chan struct{}, 100), done: make(chan struct{}), holds: map[string]grant{}}
+	p := &holderProcess{w: w, name: name, cmd: cmd, stdin: stdin, acquired: make(chan struct{}, 100), lateDone: make(chan struct{}, 100), done: make(chan struct{}), holds: map[string]grant{}}
 	go func() {
 		defer close(p.done)
 		sc := bufio.NewScanner(stdout)
@@ -327,6 +328,7 @@ func (p *holderProcess) line(f []string) {
 				if !accepted {
 					p.w.lateRefused.Add(1)
 				}
+				p.lateDone <- struct{}{}
 			}
 		}
 	case "end":
@@ -479,6 +481,15 @@ func pauseHoldersFenced(ctx context.Context, c *Cluster, w *Workload, until time
 			return faults, errors.Join(err, cerr)
 		}
 		faults++
+		// The resumed process writes at once: wait for the outcome, so
+		// that the process is not stopped before its late write.
+		select {
+		case <-p.lateDone:
+		case <-p.done:
+			return faults, errors.New("the holder process exited before its late write")
+		case <-time.After(w.cfg.Liveness):
+			return faults, fmt.Errorf("the resumed holder process did not write within %s", w.cfg.Liveness)
+		}
 		for len(p.acquired) > 0 {
 			<-p.acquired // grants from before the pause
 		}
