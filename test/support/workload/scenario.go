@@ -219,7 +219,9 @@ func (r Result) Failures() []history.Violation {
 // Run runs scenario sc on cluster c: the workload under the scenario's
 // faults for cfg.Duration, then until every key has been granted again
 // after the faults healed. The error reports a run that could not be
-// judged (a stuck client, no recovery); violations are in the Result.
+// judged (a stuck client, no recovery), with an empty Result; violations
+// are in the Result. A Scenario.Resource run whose resource refused no late
+// write returns its Result with an error: it proves nothing.
 func Run(ctx context.Context, cfg Config, c *Cluster, sc Scenario) (Result, error) {
 	cfg = cfg.WithDefaults()
 	began := time.Now()
