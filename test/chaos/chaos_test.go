@@ -131,12 +131,21 @@ func TestChaos(t *testing.T) {
 	resultsMu.Lock()
 	defer resultsMu.Unlock()
 	t.Logf("chaos results (%d clients, %s per scenario, lease 2s, safety margin 500ms):\n%s", *clients, *duration, workload.Table(results))
+	if fences := workload.FenceTable(results); fences != "" {
+		t.Logf("writes to the real protected resources, late ones from holders resumed past their lease:\n%s", fences)
+	}
 }
 
 func runScenario(t *testing.T, c *workload.Cluster, sc workload.Scenario) {
 	r, err := workload.Run(context.Background(), config(), c, sc)
-	if err != nil {
+	if err != nil && r.Scenario == "" {
 		t.Fatal(err)
+	}
+	if err != nil {
+		// Judged, but without the evidence the scenario needs (a fenced
+		// run that refused no late write): its violations and its row in
+		// the report still count.
+		t.Error(err)
 	}
 	logged := 0
 	for _, v := range r.Violations {

@@ -4,6 +4,7 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"os"
 	"os/exec"
@@ -49,6 +50,9 @@ func openSQLite(dir, ns string) (*workload.Cluster, error) {
 		return nil, err
 	}
 	c.Spawn = spawn(u)
+	if c.Resource, err = openResource(context.Background(), u, nil); err != nil {
+		return nil, errors.Join(err, c.Close())
+	}
 	return c, nil
 }
 
@@ -81,8 +85,12 @@ func netCluster(store string, srv workload.Server, serverURL string, query url.V
 	if err != nil {
 		return nil, err
 	}
-	// The holder process reaches the server directly.
+	// The holder process, and the protected resource, reach the server
+	// directly.
 	c.Spawn = spawn(withHost(""))
+	if c.Resource, err = openResource(context.Background(), withHost(""), nil); err != nil {
+		return nil, errors.Join(err, c.Close())
+	}
 	return c, nil
 }
 
@@ -128,5 +136,7 @@ func runHolder(rawURL string) int {
 			return nil, err
 		}
 		return workload.Leasehold(lockmanager.New(b), cfg), nil
+	}, func(ctx context.Context) (workload.Resource, error) {
+		return openResource(ctx, rawURL, nil)
 	})
 }

@@ -52,6 +52,19 @@
 // passed) and are reported, not failed; the scenario checks that fencing
 // holds: the resumed process's late write is refused.
 //
+// holder-paused-fenced makes the same pause prove fencing at the real
+// protected resource of each store: every write, the clients' and the
+// paused process's own, goes through the helper a user would use (fencesql
+// on a table of the SQLite file and the PostgreSQL server, fenceredis on a
+// key of the Redis server, and on Kubernetes a ConfigMap stamped by
+// fencekube and judged by config/fencing's admission policy, which the test
+// installs). The process checks its lease as its work begins and writes when
+// it ends; it is resumed only after another client's write with a higher
+// token was accepted, so every pause yields a late write. The run fails on
+// any stale write the resource accepted, and also when it refused no late
+// write, which would prove nothing; the report adds a table of writes,
+// refusals and late writes per resource.
+//
 // # Kubernetes
 //
 // Every Kubernetes scenario has a namespace of its own on the shared

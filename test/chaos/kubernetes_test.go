@@ -63,6 +63,11 @@ func startKubernetes() (stop func() error, err error) {
 		return nil, fmt.Errorf("%w (run `make setup-envtest` to build the control plane binaries)", err)
 	}
 	kubeServer = s
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := installFencing(ctx); err != nil {
+		return nil, errors.Join(err, s.Close())
+	}
 	return s.Close, nil
 }
 
@@ -161,6 +166,9 @@ func openKubernetes(dir, chaosNS string) (*workload.Cluster, error) {
 		cmd := spawnHolder()
 		cmd.Env = append(cmd.Env, "KUBECONFIG="+kubeconfig)
 		return cmd
+	}
+	if c.Resource, err = openResource(ctx, (&url.URL{Scheme: "kubernetes", Host: ns}).String(), kubeServer.Config()); err != nil {
+		return nil, errors.Join(err, c.Close())
 	}
 	return c, nil
 }

@@ -3,7 +3,6 @@ package fencekube_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -135,7 +134,7 @@ func namespaceBinding(b *testing.B) *admissionregistrationv1.ValidatingAdmission
 	if err != nil {
 		b.Fatal(err)
 	}
-	objs, err := loadKustomization(filepath.Join(root, "config", "fencing"))
+	objs, err := kubeenv.FencingObjects(root)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -19,7 +17,6 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	"github.com/leasehold/leasehold/pkg/backends/kubernetes"
 	"github.com/leasehold/leasehold/pkg/fencing/fencekube"
@@ -75,7 +72,7 @@ func setup() error {
 	if err != nil {
 		return err
 	}
-	objs, err := loadKustomization(filepath.Join(root, "config", "fencing"))
+	objs, err := kubeenv.FencingObjects(root)
 	if err != nil {
 		return err
 	}
@@ -91,49 +88,6 @@ func scheme() *k8sruntime.Scheme {
 	s := kubernetes.Scheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(s))
 	return s
-}
-
-// loadKustomization reads the policy and binding a kustomization folder
-// lists, as kubectl apply -k would create them (the folder uses no
-// transformations, which the test checks by refusing any other field).
-func loadKustomization(dir string) ([]client.Object, error) {
-	var k struct {
-		APIVersion string   `json:"apiVersion"`
-		Kind       string   `json:"kind"`
-		Resources  []string `json:"resources"`
-	}
-	data, err := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
-	if err != nil {
-		return nil, err
-	}
-	if err := yaml.UnmarshalStrict(data, &k); err != nil {
-		return nil, fmt.Errorf("%s/kustomization.yaml: %w", dir, err)
-	}
-	var objs []client.Object
-	for _, r := range k.Resources {
-		data, err := os.ReadFile(filepath.Join(dir, r))
-		if err != nil {
-			return nil, err
-		}
-		var meta metav1.TypeMeta
-		if err := yaml.Unmarshal(data, &meta); err != nil {
-			return nil, fmt.Errorf("%s: %w", r, err)
-		}
-		var o client.Object
-		switch meta.Kind {
-		case "ValidatingAdmissionPolicy":
-			o = &admissionregistrationv1.ValidatingAdmissionPolicy{}
-		case "ValidatingAdmissionPolicyBinding":
-			o = &admissionregistrationv1.ValidatingAdmissionPolicyBinding{}
-		default:
-			return nil, fmt.Errorf("%s: unexpected kind %q", r, meta.Kind)
-		}
-		if err := yaml.UnmarshalStrict(data, o); err != nil {
-			return nil, fmt.Errorf("%s: %w", r, err)
-		}
-		objs = append(objs, o)
-	}
-	return objs, nil
 }
 
 // waitEnforced waits until the API server enforces the namespace-wide

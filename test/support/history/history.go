@@ -131,6 +131,21 @@ func (r *Register) WriteUnfenced(key, client string, token uint64) {
 	r.writes = append(r.writes, Write{Key: key, Client: client, Token: token, At: r.clock.Now(), Seq: len(r.writes), Accepted: true})
 }
 
+// Observe records a write to key by client with token whose outcome a
+// real protected resource decided (accepted or refused), for a test whose
+// writes go to a database, a Redis key or a Kubernetes object rather than
+// to the register. The caller serialises the writes to one resource with
+// their Observe calls, so that the order of the records is the order in
+// which the resource decided, and Check can replay it.
+func (r *Register) Observe(key, client string, token uint64, accepted bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if accepted {
+		r.max[key] = max(r.max[key], token)
+	}
+	r.writes = append(r.writes, Write{Key: key, Client: client, Token: token, At: r.clock.Now(), Seq: len(r.writes), Accepted: accepted})
+}
+
 // Writes returns a copy of every write attempted so far.
 func (r *Register) Writes() []Write {
 	r.mu.Lock()

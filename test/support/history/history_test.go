@@ -166,6 +166,33 @@ func TestWriteUnfencedCountsStaleWrites(t *testing.T) {
 	}
 }
 
+// Observe records the outcomes a real resource decided, in order, and
+// Check finds a stale write that the resource accepted.
+func TestObserveRecordsTheResourcesOutcome(t *testing.T) {
+	r := NewRegister(NewClock())
+	r.Observe("k", "a", 1, true)
+	r.Observe("k", "b", 2, true)
+	r.Observe("k", "a", 1, false) // refused by the resource: no violation
+	if v := Check(nil, r.Writes()); len(v) != 0 {
+		t.Fatalf("Check = %v after a refused late write, want no violation", v)
+	}
+	r.Observe("k", "a", 1, true) // accepted by a resource that did not fence
+	v := Check(nil, r.Writes())
+	if len(v) != 1 || v[0].Kind != StaleWriteSeen || v[0].Key != "k" {
+		t.Fatalf("Check = %v, want one stale write accepted on \"k\"", v)
+	}
+	var outcomes []bool
+	for i, w := range r.Writes() {
+		if w.Seq != i {
+			t.Fatalf("write %d has Seq %d", i, w.Seq)
+		}
+		outcomes = append(outcomes, w.Accepted)
+	}
+	if diff := cmp.Diff([]bool{true, true, false, true}, outcomes); diff != "" {
+		t.Fatalf("outcomes (-want +got):\n%s", diff)
+	}
+}
+
 // End keeps the earliest of several calls, and a context.AfterFunc on a
 // cancelled context ends the interval at the cancel.
 func TestHoldEndsAtTheEarliestEnd(t *testing.T) {

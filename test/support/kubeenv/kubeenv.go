@@ -18,7 +18,11 @@ import (
 	"runtime"
 	"strings"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
 )
 
 // apiModule is the module whose version names the Kubernetes release.
@@ -111,4 +115,50 @@ func EnvironmentIn(root string) (*envtest.Environment, error) {
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: assets,
 	}, nil
+}
+
+// FencingObjects returns the ValidatingAdmissionPolicy and binding that
+// config/fencing's kustomization lists, as `kubectl apply -k
+// config/fencing` would create them, for the repository at root. The folder
+// uses no transformations: any field of the kustomization but its
+// resources, and any other kind of object, is an error.
+func FencingObjects(root string) ([]client.Object, error) {
+	dir := filepath.Join(root, "config", "fencing")
+	var k struct {
+		APIVersion string   `json:"apiVersion"`
+		Kind       string   `json:"kind"`
+		Resources  []string `json:"resources"`
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	if err := yaml.UnmarshalStrict(data, &k); err != nil {
+		return nil, fmt.Errorf("%s/kustomization.yaml: %w", dir, err)
+	}
+	var objs []client.Object
+	for _, r := range k.Resources {
+		data, err := os.ReadFile(filepath.Join(dir, r))
+		if err != nil {
+			return nil, err
+		}
+		var meta metav1.TypeMeta
+		if err := yaml.Unmarshal(data, &meta); err != nil {
+			return nil, fmt.Errorf("%s: %w", r, err)
+		}
+		var o client.Object
+		switch meta.Kind {
+		case "ValidatingAdmissionPolicy":
+			o = &admissionregistrationv1.ValidatingAdmissionPolicy{}
+		case "ValidatingAdmissionPolicyBinding":
+			o = &admissionregistrationv1.ValidatingAdmissionPolicyBinding{}
+		default:
+			return nil, fmt.Errorf("%s: unexpected kind %q", r, meta.Kind)
+		}
+		if err := yaml.UnmarshalStrict(data, o); err != nil {
+			return nil, fmt.Errorf("%s: %w", r, err)
+		}
+		objs = append(objs, o)
+	}
+	return objs, nil
 }

@@ -49,6 +49,11 @@ type Cluster struct {
 	// true). The scenario adds the holder's settings to the command's
 	// environment.
 	Spawn func() *exec.Cmd
+	// Resource is the store's real protected resource (a table guarded
+	// by fencesql, a Redis key by fenceredis, a Kubernetes object by the
+	// admission policy), for the scenarios that write to it; the holder
+	// process opens its own on the same store. The cluster closes it.
+	Resource Resource
 
 	closers []func() error
 }
@@ -63,6 +68,10 @@ func (c *Cluster) Close() error {
 	var errs []error
 	for _, l := range c.Lockers {
 		errs = append(errs, l.Close())
+	}
+	if c.Resource != nil {
+		errs = append(errs, c.Resource.Close())
+		c.Resource = nil
 	}
 	for _, f := range slices.Backward(c.closers) {
 		errs = append(errs, f())

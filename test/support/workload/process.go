@@ -41,6 +41,12 @@ type holderSettings struct {
 	Work, Lease, SafetyMargin, HoldWait time.Duration
 	AcquireTimeout, Liveness            time.Duration
 	Clients                             int
+	// LateWriter: the holder checks its lease when its work begins and
+	// writes when the work ends, whatever became of the lease meanwhile
+	// (the pattern fencing exists for), to the scenario's real resource
+	// itself, when the parent says "go" on its stdin (so that the parent
+	// records the writes to one resource in the order they happen).
+	LateWriter bool
 }
 
 // HolderProcess reports whether this process was started by a process
@@ -73,8 +79,12 @@ func holderSettingsFromEnv() (holderSettings, error) {
 // and tells the parent on stdout what it believes and does ("acquired N
 // TOKEN FENCED", "write N", "end N" for its N-th grant), until its stdin
 // closes. N ties a late "end" from a context.AfterFunc to its own grant
-// rather than to the next one. It returns the process's exit code.
-func RunHolderProcess(open func(ctx context.Context) (Locker, error)) int {
+// rather than to the next one. A late writer (holderSettings.LateWriter)
+// writes to the Resource that resource opens (nil for a scenario without
+// one) once the parent answers its "write N" with a line on stdin, and
+// reports "wrote N true|false" (accepted or refused) or "wrote N error
+// MESSAGE". It returns the process's exit code.
+func RunHolderProcess(open func(ctx context.Context) (Locker, error), resource func(ctx context.Context) (Resource, error)) int {
 	s, err := holderSettingsFromEnv()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -82,9 +92,16 @@ func RunHolderProcess(open func(ctx context.Context) (Locker, error)) int {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	proceed := make(chan struct{}, 1) // the parent's go-ahead for a write
 	go func() {
-		_, _ = io.Copy(io.Discard, os.Stdin)
-		cancel()
+		defer cancel()
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			select {
+			case proceed <- struct{}{}:
+			default:
+			}
+		}
 	}()
 	l, err := open(ctx)
 	if err != nil {
@@ -92,6 +109,18 @@ func RunHolderProcess(open func(ctx context.Context) (Locker, error)) int {
 		return 1
 	}
 	defer l.Close()
+	var res Resource
+	if s.LateWriter {
+		if resource == nil {
+			fmt.Fprintln(os.Stderr, "holder process: a late writer needs a resource")
+			return 2
+		}
+		if res, err = resource(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "holder process: opening the resource:", err)
+			return 1
+		}
+		defer res.Close()
+	}
 	var mu sync.Mutex
 	say := func(format string, args ...any) {
 		mu.Lock()
@@ -111,12 +140,23 @@ func RunHolderProcess(open func(ctx context.Context) (Locker, error)) int {
 		say("acquired %d %d %t", n, token, fenced)
 		stop := context.AfterFunc(lease.Context(), func() { say("end %d", n) })
 		t := time.NewTimer(s.Work)
-		select {
-		case <-lease.Context().Done():
-		case <-ctx.Done():
-		case <-t.C:
-			if lease.Context().Err() == nil {
+		if s.LateWriter {
+			// The lease was checked as the work began (it was just
+			// granted); the write follows the work without a second look.
+			select {
+			case <-ctx.Done():
+			case <-t.C:
 				say("write %d", n)
+				lateWrite(ctx, res, proceed, s, n, token, say)
+			}
+		} else {
+			select {
+			case <-lease.Context().Done():
+			case <-ctx.Done():
+			case <-t.C:
+				if lease.Context().Err() == nil {
+					say("write %d", n)
+				}
 			}
 		}
 		t.Stop()
@@ -129,6 +169,24 @@ func RunHolderProcess(open func(ctx context.Context) (Locker, error)) int {
 	return 0
 }
 
+// lateWrite waits for the parent's go-ahead, writes to res with token and
+// reports the outcome.
+func lateWrite(ctx context.Context, res Resource, proceed <-chan struct{}, s holderSettings, n int, token uint64, say func(string, ...any)) {
+	select {
+	case <-proceed:
+	case <-ctx.Done():
+		return
+	}
+	wctx, cancel := context.WithTimeout(ctx, s.Liveness)
+	defer cancel()
+	accepted, err := res.Write(wctx, s.Key, fmt.Sprintf("%s with token %d", s.Holder, token), token)
+	if err != nil {
+		say("wrote %d error %s", n, strings.ReplaceAll(err.Error(), "\n", " "))
+		return
+	}
+	say("wrote %d %t", n, accepted)
+}
+
 // holderProcess is the parent's view of a holder process: it records the
 // process's beliefs and writes into the workload's history as they arrive
 // (on the parent's clock, so later than the process's own: a believed
@@ -137,19 +195,25 @@ type holderProcess struct {
 	w        *Workload
 	name     string
 	cmd      *exec.Cmd
-	stdin    io.Closer
+	stdin    io.WriteCloser
 	acquired chan struct{} // one value per "acquired" line
+	lateDone chan struct{} // one value per outcome of a paused grant's write
 	done     chan struct{} // the output reader has finished
 
 	mu    sync.Mutex
 	holds map[string]grant // by N
+	last  string           // N of the latest grant
 	dead  bool
+	// writing: the process is writing to the workload's resource, and
+	// the parent holds w.resMu until it reports the outcome.
+	writing bool
 }
 
 type grant struct {
 	h      *history.Hold
 	token  uint64
 	fenced bool
+	paused bool // the process was stopped during this grant's work
 }
 
 // processes numbers the holder processes, so that each has a holder ID of
@@ -164,6 +228,7 @@ func startHolderProcess(c *Cluster, w *Workload) (*holderProcess, error) {
 		Key: w.keys[0], Holder: name, Work: processWork,
 		Lease: w.cfg.Lease, SafetyMargin: w.cfg.SafetyMargin, HoldWait: w.cfg.HoldWait,
 		AcquireTimeout: w.cfg.AcquireTimeout, Liveness: w.cfg.Liveness, Clients: w.cfg.Clients,
+		LateWriter: w.res != nil,
 	})
 	if err != nil {
 		return nil, err
@@ -184,12 +249,19 @@ func startHolderProcess(c *Cluster, w *Workload) (*holderProcess, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting the holder process: %w", err)
 	}
-	p := &holderProcess{w: w, name: name, cmd: cmd, stdin: stdin, acquired: make(chan struct{}, 100), done: make(chan struct{}), holds: map[string]grant{}}
+	p := &holderProcess{w: w, name: name, cmd: cmd, stdin: stdin, acquired: make(chan struct{}, 100), lateDone: make(chan struct{}, 100), done: make(chan struct{}), holds: map[string]grant{}}
 	go func() {
 		defer close(p.done)
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			p.line(strings.Fields(sc.Text()))
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.writing {
+			// It exited or was killed in the middle of its write.
+			p.writing = false
+			w.resMu.Unlock()
 		}
 	}()
 	return p, nil
@@ -213,13 +285,51 @@ func (p *holderProcess) line(f []string) {
 		fenced := f[3] == "true"
 		h, token, fenced := p.w.beginToken(0, p.name, token, fenced)
 		p.holds[n] = grant{h: h, token: token, fenced: fenced}
+		p.last = n
 		select {
 		case p.acquired <- struct{}{}:
 		default:
 		}
 	case "write":
+		if p.w.res != nil {
+			// The process writes to the resource itself: one writer at a
+			// time, so that the history records the resource's order.
+			p.w.resMu.Lock()
+			p.writing = true
+			if _, err := fmt.Fprintln(p.stdin, "go"); err != nil {
+				p.writing = false
+				p.w.resMu.Unlock()
+			}
+			return
+		}
 		if g, ok := p.holds[n]; ok {
-			p.w.write(p.w.keys[0], p.name, g.token, g.fenced)
+			p.w.write(context.Background(), p.w.keys[0], p.name, g.token, g.fenced)
+		}
+	case "wrote":
+		if !p.writing {
+			return
+		}
+		p.writing = false
+		defer p.w.resMu.Unlock()
+		g, ok := p.holds[n]
+		switch {
+		case len(f) < 3:
+			p.w.fail(fmt.Errorf("%s: unexpected line %q", p.name, strings.Join(f, " ")))
+		case f[2] == "error":
+			p.w.fail(fmt.Errorf("%s: write to %s with token %d: %s", p.name, p.w.res.Name(), g.token, strings.Join(f[3:], " ")))
+		case ok:
+			accepted := f[2] == "true"
+			p.w.observe(p.w.keys[0], p.name, g.token, accepted)
+			if accepted {
+				raise(&p.w.highest[0], g.token)
+			}
+			if g.paused {
+				p.w.lateWrites.Add(1)
+				if !accepted {
+					p.w.lateRefused.Add(1)
+				}
+				p.lateDone <- struct{}{}
+			}
 		}
 	case "end":
 		if g, ok := p.holds[n]; ok {
@@ -333,4 +443,85 @@ func pauseHolders(ctx context.Context, c *Cluster, w *Workload, until time.Time)
 		}
 	}
 	return faults, nil
+}
+
+// cacheMargin is how long a paused holder stays stopped after a newer
+// holder's write was accepted: the Kubernetes API server judges a fenced
+// write by its watch cache of the lock, which follows the lock's writes
+// by milliseconds (see package fencekube).
+const cacheMargin = 500 * time.Millisecond
+
+// pauseHoldersFenced is pauseHolders on the cluster's real resource: the
+// holder process is a late writer (it checks its lease as its work begins
+// and writes when the work ends), stopped with SIGSTOP 100 ms into its
+// work and resumed with SIGCONT only once another client has been granted
+// the key and its write, with a higher token, was accepted (the process is
+// then necessarily past its lease). Every resumed process's write is late,
+// and the resource must refuse it.
+func pauseHoldersFenced(ctx context.Context, c *Cluster, w *Workload, until time.Time) (faults int, err error) {
+	p, err := startHolderProcess(c, w)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { err = errors.Join(err, p.stop()) }()
+	for faults == 0 || time.Now().Before(until) {
+		if err := p.awaitGrant(ctx); err != nil {
+			return faults, err
+		}
+		pause(ctx, 100*time.Millisecond)
+		token, err := p.freeze()
+		if err != nil {
+			return faults, err
+		}
+		err = w.awaitHigher(ctx, 0, token)
+		if err == nil {
+			pause(ctx, cacheMargin)
+		}
+		if cerr := p.cmd.Process.Signal(syscall.SIGCONT); cerr != nil || err != nil {
+			return faults, errors.Join(err, cerr)
+		}
+		faults++
+		// The resumed process writes at once: wait for the outcome, so
+		// that the process is not stopped before its late write.
+		select {
+		case <-p.lateDone:
+		case <-p.done:
+			return faults, errors.New("the holder process exited before its late write")
+		case <-time.After(w.cfg.Liveness):
+			return faults, fmt.Errorf("the resumed holder process did not write within %s", w.cfg.Liveness)
+		}
+		for len(p.acquired) > 0 {
+			<-p.acquired // grants from before the pause
+		}
+	}
+	return faults, nil
+}
+
+// freeze stops the process with SIGSTOP and marks its latest grant as
+// paused; it returns that grant's token.
+func (p *holderProcess) freeze() (uint64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		return 0, err
+	}
+	g := p.holds[p.last]
+	g.paused = true
+	p.holds[p.last] = g
+	return g.token, nil
+}
+
+// awaitHigher waits until a write to key index k with a token above token
+// has been accepted.
+func (w *Workload) awaitHigher(ctx context.Context, k int, token uint64) error {
+	deadline := time.Now().Add(w.cfg.Liveness)
+	for w.highest[k].Load() <= token {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no write to %q with a token above %d was accepted within %s of the holder's pause", w.keys[k], token, w.cfg.Liveness)
+		}
+		if !pause(ctx, 10*time.Millisecond) {
+			return ctx.Err()
+		}
+	}
+	return nil
 }

@@ -58,3 +58,31 @@ func (r Result) fencedCell(s string) string {
 	}
 	return s
 }
+
+// FenceTable formats the results of the scenarios whose writes went to a
+// real protected resource (Result.Resource) as an aligned text table: per
+// store and resource, the writes it decided, how many it refused, the late
+// writes of holders resumed past their lease and how many of those it
+// refused, and the stale writes it accepted. Empty when there are none.
+func FenceTable(results []Result) string {
+	var rs []Result
+	for _, r := range results {
+		if r.Resource != "" {
+			rs = append(rs, r)
+		}
+	}
+	if len(rs) == 0 {
+		return ""
+	}
+	slices.SortStableFunc(rs, func(a, b Result) int {
+		return cmp.Or(cmp.Compare(a.Store, b.Store), cmp.Compare(a.Scenario, b.Scenario))
+	})
+	var sb strings.Builder
+	tw := tabwriter.NewWriter(&sb, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "store\tscenario\tresource\twrites\trefused\tlate writes\tlate refused\tstale writes accepted\t\n")
+	for _, r := range rs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t\n", r.Store, r.Scenario, r.Resource, r.Writes, r.FencedOff, r.LateWrites, r.LateRefused, r.StaleAccepted)
+	}
+	_ = tw.Flush()
+	return sb.String()
+}

@@ -25,6 +25,10 @@ type Scenario struct {
 	// frozen, a clock was wrong by more than the documented bound), only
 	// fencing protects; overlaps are reported, not failed.
 	OverlapAllowed func(c *Cluster) bool
+	// Resource: every write goes to the cluster's real protected resource
+	// (Cluster.Resource) instead of the in-memory register, and the run
+	// proves nothing, and fails, unless a late write was refused.
+	Resource bool
 }
 
 func always(*Cluster) bool { return true }
@@ -161,6 +165,15 @@ func Scenarios(skewAllowance time.Duration) []Scenario {
 			OverlapAllowed: always,
 			Inject:         pauseHolders,
 		},
+		{
+			// The same pause, with the late write going to the store's
+			// real protected resource through its helper.
+			Name: "holder-paused-fenced", Keys: []string{processKey}, Work: WorkRange{},
+			Applies:        func(c *Cluster) bool { return c.Spawn != nil && c.Resource != nil },
+			OverlapAllowed: always,
+			Resource:       true,
+			Inject:         pauseHoldersFenced,
+		},
 	}
 }
 
@@ -175,6 +188,13 @@ type Result struct {
 	Overlaps, StaleAccepted, TokenErrors int
 	// FencedOff counts the writes the protected resource refused.
 	FencedOff int64
+	// Resource names the real protected resource the writes went to
+	// (Scenario.Resource), empty for the in-memory register. Writes
+	// counts the writes it decided; LateWrites those of a holder process
+	// resumed after a pause past its lease, and LateRefused those of them
+	// it refused.
+	Resource                        string
+	Writes, LateWrites, LateRefused int64
 	// Fenced: the locker hands out fencing tokens.
 	Fenced bool
 	// OverlapAllowed: overlaps are reported, not failed (Scenario).
@@ -199,7 +219,9 @@ func (r Result) Failures() []history.Violation {
 // Run runs scenario sc on cluster c: the workload under the scenario's
 // faults for cfg.Duration, then until every key has been granted again
 // after the faults healed. The error reports a run that could not be
-// judged (a stuck client, no recovery); violations are in the Result.
+// judged (a stuck client, no recovery), with an empty Result; violations
+// are in the Result. A Scenario.Resource run whose resource refused no late
+// write returns its Result with an error: it proves nothing.
 func Run(ctx context.Context, cfg Config, c *Cluster, sc Scenario) (Result, error) {
 	cfg = cfg.WithDefaults()
 	began := time.Now()
@@ -208,6 +230,12 @@ func Run(ctx context.Context, cfg Config, c *Cluster, sc Scenario) (Result, erro
 		keys = cfg.Keys
 	}
 	w := NewWorkload(cfg, keys, sc.Work)
+	if sc.Resource {
+		if c.Resource == nil {
+			return Result{}, fmt.Errorf("scenario %s needs a cluster with a real resource", sc.Name)
+		}
+		w.res = c.Resource
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	wait := w.Run(ctx, c.Lockers)
@@ -241,6 +269,10 @@ func Run(ctx context.Context, cfg Config, c *Cluster, sc Scenario) (Result, erro
 		Took:           time.Since(began),
 	}
 	r.Fenced = w.fenced.Load()
+	if sc.Resource {
+		r.Resource = c.Resource.Name()
+		r.Writes, r.LateWrites, r.LateRefused = w.writes.Load(), w.lateWrites.Load(), w.lateRefused.Load()
+	}
 	for _, v := range r.Violations {
 		switch v.Kind {
 		case history.Overlap:
@@ -250,6 +282,11 @@ func Run(ctx context.Context, cfg Config, c *Cluster, sc Scenario) (Result, erro
 		case history.TokenOrder:
 			r.TokenErrors++
 		}
+	}
+	if sc.Resource && r.LateRefused == 0 {
+		// Nothing was refused: the run cannot tell a fenced resource from
+		// one that accepts everything.
+		return r, fmt.Errorf("%s refused no late write (%d late writes, %d writes in all): the run proves nothing about fencing", r.Resource, r.LateWrites, r.Writes)
 	}
 	return r, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,13 +85,23 @@ type Workload struct {
 	clock    *history.Clock
 	rec      *history.Recorder
 	reg      *history.Register
-	grantMu  sync.Mutex     // orders grants for unfenced lockers
-	grants   []atomic.Int64 // per key index: grants so far
-	holding  []atomic.Int32 // per key index: client holding it, or -1
-	rejected atomic.Int64   // writes the register refused (fenced off)
-	lost     atomic.Int64   // leases that ended before their release
-	fenced   atomic.Bool    // some lease carried a fencing token
-	failures chan error     // unexpected errors from clients
+	grantMu  sync.Mutex      // orders grants for unfenced lockers
+	grants   []atomic.Int64  // per key index: grants so far
+	holding  []atomic.Int32  // per key index: client holding it, or -1
+	rejected atomic.Int64    // writes the register or resource refused (fenced off)
+	writes   atomic.Int64    // writes to a real resource, accepted or refused
+	highest  []atomic.Uint64 // per key index: the highest token accepted
+	// res, when set, is the real resource every write goes to (see
+	// Resource); resMu keeps its writes one at a time, in the order the
+	// history records them.
+	res   Resource
+	resMu sync.Mutex
+	// lateWrites and lateRefused count the writes of a holder process
+	// resumed after a pause past its lease, and those the resource refused.
+	lateWrites, lateRefused atomic.Int64
+	lost                    atomic.Int64 // leases that ended before their release
+	fenced                  atomic.Bool  // some lease carried a fencing token
+	failures                chan error   // unexpected errors from clients
 }
 
 // NewWorkload returns a workload on keys whose clients work for a time
@@ -107,6 +118,7 @@ func NewWorkload(cfg Config, keys []string, work WorkRange) *Workload {
 		reg:      history.NewRegister(clock),
 		grants:   make([]atomic.Int64, len(keys)),
 		holding:  make([]atomic.Int32, len(keys)),
+		highest:  make([]atomic.Uint64, len(keys)),
 		failures: make(chan error, 100),
 	}
 	for i := range w.holding {
@@ -170,7 +182,7 @@ func (w *Workload) once(ctx context.Context, id int, name string, k int, l Locke
 	case <-t.C:
 		// Write only while the lease is believed held.
 		if lease.Context().Err() == nil {
-			w.write(key, name, token, fenced)
+			w.write(ctx, key, name, token, fenced)
 		}
 	}
 	t.Stop()
@@ -210,14 +222,40 @@ func (w *Workload) beginToken(k int, name string, token uint64, fenced bool) (*h
 	return w.rec.Begin(w.keys[k], name, token), token, false
 }
 
-// write is the guarded write to the protected resource.
-func (w *Workload) write(key, name string, token uint64, fenced bool) {
-	if !fenced {
+// write is the guarded write to the protected resource: the real one
+// when the scenario has one, otherwise the in-memory register.
+func (w *Workload) write(ctx context.Context, key, name string, token uint64, fenced bool) {
+	accepted := true
+	switch {
+	case w.res != nil:
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.Liveness)
+		defer cancel()
+		w.resMu.Lock()
+		defer w.resMu.Unlock()
+		var err error
+		if accepted, err = w.resourceWrite(wctx, key, name, token); err != nil {
+			w.fail(err)
+			return
+		}
+	case !fenced:
 		w.reg.WriteUnfenced(key, name, token)
-		return
+	default:
+		if accepted = w.reg.Write(key, name, token); !accepted {
+			w.rejected.Add(1)
+		}
 	}
-	if !w.reg.Write(key, name, token) {
-		w.rejected.Add(1)
+	if k := slices.Index(w.keys, key); accepted && k >= 0 {
+		raise(&w.highest[k], token)
+	}
+}
+
+// raise sets v to token if token is higher.
+func raise(v *atomic.Uint64, token uint64) {
+	for {
+		cur := v.Load()
+		if token <= cur || v.CompareAndSwap(cur, token) {
+			return
+		}
 	}
 }
 
