@@ -3,6 +3,8 @@ package lockmanager
 import (
 	"time"
 
+	"github.com/leasehold/leasehold/pkg/backends"
+
 	"github.com/leasehold/leasehold/pkg/lockmanager/internal/options"
 )
 
@@ -59,7 +61,16 @@ type AcquireOptions struct {
 	// without NUL. On a re-acquire by the current holder, nil keeps the
 	// current metadata.
 	Metadata map[string]string
+	// HolderPod is the Kubernetes Pod the holder runs in. On the
+	// Kubernetes backend a grant is bound to it when it is in the lock's
+	// namespace, and the controller frees the lock as soon as the Pod is
+	// gone instead of when the lease runs out; other backends ignore it.
+	// Hold fills it from the environment when it is nil (see PodFromEnv).
+	HolderPod *PodRef
 }
+
+// PodRef names the Kubernetes Pod a holder runs in.
+type PodRef = backends.PodRef
 
 // RenewOptions asks to extend a lease.
 type RenewOptions struct {

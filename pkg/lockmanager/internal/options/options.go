@@ -1,6 +1,7 @@
 package options
 
 import (
+	"regexp"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -33,6 +34,7 @@ type Acquire struct {
 	RefreshPeriod time.Duration
 	PollPeriod    time.Duration
 	Metadata      map[string]string
+	HolderPod     *backends.PodRef
 }
 
 // Renew has lockmanager.RenewOptions' fields.
@@ -84,7 +86,37 @@ func (o *Acquire) Validate() error {
 		return backends.InvalidArgument("PollPeriod",
 			"must be 0 (the refresh period) or between %s and %s, got %s", MinRefreshPeriod, MaxWait, o.PollPeriod)
 	}
-	return Metadata(o.Metadata)
+	if err := Metadata(o.Metadata); err != nil {
+		return err
+	}
+	return Pod(o.HolderPod, "HolderPod.Namespace", "HolderPod.Name", "HolderPod.UID")
+}
+
+// dns1123Label and dns1123Subdomain are Kubernetes' rules for namespace
+// and Pod names.
+var (
+	dns1123Label     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	dns1123Subdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+)
+
+// MaxPodUIDBytes bounds a Pod UID (the API's limit for holderPod.uid).
+const MaxPodUIDBytes = 128
+
+// Pod checks a Pod reference: a namespace that is a DNS-1123 label of at
+// most 63 characters, a name that is a DNS-1123 subdomain of at most 253,
+// and a UID of 1 to 128 bytes without control characters. nil is valid.
+// Errors name the field (nsField, nameField or uidField) at fault.
+func Pod(p *backends.PodRef, nsField, nameField, uidField string) error {
+	if p == nil {
+		return nil
+	}
+	if len(p.Namespace) > 63 || !dns1123Label.MatchString(p.Namespace) {
+		return backends.InvalidArgument(nsField, "must be a DNS-1123 label of at most 63 characters, got %q", p.Namespace)
+	}
+	if len(p.Name) > 253 || !dns1123Subdomain.MatchString(p.Name) {
+		return backends.InvalidArgument(nameField, "must be a DNS-1123 subdomain of at most 253 characters, got %q", p.Name)
+	}
+	return Name(uidField, p.UID, MaxPodUIDBytes)
 }
 
 // Validate checks a renewal's options as Acquire.Validate does.
