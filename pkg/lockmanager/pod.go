@@ -24,10 +24,11 @@ const (
 // set, an ErrInvalidArgument naming the first one missing or invalid when
 // only some are set or a value breaks Kubernetes' rules.
 func PodFromEnv() (*PodRef, error) {
-	return podFrom(os.Getenv)
+	return PodFromEnvFunc(os.Getenv)
 }
 
-func podFrom(getenv func(string) string) (*PodRef, error) {
+// PodFromEnvFunc is PodFromEnv reading the variables with getenv.
+func PodFromEnvFunc(getenv func(string) string) (*PodRef, error) {
 	vars := []string{EnvPodName, EnvPodNamespace, EnvPodUID}
 	vals := make([]string, len(vars))
 	set := 0

@@ -27,7 +27,7 @@ func TestPodFrom(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := podFrom(func(k string) string { return tt.env[k] })
+			got, err := PodFromEnvFunc(func(k string) string { return tt.env[k] })
 			if tt.wantErr != "" {
 				if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), tt.wantErr+":") {
 					t.Fatalf("err = %v, want ErrInvalidArgument naming %s", err, tt.wantErr)
