@@ -69,7 +69,7 @@ const ControllerName = "distributedlock-controller"
 // for that write's watch event to judge the lock again.
 type DistributedLockReconciler struct {
 	client.Client
-	// Recorder records the Expired, Reaped and InvalidSpec Events.
+	// Recorder records the Reaped, PodGone and InvalidSpec Events.
 	// SetupWithManager defaults it to the manager's recorder.
 	Recorder events.EventRecorder
 	// Clock is the reconciler's clock; SetupWithManager defaults it to the
@@ -89,6 +89,13 @@ type DistributedLockReconciler struct {
 	// DefaultReapEventQPS with a burst of DefaultReapEventBurst, and
 	// rate.NewLimiter(rate.Inf, 0) records one for every reap.
 	ReapEvents *rate.Limiter
+	// DisablePodBinding turns off freeing locks whose holder's Pod is gone
+	// (spec.holderPod; the manager's --pod-binding=false): those locks then
+	// wait for their lease like any other, and Pods are not watched.
+	DisablePodBinding bool
+	// APIReader reads Pods (and locks, after a conflict while freeing one)
+	// from the API server; SetupWithManager defaults it to the manager's.
+	APIReader client.Reader
 
 	initOnce     sync.Once
 	startOnce    sync.Once
@@ -133,6 +140,11 @@ func (r *DistributedLockReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.Recorder = mgr.GetEventRecorder(ControllerName)
 	}
 	r.init()
+	if !r.DisablePodBinding {
+		if err := r.setupPodBinding(mgr); err != nil {
+			return err
+		}
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("distributedlock").
 		// Like For, but noting when each lease version was first seen.

@@ -180,7 +180,7 @@ var _ = Describe("DistributedLock controller", func() {
 
 	It("reaps an expired lease by clearing the holder and keeps the fencing history (reapPolicy Release)", func() {
 		key := types.NamespacedName{Namespace: ns, Name: "reports-daily"}
-		reaps := testutil.ToFloat64(defaultMetrics.reaps.WithLabelValues(string(locksv1alpha1.ReapPolicyRelease)))
+		reaps := testutil.ToFloat64(defaultMetrics.reaps.WithLabelValues(string(locksv1alpha1.ReapPolicyRelease), reapReasonLeaseExpired))
 		renewed := time.Now().Truncate(time.Microsecond)
 		lock := grantedLock(key, "worker-1", shortLease, 7, renewed, locksv1alpha1.ReapPolicyRelease)
 		lock.Spec.LeaseTransitions = 3
@@ -202,7 +202,7 @@ var _ = Describe("DistributedLock controller", func() {
 		// The Event and the count follow the reaping write's answer.
 		Eventually(func(g Gomega) {
 			g.Expect(recorded.count(key, EventReasonReaped)).To(Equal(1))
-			g.Expect(testutil.ToFloat64(defaultMetrics.reaps.WithLabelValues(string(locksv1alpha1.ReapPolicyRelease)))).To(Equal(reaps + 1))
+			g.Expect(testutil.ToFloat64(defaultMetrics.reaps.WithLabelValues(string(locksv1alpha1.ReapPolicyRelease), reapReasonLeaseExpired))).To(Equal(reaps + 1))
 		}, timeout, interval).Should(Succeed())
 		Expect(statusWrites.count(key)).To(BeZero(), "an abandoned lease costs the reap and its Event, no status write")
 		delay := reapDelay(key, renewed.Add(shortLease))
@@ -213,7 +213,7 @@ var _ = Describe("DistributedLock controller", func() {
 
 	It("reaps an expired lease by deleting the lock (reapPolicy Delete)", func() {
 		key := types.NamespacedName{Namespace: ns, Name: "tmp-upload-42"}
-		reaps := testutil.ToFloat64(defaultMetrics.reaps.WithLabelValues(string(locksv1alpha1.ReapPolicyDelete)))
+		reaps := testutil.ToFloat64(defaultMetrics.reaps.WithLabelValues(string(locksv1alpha1.ReapPolicyDelete), reapReasonLeaseExpired))
 		renewed := time.Now().Truncate(time.Microsecond)
 		Expect(k8sClient.Create(ctx, grantedLock(key, "worker-1", shortLease, 1, renewed, locksv1alpha1.ReapPolicyDelete))).To(Succeed())
 
@@ -224,7 +224,7 @@ var _ = Describe("DistributedLock controller", func() {
 		// DELETE has been answered, which may be after this Get saw it.
 		Eventually(func(g Gomega) {
 			g.Expect(recorded.count(key, EventReasonReaped)).To(Equal(1))
-			g.Expect(testutil.ToFloat64(defaultMetrics.reaps.WithLabelValues(string(locksv1alpha1.ReapPolicyDelete)))).To(Equal(reaps + 1))
+			g.Expect(testutil.ToFloat64(defaultMetrics.reaps.WithLabelValues(string(locksv1alpha1.ReapPolicyDelete), reapReasonLeaseExpired))).To(Equal(reaps + 1))
 		}, timeout, interval).Should(Succeed())
 		delay := reapDelay(key, renewed.Add(shortLease))
 		Expect(delay).To(BeNumerically(">=", 0), "reaped before renewTime + leaseDurationSeconds")
@@ -313,8 +313,8 @@ var _ = Describe("DistributedLock controller", func() {
 	It("reaps 1,000 locks with spread expiries, each once", func() {
 		const n = 1000
 		const writers = 8
-		reaps := testutil.ToFloat64(defaultMetrics.reaps.WithLabelValues(string(locksv1alpha1.ReapPolicyRelease))) +
-			testutil.ToFloat64(defaultMetrics.reaps.WithLabelValues(string(locksv1alpha1.ReapPolicyDelete)))
+		reaps := testutil.ToFloat64(defaultMetrics.reaps.WithLabelValues(string(locksv1alpha1.ReapPolicyRelease), reapReasonLeaseExpired)) +
+			testutil.ToFloat64(defaultMetrics.reaps.WithLabelValues(string(locksv1alpha1.ReapPolicyDelete), reapReasonLeaseExpired))
 		keys := make([]types.NamespacedName, n)
 		expiresAt := make([]time.Time, n)
 		var wg sync.WaitGroup
@@ -346,8 +346,8 @@ var _ = Describe("DistributedLock controller", func() {
 		for _, key := range keys {
 			Expect(recorded.count(key, EventReasonReaped)).To(Equal(1), "%s reaped more than once", key)
 		}
-		Expect(testutil.ToFloat64(defaultMetrics.reaps.WithLabelValues(string(locksv1alpha1.ReapPolicyRelease))) +
-			testutil.ToFloat64(defaultMetrics.reaps.WithLabelValues(string(locksv1alpha1.ReapPolicyDelete)))).To(Equal(reaps + n))
+		Expect(testutil.ToFloat64(defaultMetrics.reaps.WithLabelValues(string(locksv1alpha1.ReapPolicyRelease), reapReasonLeaseExpired)) +
+			testutil.ToFloat64(defaultMetrics.reaps.WithLabelValues(string(locksv1alpha1.ReapPolicyDelete), reapReasonLeaseExpired))).To(Equal(reaps + n))
 		var left locksv1alpha1.DistributedLockList
 		Expect(k8sClient.List(ctx, &left, client.InNamespace(ns))).To(Succeed())
 		Expect(left.Items).To(HaveLen(n/2), "the Delete half is gone")

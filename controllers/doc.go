@@ -19,7 +19,9 @@ limitations under the License.
 // expires, and reaps expired leases as each object's reapPolicy says (clear
 // the holder, or delete the object). It serves Prometheus metrics on the
 // manager's registry: locks by phase, reaps by policy, the reap delay after
-// expiry, and the acquisitions and renewals it observed.
+// expiry, and the acquisitions and renewals it observed. It also frees a
+// lock bound to its holder's Pod (spec.holderPod) as soon as that Pod is
+// gone (see podbinding.go).
 //
 // # What it writes
 //

@@ -61,9 +61,12 @@ func startManager() {
 		// The API validation specs update objects they read earlier and
 		// would see the controller's status writes as conflicts: the
 		// controller watches only the objects of its own specs.
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&locksv1alpha1.DistributedLock{}: {Label: labels.SelectorFromSet(reconciledLabels)},
-		}},
+		Cache: cache.Options{
+			ByObject: map[client.Object]cache.ByObject{
+				&locksv1alpha1.DistributedLock{}: {Label: labels.SelectorFromSet(reconciledLabels)},
+			},
+			DefaultTransform: CacheTransform(), // as the manager's
+		},
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 	})

@@ -40,6 +40,12 @@ const (
 	phaseHeld = "Held"
 )
 
+// The reaps counter's reason label: why the controller ended a lease.
+const (
+	reapReasonLeaseExpired = "LeaseExpired"
+	reapReasonPodGone      = "PodGone"
+)
+
 // phases are the locks gauge's phase labels. Every one of them exists, at
 // 0 if no lock is in it, for each namespace that has locks, so that a query
 // for {phase="Expired"} finds a series before the first expiry.
@@ -50,7 +56,8 @@ type lockMetrics struct {
 	// locks counts the DistributedLocks by namespace and phase (Free,
 	// Held, Expired, Invalid).
 	locks *prometheus.GaugeVec
-	// reaps counts reaping writes that succeeded, by reapPolicy.
+	// reaps counts reaping writes that succeeded, by reapPolicy and reason
+	// (reapReasonLeaseExpired, reapReasonPodGone).
 	reaps *prometheus.CounterVec
 	// reapDelay is the time from a lease's expiresAt to the reaping
 	// write, on the controller's clock, for leases that expired while the
@@ -77,8 +84,9 @@ func newLockMetrics(reg prometheus.Registerer) *lockMetrics {
 		}, []string{"namespace", "phase"}),
 		reaps: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "leasehold_distributedlock_reaps_total",
-			Help: "Expired leases reaped by the controller, by reapPolicy (Release, Delete).",
-		}, []string{"policy"}),
+			Help: "Leases ended by the controller, by reapPolicy (Release, Delete) and reason: LeaseExpired " +
+				"(the lease ran out) or PodGone (the holder's Pod, spec.holderPod, was deleted, finished or replaced).",
+		}, []string{"policy", "reason"}),
 		reapDelay: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "leasehold_distributedlock_reap_delay_seconds",
 			Help: "Seconds from a lease's expiry (as the controller judged it) to the write that reaped it, " +

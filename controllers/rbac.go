@@ -24,6 +24,11 @@ package controllers
 // with a merge patch (distributedlocks/status patch). It sets no owner
 // references, so it needs no distributedlocks/finalizers.
 //
+// Pods: a lock bound to its holder's Pod (spec.holderPod) is freed once
+// that Pod is gone. The controller watches Pods' metadata only (list,
+// watch) and reads one Pod (get) when a Pod with bound locks changes, to
+// learn its phase. It never writes Pods.
+//
 // Events: the reconciler records Expired, Reaped and InvalidSpec through
 // the events.k8s.io API; the manager's leader election records its events
 // through the core API. Both event recorders create events and patch them
@@ -37,6 +42,7 @@ package controllers
 //
 // +kubebuilder:rbac:groups=locks.leasehold.dev,resources=distributedlocks,verbs=get;list;watch;update;delete
 // +kubebuilder:rbac:groups=locks.leasehold.dev,resources=distributedlocks/status,verbs=patch
+// +kubebuilder:rbac:groups=core,resources=pods,verbs=get;list;watch
 // +kubebuilder:rbac:groups=core,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete,namespace=leasehold-system

@@ -56,28 +56,8 @@ const (
 // Event, so that the API server spends its writes on the reaps.
 func (r *DistributedLockReconciler) reap(ctx context.Context, lock *locksv1alpha1.DistributedLock, expiresAt time.Time) (bool, error) {
 	log := logf.FromContext(ctx)
-	policy := lock.Spec.ReapPolicy
-	if policy == "" {
-		policy = locksv1alpha1.ReapPolicyRelease // the CRD's default
-	}
 	holder := lock.Spec.HolderIdentity
-	var err error
-	switch policy {
-	case locksv1alpha1.ReapPolicyDelete:
-		err = r.Delete(ctx, lock, client.Preconditions{UID: &lock.UID, ResourceVersion: &lock.ResourceVersion})
-	default:
-		// A free lock keeps its fencing history (fencingToken,
-		// leaseTransitions) so that the next grant's token is greater;
-		// everything that belonged to the expired grant goes.
-		lock.Spec.HolderIdentity = ""
-		lock.Spec.AcquireTime = nil
-		lock.Spec.RenewTime = nil
-		lock.Spec.LeaseDurationSeconds = nil
-		lock.Spec.Metadata = nil
-		// Update sends lock.ResourceVersion: the API server applies it
-		// only to that version.
-		err = r.Update(ctx, lock)
-	}
+	policy, err := r.endLease(ctx, lock)
 	switch {
 	case apierrors.IsConflict(err) || apierrors.IsNotFound(err):
 		log.V(1).Info("Lease changed before it could be reaped", "holder", holder, "reason", apierrors.ReasonForError(err))
@@ -86,7 +66,7 @@ func (r *DistributedLockReconciler) reap(ctx context.Context, lock *locksv1alpha
 		return false, fmt.Errorf("reaping the expired lease of %q (reapPolicy %s): %w", holder, policy, err)
 	}
 	delay := r.Clock.Now().Sub(expiresAt)
-	r.metrics.reaps.WithLabelValues(string(policy)).Inc()
+	r.metrics.reaps.WithLabelValues(string(policy), reapReasonLeaseExpired).Inc()
 	// Only a lease that expired after this controller began reconciling
 	// measures the reaper: one that expired before (make dev's samples,
 	// leases left over a controller's downtime) would record the downtime,
@@ -103,4 +83,30 @@ func (r *DistributedLockReconciler) reap(ctx context.Context, lock *locksv1alpha
 		"Reaped the lease of %q (reapPolicy %s): it expired at %s, %s before", holder, policy,
 		expiresAt.UTC().Format(time.RFC3339Nano), delay.Round(time.Millisecond))
 	return true, nil
+}
+
+// endLease is the write that ends lock's lease, as its reapPolicy says,
+// guarded by lock's resourceVersion and (Delete) UID: the reaper's and the
+// Pod binding's. With ReapPolicyRelease it clears the holder and keeps the
+// fencing history (fencingToken, leaseTransitions), so that the next
+// grant's token is greater, and on success lock holds the released object
+// as the API server returned it.
+func (r *DistributedLockReconciler) endLease(ctx context.Context, lock *locksv1alpha1.DistributedLock) (locksv1alpha1.ReapPolicy, error) {
+	policy := lock.Spec.ReapPolicy
+	if policy == "" {
+		policy = locksv1alpha1.ReapPolicyRelease // the CRD's default
+	}
+	if policy == locksv1alpha1.ReapPolicyDelete {
+		return policy, r.Delete(ctx, lock, client.Preconditions{UID: &lock.UID, ResourceVersion: &lock.ResourceVersion})
+	}
+	// Everything that belonged to the ended grant goes.
+	lock.Spec.HolderIdentity = ""
+	lock.Spec.AcquireTime = nil
+	lock.Spec.RenewTime = nil
+	lock.Spec.LeaseDurationSeconds = nil
+	lock.Spec.Metadata = nil
+	lock.Spec.HolderPod = nil
+	// Update sends lock.ResourceVersion: the API server applies it only to
+	// that version.
+	return policy, r.Update(ctx, lock)
 }

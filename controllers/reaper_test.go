@@ -67,6 +67,6 @@ var _ = Describe("Reaping", func() {
 		}
 		Expect(withEvent).To(Equal(2), "Reaped Events recorded")
 		Expect(testutil.ToFloat64(reapEventsDropped)-dropped).To(Equal(2.0), "reaps counted without an Event")
-		Expect(testutil.ToFloat64(r.metrics.reaps.WithLabelValues(string(locksv1alpha1.ReapPolicyRelease)))).To(Equal(4.0), "reaps counted")
+		Expect(testutil.ToFloat64(r.metrics.reaps.WithLabelValues(string(locksv1alpha1.ReapPolicyRelease), reapReasonLeaseExpired))).To(Equal(4.0), "reaps counted")
 	})
 })

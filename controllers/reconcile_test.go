@@ -140,7 +140,7 @@ func TestReconcileRequeuesAtExpiryThenReleases(t *testing.T) {
 	if diff := cmp.Diff([]string{EventReasonReaped}, drain(rec)); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
-	if got := testutil.ToFloat64(r.metrics.reaps.WithLabelValues("Release")); got != 1 {
+	if got := testutil.ToFloat64(r.metrics.reaps.WithLabelValues("Release", reapReasonLeaseExpired)); got != 1 {
 		t.Errorf("reaps{Release} = %v, want 1", got)
 	}
 	// It expired while the reconciler ran: one sample.
@@ -161,7 +161,7 @@ func TestReconcileReapDelayLeavesOutLeasesExpiredBeforeStart(t *testing.T) {
 	if _, lock, err := reconcileOnce(t, r); err != nil || lock.Spec.HolderIdentity != "" {
 		t.Fatalf("Reconcile of a lease expired 194 h ago = %v, holder %q; want it reaped", err, lock.Spec.HolderIdentity)
 	}
-	if got := testutil.ToFloat64(r.metrics.reaps.WithLabelValues("Release")); got != 1 {
+	if got := testutil.ToFloat64(r.metrics.reaps.WithLabelValues("Release", reapReasonLeaseExpired)); got != 1 {
 		t.Errorf("reaps{Release} = %v, want 1", got)
 	}
 	if got := reapDelaySamples(t, r); got != 0 {
@@ -269,7 +269,7 @@ func TestReconcileConflictMeansRenewedNotError(t *testing.T) {
 	if got := drain(rec); len(got) != 0 {
 		t.Errorf("events = %v, want none", got)
 	}
-	if got := testutil.ToFloat64(r.metrics.reaps.WithLabelValues("Release")); got != 0 {
+	if got := testutil.ToFloat64(r.metrics.reaps.WithLabelValues("Release", reapReasonLeaseExpired)); got != 0 {
 		t.Errorf("reaps{Release} = %v, want 0", got)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	locksv1alpha1 "github.com/leasehold/leasehold/api/v1alpha1"
+	"github.com/leasehold/leasehold/pkg/backends"
 )
 
 // The schema markers repeat the contract's bounds as literal numbers
@@ -79,6 +80,10 @@ func TestCRDSchemaStatesTheContractBounds(t *testing.T) {
 		if c.got != c.want {
 			t.Errorf("%s = %d, want %d", c.what, c.got, c.want)
 		}
+	}
+	podUID, _ := spec["holderPod"]["properties"].(map[string]any)["uid"].(map[string]any)["maxLength"].(float64)
+	if int64(podUID) != backends.MaxPodUIDBytes {
+		t.Errorf("spec.holderPod.uid maxLength = %v, want %d", podUID, backends.MaxPodUIDBytes)
 	}
 	rule("key", fmt.Sprintf("size(bytes(self)) <= %d", locksv1alpha1.MaxKeyBytes))
 	rule("holderIdentity", fmt.Sprintf("size(bytes(self)) <= %d", locksv1alpha1.MaxHolderIdentityBytes))

@@ -111,6 +111,7 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.holderIdentity) || has(self.leaseDurationSeconds)",message="a lock with a holderIdentity needs leaseDurationSeconds"
 // +kubebuilder:validation:XValidation:rule="!has(self.holderIdentity) || (has(self.fencingToken) && self.fencingToken > 0)",message="a lock with a holderIdentity needs a fencingToken greater than 0 (0 is never granted)"
 // +kubebuilder:validation:XValidation:rule="!has(self.acquireTime) || !has(self.renewTime) || self.renewTime >= self.acquireTime",message="renewTime must not be before acquireTime"
+// +kubebuilder:validation:XValidation:rule="!has(self.holderPod) || has(self.holderIdentity)",message="a lock with a holderPod needs a holderIdentity (a free lock is bound to no Pod)"
 // +kubebuilder:validation:XValidation:rule="!has(self.holderIdentity) || (has(oldSelf.holderIdentity) && oldSelf.holderIdentity == self.holderIdentity) || self.fencingToken > oldSelf.fencingToken",message="fencingToken must increase when a new holder takes the lock"
 type DistributedLockSpec struct {
 	// key is the lock's name as the client gave it: 1 to 256 bytes of UTF-8
@@ -186,12 +187,43 @@ type DistributedLockSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self.map(k, size(k) + size(self[k])).sum() <= 16384",message="metadata must be at most 16384 characters in all (keys and values)"
 	Metadata map[string]string `json:"metadata,omitempty"`
 
+	// holderPod is the Pod the holder runs in, in the lock's own namespace.
+	// The controller frees the lock (as it reaps an expired lease, keeping
+	// the fencing token) as soon as that Pod is gone: deleted, finished
+	// (phase Succeeded or Failed), or replaced by a Pod of the same name
+	// with another UID. A Pod on a Node that is NotReady is not gone (it may
+	// still run); the lease decides. Lock clients set it on a grant when
+	// they run in a Pod (the downward API gives them its name and UID), a
+	// renewal keeps it and a release clears it. Absent: the lease alone
+	// decides.
+	// +optional
+	HolderPod *HolderPod `json:"holderPod,omitempty"`
+
 	// reapPolicy says what the controller does once the lease expired:
 	// Release clears the holder and keeps the object with its fencing
 	// history; Delete deletes the object.
 	// +optional
 	// +kubebuilder:default=Release
 	ReapPolicy ReapPolicy `json:"reapPolicy,omitempty"`
+}
+
+// HolderPod names the Pod a lock's holder runs in. The namespace is the
+// lock's: a lock can only be bound to a Pod beside it.
+type HolderPod struct {
+	// name is the Pod's name (metadata.name): a DNS-1123 subdomain of at
+	// most 253 characters.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
+
+	// uid is the Pod's metadata.uid, which tells this Pod apart from a
+	// later one of the same name: 1 to 128 characters.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	UID string `json:"uid"`
 }
 
 // DistributedLockStatus is what the controller observed about the lock.
@@ -239,6 +271,7 @@ type DistributedLockStatus struct {
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Acquired",type=date,JSONPath=`.spec.acquireTime`,priority=1,description="When the current holder was granted the lock"
 // +kubebuilder:printcolumn:name="Transitions",type=integer,JSONPath=`.spec.leaseTransitions`,priority=1
+// +kubebuilder:printcolumn:name="Pod",type=string,JSONPath=`.spec.holderPod.name`,priority=1,description="The holder's Pod; the lock is freed once it is gone"
 // +kubebuilder:printcolumn:name="Reap",type=string,JSONPath=`.spec.reapPolicy`,priority=1,description="What the controller does once the lease expired"
 // +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.conditions[?(@.type=="Valid")].message`,priority=1,description="Why the spec is invalid"
 type DistributedLock struct {

@@ -16,9 +16,12 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	locksv1alpha1 "github.com/leasehold/leasehold/api/v1alpha1"
 	"github.com/leasehold/leasehold/internal/cli"
+	"github.com/leasehold/leasehold/pkg/backends/kubernetes"
 	"github.com/leasehold/leasehold/test/support/kubeenv"
 )
 
@@ -521,6 +524,28 @@ current-context: c
 			}
 		})
 	}
+	// acquire in a Pod (the downward API's variables set) binds the grant
+	// to it, so that the controller frees the lock once the Pod is gone.
+	t.Run("acquire binds the Pod of the environment", func(t *testing.T) {
+		c, err := client.New(cfg, client.Options{Scheme: kubernetes.Scheme()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const uid = "3b9f5d2e-4444-4a1b-9c8d-000000000000" // envtest runs no Pods; the backend does not read it
+		r := startLockctlEnv(t, "kubernetes://default", "", []string{"KUBECONFIG=" + adminKubeconfig,
+			"LEASEHOLD_POD_NAME=worker-0", "LEASEHOLD_POD_NAMESPACE=default", "LEASEHOLD_POD_UID=" + uid},
+			"acquire", "pod-bound").wait(t)
+		if r.code != 0 {
+			t.Fatalf("exit %d; stderr %q", r.code, r.stderr)
+		}
+		lock := &locksv1alpha1.DistributedLock{}
+		if err := c.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: "pod-bound"}, lock); err != nil {
+			t.Fatal(err)
+		}
+		if want := (&locksv1alpha1.HolderPod{Name: "worker-0", UID: uid}); lock.Spec.HolderPod == nil || *lock.Spec.HolderPod != *want {
+			t.Errorf("spec.holderPod = %+v, want %+v", lock.Spec.HolderPod, want)
+		}
+	})
 }
 
 // TestRunForwardsSignalsToLeftoverChildren: while run waits for what the

@@ -583,6 +583,18 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+// TestPartialPodEnvironment: the Pod variables come all three or not at
+// all; one missing is a usage error naming it, before any lock is taken.
+func TestPartialPodEnvironment(t *testing.T) {
+	backend := "sqlite://" + filepath.Join(t.TempDir(), "locks.db")
+	for _, args := range [][]string{{"acquire", "k"}, {"hold", "k"}, {"run", "k", "--", "true"}} {
+		r := startLockctlEnv(t, backend, "", []string{"LEASEHOLD_POD_NAME=worker-0", "LEASEHOLD_POD_NAMESPACE=jobs"}, args...).wait(t)
+		if r.code != cli.ExitUsage || !strings.Contains(r.stderr, "LEASEHOLD_POD_UID: must be set with") {
+			t.Errorf("lockctl %v: exit %d, stderr %q; want %d naming LEASEHOLD_POD_UID", args, r.code, r.stderr, cli.ExitUsage)
+		}
+	}
+}
+
 func TestDefaultBackendIsSQLiteInStateFolder(t *testing.T) {
 	cases := []struct {
 		name string

@@ -102,7 +102,7 @@ func main() {
 	}
 
 	setupLog.Info("Starting manager", "version", buildinfo.Get().Version, "commit", buildinfo.Get().Commit, "namespaces", opts.namespaces, "leaderElection", opts.leaderElect,
-		"clockSkewAllowance", opts.clockSkewAllowance, "reapGrace", opts.reapGrace)
+		"clockSkewAllowance", opts.clockSkewAllowance, "reapGrace", opts.reapGrace, "podBinding", opts.podBinding)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		setupLog.Error(err, "Problem running manager")
 		os.Exit(1)

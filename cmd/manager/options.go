@@ -92,6 +92,7 @@ type options struct {
 	kubeAPIBurst            int
 	reapEventQPS            float64
 	reapEventBurst          int
+	podBinding              bool
 	memoryLimitRatio        float64
 	// memoryLimit is the container's memory limit in bytes as given by
 	// --memory-limit; 0 means read it from the cgroup.
@@ -151,6 +152,11 @@ func parseOptions(args []string, out io.Writer) (*options, error) {
 			"Event, so that a burst of expiries does not double the manager's writes. Must be positive.")
 	fs.IntVar(&o.reapEventBurst, "reap-event-burst", controllers.DefaultReapEventBurst,
 		"Reaped Events the manager may record at once above --reap-event-qps. At least 1.")
+	fs.BoolVar(&o.podBinding, "pod-binding", true,
+		"Free a lock as soon as the Pod its holder runs in (spec.holderPod) is deleted, finished (phase Succeeded or "+
+			"Failed) or replaced by a Pod of the same name with another UID, instead of when its lease runs out. "+
+			"The manager then watches Pods' metadata and reads a Pod when one that locks are bound to changes. "+
+			"--pod-binding=false leaves such locks to their lease and watches no Pods.")
 	fs.Float64Var(&o.memoryLimitRatio, "memory-limit-ratio", defaultMemoryLimitRatio,
 		"Fraction of the container's memory limit (its cgroup's) that the Go runtime keeps the manager's memory "+
 			"under, by collecting garbage sooner as it nears it (a soft limit: GOMEMLIMIT). Without a cgroup limit, "+
@@ -285,8 +291,9 @@ func (o *options) managerOptions(scheme *runtime.Scheme) ctrl.Options {
 		opts.Metrics.TLSOpts = []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }}
 	}
 	// The reconciler never reads managedFields, which are often larger
-	// than the lock itself: the cache keeps every lock in memory.
-	opts.Cache.DefaultTransform = cache.TransformStripManagedFields()
+	// than the lock itself: the cache keeps every lock in memory. Of Pods
+	// (--pod-binding) it keeps a few metadata fields only.
+	opts.Cache.DefaultTransform = controllers.CacheTransform()
 	if len(o.namespaces) > 0 {
 		opts.Cache.DefaultNamespaces = make(map[string]cache.Config, len(o.namespaces))
 		for _, ns := range o.namespaces {
@@ -305,5 +312,6 @@ func (o *options) reconciler() *controllers.DistributedLockReconciler {
 		},
 		MaxConcurrentReconciles: o.maxConcurrentReconciles,
 		ReapEvents:              rate.NewLimiter(rate.Limit(o.reapEventQPS), o.reapEventBurst),
+		DisablePodBinding:       !o.podBinding,
 	}
 }

@@ -55,6 +55,7 @@ func TestParseOptionsDefaults(t *testing.T) {
 		"workers":         o.reconciler().MaxConcurrentReconciles,
 		"eventQPS":        float64(o.reconciler().ReapEvents.Limit()),
 		"eventBurst":      o.reconciler().ReapEvents.Burst(),
+		"podBinding":      !o.reconciler().DisablePodBinding,
 	}
 	want := map[string]any{
 		"metrics":         ":8443",
@@ -70,6 +71,7 @@ func TestParseOptionsDefaults(t *testing.T) {
 		"workers":         8,
 		"eventQPS":        float64(controllers.DefaultReapEventQPS),
 		"eventBurst":      controllers.DefaultReapEventBurst,
+		"podBinding":      true,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
@@ -93,6 +95,7 @@ func TestParseOptionsFlags(t *testing.T) {
 		"--kube-api-burst=70",
 		"--reap-event-qps=5",
 		"--reap-event-burst=7",
+		"--pod-binding=false",
 		"--zap-log-level=debug",
 	}, io.Discard)
 	if err != nil {
@@ -116,6 +119,7 @@ func TestParseOptionsFlags(t *testing.T) {
 		"burst":       o.kubeAPIBurst,
 		"eventQPS":    float64(r.ReapEvents.Limit()),
 		"eventBurst":  r.ReapEvents.Burst(),
+		"podBinding":  !r.DisablePodBinding,
 		"strips":      mo.Cache.DefaultTransform != nil,
 		"zapLevelSet": o.zap.Level != nil,
 	}
@@ -135,6 +139,7 @@ func TestParseOptionsFlags(t *testing.T) {
 		"burst":       70,
 		"eventQPS":    float64(5),
 		"eventBurst":  7,
+		"podBinding":  false,
 		"strips":      true,
 		"zapLevelSet": true,
 	}

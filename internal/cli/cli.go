@@ -34,7 +34,8 @@ type Env struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	// Getenv reads the environment (LEASEHOLD_BACKEND, XDG_STATE_HOME,
-	// HOME).
+	// HOME, and LEASEHOLD_POD_NAME, LEASEHOLD_POD_NAMESPACE and
+	// LEASEHOLD_POD_UID for acquire, hold and run).
 	Getenv func(string) string
 	// StderrIsTerminal turns on the status line while waiting for a lock.
 	StderrIsTerminal bool
@@ -153,6 +154,11 @@ when XDG_STATE_HOME is unset), whose folder is created with mode 0700:
   postgres://USER:PASSWORD@HOST:5432/DB?leasehold_namespace=NS
   redis://[USER:PASSWORD@]HOST:6379/0?namespace=NS      (rediss:// for TLS)
   kubernetes://NAMESPACE                                 (uses the kubeconfig)
+
+On Kubernetes, acquire, hold and run bind the grant to the Pod that
+$LEASEHOLD_POD_NAME, $LEASEHOLD_POD_NAMESPACE and $LEASEHOLD_POD_UID name
+(set them from the downward API), so that the lock is freed as soon as the
+Pod is gone rather than when the lease runs out.
 
 The default holder is HOSTNAME:PID of the lockctl process. acquire prints it
 with the version (-o json), which renew and release need.

@@ -34,6 +34,7 @@ type grantFlags struct {
 	lease    time.Duration
 	wait     time.Duration
 	metadata metadataFlag
+	pod      *lockmanager.PodRef // the holder's Pod, from the environment (see readPod)
 }
 
 func (g *grantFlags) add(cmd *cobra.Command) {
@@ -62,6 +63,18 @@ func (g *grantFlags) check(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
+// readPod reads the holder's Pod from LEASEHOLD_POD_NAME,
+// LEASEHOLD_POD_NAMESPACE and LEASEHOLD_POD_UID (the downward API), so
+// that on Kubernetes the grant is freed as soon as the Pod is gone.
+func (g *grantFlags) readPod(getenv func(string) string) error {
+	pod, err := lockmanager.PodFromEnvFunc(getenv)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	g.pod = pod
+	return nil
+}
+
 func (g *grantFlags) acquireOptions() lockmanager.AcquireOptions {
 	return lockmanager.AcquireOptions{
 		Key:           g.key,
@@ -69,6 +82,7 @@ func (g *grantFlags) acquireOptions() lockmanager.AcquireOptions {
 		LeaseDuration: g.lease,
 		Wait:          g.wait,
 		Metadata:      g.metadata.value(),
+		HolderPod:     g.pod,
 	}
 }
 
@@ -129,6 +143,9 @@ when while it waits (not with --quiet). To hold a lock until Ctrl-C, use
 				return err
 			}
 			if err := g.check(cmd, args); err != nil {
+				return err
+			}
+			if err := g.readPod(o.env.Getenv); err != nil {
 				return err
 			}
 			if err := checkWait(g.wait); err != nil {

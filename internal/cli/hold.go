@@ -37,6 +37,9 @@ codes before the grant (see 'lockctl --help').`,
 			if err := g.check(cmd, args); err != nil {
 				return err
 			}
+			if err := g.readPod(o.env.Getenv); err != nil {
+				return err
+			}
 			var err error
 			if g.wait, err = w.resolve(cmd); err != nil {
 				return err

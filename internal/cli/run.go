@@ -106,6 +106,9 @@ on stderr, which it prints whenever the status is its own.`,
 			if err := r.check(cmd, keyArgs); err != nil {
 				return err
 			}
+			if err := r.readPod(o.env.Getenv); err != nil {
+				return err
+			}
 			if len(command) == 0 {
 				return usagef("run needs a command to run: %s KEY -- COMMAND [ARG...]", cmd.CommandPath())
 			}

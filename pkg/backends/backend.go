@@ -22,6 +22,20 @@ type AcquireRequest struct {
 	// the last state its subscriptions delivered, without asking the
 	// store; backends that do not ignore it.
 	Watched bool
+	// HolderPod is the Kubernetes Pod the holder runs in, or nil. The
+	// Kubernetes backend binds a new grant to it when the Pod is in the
+	// lock's namespace (the controller then frees the lock once the Pod is
+	// gone); a re-acquire by the current holder keeps the binding unless
+	// HolderPod is set. Other backends ignore it.
+	HolderPod *PodRef
+}
+
+// PodRef names a Kubernetes Pod. Namespace and Name say where it is; UID
+// tells it apart from a later Pod of the same name.
+type PodRef struct {
+	Namespace string
+	Name      string
+	UID       string
 }
 
 // RenewRequest asks to extend a lease the caller holds.

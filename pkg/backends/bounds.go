@@ -1,6 +1,7 @@
 package backends
 
 import (
+	"regexp"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -98,4 +99,32 @@ func ValidatePage(pageSize int, pageToken string) error {
 		return InvalidArgument("PageToken", "is not a token returned by List")
 	}
 	return nil
+}
+
+// dns1123Label and dns1123Subdomain are Kubernetes' rules for namespace
+// and Pod names.
+var (
+	dns1123Label     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	dns1123Subdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+)
+
+// MaxPodUIDBytes bounds a Pod UID (the API's limit for holderPod.uid).
+const MaxPodUIDBytes = 128
+
+// ValidatePod checks a Pod reference: a namespace that is a DNS-1123 label
+// of at most 63 characters, a name that is a DNS-1123 subdomain of at most
+// 253, and a UID of 1 to MaxPodUIDBytes bytes without control characters.
+// nil is valid. Errors name the field (nsField, nameField or uidField) at
+// fault.
+func ValidatePod(p *PodRef, nsField, nameField, uidField string) error {
+	if p == nil {
+		return nil
+	}
+	if len(p.Namespace) > 63 || !dns1123Label.MatchString(p.Namespace) {
+		return InvalidArgument(nsField, "must be a DNS-1123 label of at most 63 characters, got %q", p.Namespace)
+	}
+	if len(p.Name) > 253 || !dns1123Subdomain.MatchString(p.Name) {
+		return InvalidArgument(nameField, "must be a DNS-1123 subdomain of at most 253 characters, got %q", p.Name)
+	}
+	return ValidateName(uidField, p.UID, MaxPodUIDBytes)
 }

@@ -92,6 +92,10 @@ func (m *Manager) acquire(ctx context.Context, o *AcquireOptions) (Lock, time.Ti
 		LeaseDuration: o.LeaseDuration,
 		Metadata:      maps.Clone(o.Metadata),
 	}
+	if o.HolderPod != nil {
+		pod := *o.HolderPod
+		req.HolderPod = &pod
+	}
 	if o.Wait == 0 {
 		sent := time.Now()
 		l, err := m.backend.Acquire(ctx, req)

@@ -65,7 +65,16 @@ type AcquireOptions struct {
 	// without NUL. On a re-acquire by the current holder, nil keeps the
 	// current metadata.
 	Metadata map[string]string
+	// HolderPod is the Kubernetes Pod the holder runs in. On the
+	// Kubernetes backend a grant is bound to it when it is in the lock's
+	// namespace, and the controller frees the lock as soon as the Pod is
+	// gone instead of when the lease runs out; other backends ignore it.
+	// Hold fills it from the environment when it is nil (see PodFromEnv).
+	HolderPod *PodRef
 }
+
+// PodRef names the Kubernetes Pod a holder runs in.
+type PodRef = backends.PodRef
 
 // RenewOptions asks to extend a lease.
 type RenewOptions struct {
@@ -125,7 +134,10 @@ func (o *AcquireOptions) validate() error {
 		return backends.InvalidArgument("PollPeriod",
 			"must be 0 (the refresh period) or between %s and %s, got %s", MinRefreshPeriod, MaxWait, o.PollPeriod)
 	}
-	return backends.ValidateMetadata(o.Metadata)
+	if err := backends.ValidateMetadata(o.Metadata); err != nil {
+		return err
+	}
+	return backends.ValidatePod(o.HolderPod, "HolderPod.Namespace", "HolderPod.Name", "HolderPod.UID")
 }
 
 // validate checks a renewal's options as AcquireOptions.validate does.

@@ -94,10 +94,21 @@ func WithSafetyMargin(d time.Duration) SessionOption {
 // first acquire of a key on Kubernetes is two or more writes) is renewed
 // once at once; Hold fails with ErrLeaseExpired only if that renewal is not
 // confirmed before its own safe deadline either.
+//
+// When o.HolderPod is nil, Hold binds the grant to the Pod the process runs
+// in if the environment names it (PodFromEnv), so that on Kubernetes the
+// lock is freed as soon as that Pod is gone.
 func Hold(ctx context.Context, m *Manager, o AcquireOptions, opts ...SessionOption) (*Session, error) {
 	cfg := sessionConfig{margin: -1}
 	for _, opt := range opts {
 		opt(&cfg)
+	}
+	if o.HolderPod == nil {
+		pod, err := PodFromEnv()
+		if err != nil {
+			return nil, err
+		}
+		o.HolderPod = pod
 	}
 	if err := o.validate(); err != nil {
 		return nil, err

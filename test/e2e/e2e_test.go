@@ -141,7 +141,7 @@ var _ = Describe("Leasehold, as an operator sees it", Ordered, func() {
 		out = kubectl(ctx, "get", "dlock", "--namespace", ns, "-o", "wide")
 		header, row = tableRow(out, name)
 		Expect(header).To(Equal([]string{"NAME", "KEY", "HOLDER", "TOKEN", "LEASE", "RENEWED", "PHASE", "AGE",
-			"ACQUIRED", "TRANSITIONS", "REAP", "MESSAGE"}))
+			"ACQUIRED", "TRANSITIONS", "POD", "REAP", "MESSAGE"}))
 		Expect(row).To(HaveKeyWithValue("REAP", "Release"))
 		Expect(out).To(ContainSubstring("scheduler:background:lease"))
 	})

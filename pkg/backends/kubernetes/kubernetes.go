@@ -268,6 +268,9 @@ func (b *Backend) grant(cur observation, req *backends.AcquireRequest) (*locksv1
 		if req.Metadata != nil {
 			s.Metadata = maps.Clone(req.Metadata)
 		}
+		if req.HolderPod != nil {
+			s.HolderPod = b.holderPod(req.HolderPod)
+		}
 	} else {
 		token, err := nextToken(cur.obj)
 		if err != nil {
@@ -280,11 +283,22 @@ func (b *Backend) grant(cur observation, req *backends.AcquireRequest) (*locksv1
 		s.HolderIdentity = req.Holder
 		s.AcquireTime = &now
 		s.Metadata = maps.Clone(req.Metadata)
+		s.HolderPod = b.holderPod(req.HolderPod)
 	}
 	now = renewStamp(now, s.AcquireTime)
 	s.RenewTime = &now
 	lease.Set(next, req.LeaseDuration)
 	return next, nil
+}
+
+// holderPod is the binding a grant to pod writes: none for a Pod outside
+// the backend's namespace, which a lock cannot name (see
+// locksv1alpha1.HolderPod).
+func (b *Backend) holderPod(pod *backends.PodRef) *locksv1alpha1.HolderPod {
+	if pod == nil || pod.Namespace != b.ns || pod.Name == "" || pod.UID == "" {
+		return nil
+	}
+	return &locksv1alpha1.HolderPod{Name: pod.Name, UID: pod.UID}
 }
 
 // renewStamp is the renewTime to write at now: never before acquireTime,
@@ -396,6 +410,7 @@ func (b *Backend) Release(ctx context.Context, req *backends.ReleaseRequest) err
 		next = b.writable(cur.obj)
 		next.Spec.HolderIdentity = ""
 		next.Spec.Metadata = nil
+		next.Spec.HolderPod = nil
 		return b.c.Update(ctx, next)
 	})
 	if err != nil {
