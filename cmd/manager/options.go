@@ -36,10 +36,12 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	locksv1alpha1 "github.com/leasehold/leasehold/api/v1alpha1"
 	"github.com/leasehold/leasehold/controllers"
 )
 
@@ -284,9 +286,11 @@ func (o *options) managerOptions(scheme *runtime.Scheme) ctrl.Options {
 		// vulnerabilities are not worth it for one scrape a minute.
 		opts.Metrics.TLSOpts = []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }}
 	}
-	// The reconciler never reads managedFields, which are often larger
-	// than the lock itself: the cache keeps every lock in memory.
-	opts.Cache.DefaultTransform = cache.TransformStripManagedFields()
+	// The cache keeps every lock in memory: only what the reconciler
+	// reads (managedFields, often larger than the lock itself, never).
+	opts.Cache.ByObject = map[client.Object]cache.ByObject{
+		&locksv1alpha1.DistributedLock{}: {Transform: controllers.TrimCachedLock},
+	}
 	if len(o.namespaces) > 0 {
 		opts.Cache.DefaultNamespaces = make(map[string]cache.Config, len(o.namespaces))
 		for _, ns := range o.namespaces {
