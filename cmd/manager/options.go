@@ -52,10 +52,14 @@ const leaderElectionID = "leasehold.locks.leasehold.dev"
 // Go runtime aims to stay under. The manager's memory is mostly its cache
 // of DistributedLocks, live for as long as the locks exist; with Go's
 // default of collecting garbage when the heap has doubled, RSS runs at
-// about twice that. A soft limit of three quarters of the container's limit
-// lets the heap grow that far only while memory is plentiful, and leaves a
-// quarter for stacks, buffers and what the runtime has not yet returned.
-const defaultMemoryLimitRatio = 0.75
+// about twice that. A soft limit of 60% of the container's limit lets the
+// heap grow that far only while memory is plentiful, and leaves the rest for
+// what the runtime does not count: the binary's own pages (about 35 MiB),
+// buffers and what it has not yet returned. With the soft limit in force
+// (the live heap over about a third of the container's limit) the process
+// sits near it plus those pages, so the ratio sets RSS; the price is more
+// frequent collections, each costing CPU in proportion to the live heap.
+const defaultMemoryLimitRatio = 0.6
 
 // setMemoryLimit sets the Go runtime's soft memory limit to
 // memoryLimitRatio of the container's memory limit (--memory-limit, or
