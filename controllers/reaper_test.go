@@ -18,6 +18,9 @@ package controllers
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -26,10 +29,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/time/rate"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	locksv1alpha1 "github.com/leasehold/leasehold/api/v1alpha1"
 	"github.com/leasehold/leasehold/pkg/backends/kubernetes/lease"
@@ -70,6 +78,44 @@ var _ = Describe("Reaping", func() {
 		Expect(withEvent).To(Equal(2), "Reaped Events recorded")
 		Expect(testutil.ToFloat64(reapEventsDropped)-dropped).To(Equal(2.0), "reaps counted without an Event")
 		Expect(testutil.ToFloat64(r.metrics.reaps.WithLabelValues(string(locksv1alpha1.ReapPolicyRelease)))).To(Equal(4.0), "reaps counted")
+	})
+
+	It("reaps with no more than the manager's ClusterRole from config/rbac grants", func() {
+		ns := lockNamespace()
+		role := managerClusterRole()
+		role.Name = "test-manager-role-" + ns
+		Expect(k8sClient.Create(ctx, role)).To(Succeed())
+		DeferCleanup(k8sClient.Delete, role)
+		user := "manager-" + ns
+		binding := &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: role.Name},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+			Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: "User", Name: user}},
+		}
+		Expect(k8sClient.Create(ctx, binding)).To(Succeed())
+		DeferCleanup(k8sClient.Delete, binding)
+		as := rest.CopyConfig(cfg)
+		as.Impersonate = rest.ImpersonationConfig{UserName: user}
+		cl, err := client.New(as, client.Options{Scheme: scheme.Scheme})
+		Expect(err).NotTo(HaveOccurred())
+		r := &DistributedLockReconciler{
+			Client:     cl,
+			Recorder:   events.NewFakeRecorder(10),
+			ReapEvents: rate.NewLimiter(rate.Inf, 0),
+			metrics:    newLockMetrics(prometheus.NewRegistry()),
+		}
+		r.init()
+
+		expired := time.Now().Add(-time.Minute)
+		for _, policy := range []locksv1alpha1.ReapPolicy{locksv1alpha1.ReapPolicyRelease, locksv1alpha1.ReapPolicyDelete} {
+			key := types.NamespacedName{Namespace: ns, Name: strings.ToLower(string(policy))}
+			lock := grantedLock(key, "gone", 10*time.Second, 1, expired, policy)
+			lock.Labels = nil
+			Expect(k8sClient.Create(ctx, lock)).To(Succeed())
+			reaped, err := r.reap(ctx, getLock(Default, key), expired.Add(10*time.Second))
+			Expect(err).NotTo(HaveOccurred(), "reapPolicy %s", policy)
+			Expect(reaped).To(BeTrue(), "reapPolicy %s", policy)
+		}
 	})
 
 	// The cache keeps a trimmed copy of each lock (TrimCachedLock); the
@@ -156,3 +202,20 @@ var _ = Describe("Reaping", func() {
 		})
 	})
 })
+
+// managerClusterRole reads the manager's ClusterRole from
+// config/rbac/role.yaml, which controller-gen generates from rbac.go.
+func managerClusterRole() *rbacv1.ClusterRole {
+	raw, err := os.ReadFile(filepath.Join("..", "config", "rbac", "role.yaml"))
+	Expect(err).NotTo(HaveOccurred())
+	for doc := range strings.SplitSeq(string(raw), "\n---") {
+		role := &rbacv1.ClusterRole{}
+		Expect(yaml.UnmarshalStrict([]byte(doc), role)).To(Succeed())
+		if role.Kind == "ClusterRole" {
+			role.ResourceVersion = ""
+			return role
+		}
+	}
+	Fail("config/rbac/role.yaml has no ClusterRole")
+	return nil
+}
