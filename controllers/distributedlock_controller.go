@@ -63,7 +63,7 @@ const ControllerName = "distributedlock-controller"
 // (RequeueAfter), never polled.
 //
 // Reaping is a write guarded by the resourceVersion the verdict was
-// reached on (Update for reapPolicy Release, Delete with UID and
+// reached on (a merge patch carrying it for reapPolicy Release, Delete with UID and
 // resourceVersion preconditions for Delete), so a renewal that lands first
 // makes the reaping write fail with a Conflict; the reconciler then waits
 // for that write's watch event to judge the lock again.

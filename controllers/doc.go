@@ -53,8 +53,9 @@ limitations under the License.
 // # Reaping and fencing tokens
 //
 // A reap is a write guarded by the resourceVersion the verdict was reached
-// on: an update clearing holderIdentity, acquireTime, renewTime,
-// leaseDurationSeconds and metadata (reapPolicy Release), or a delete with
+// on: a merge patch carrying that resourceVersion and clearing
+// holderIdentity, acquireTime, renewTime, leaseDurationSeconds and
+// metadata, and nothing else (reapPolicy Release), or a delete with
 // UID and resourceVersion preconditions (reapPolicy Delete). A renewal that
 // lands first makes the reap fail with a Conflict, and the lease is judged
 // again from the newer version: a lease renewed at the last moment is never
@@ -68,6 +69,9 @@ limitations under the License.
 // (Valid=False): an object not named as the lock clients name its key (they
 // would never see it), a holder without lease times (written under an older
 // CRD), an unknown reapPolicy, or a renewTime before acquireTime.
+//
+// Since no write sends a cached lock whole, the manager's cache keeps only
+// what the controller reads of each lock (TrimCachedLock in cache.go).
 //
 // The RBAC the controller needs is declared once, in rbac.go, from which
 // `make manifests` generates config/rbac/role.yaml.

@@ -63,7 +63,9 @@ func startManager() {
 		// controller watches only the objects of its own specs.
 		Cache: cache.Options{
 			ByObject: map[client.Object]cache.ByObject{
-				&locksv1alpha1.DistributedLock{}: {Label: labels.SelectorFromSet(reconciledLabels)},
+				// Trimmed as cmd/manager's cache trims them, so that every
+				// spec runs on what the deployed controller reads.
+				&locksv1alpha1.DistributedLock{}: {Label: labels.SelectorFromSet(reconciledLabels), Transform: TrimCachedLock},
 			},
 			DefaultTransform: CacheTransform(), // as the manager's
 		},

@@ -18,8 +18,9 @@ package controllers
 
 // The controller's permissions, least privilege. It never creates locks
 // (clients do), so there is no create verb. It reads and watches them
-// (get, list, watch), clears the holder of an expired lease with an update
-// guarded by resourceVersion (update; it never patches the spec), deletes
+// (get, list, watch), clears the holder of an expired lease with a merge
+// patch guarded by resourceVersion (patch; it never updates a lock whole,
+// since its cache keeps only part of each), deletes
 // the locks whose reapPolicy is Delete (delete) and writes their status
 // with a merge patch (distributedlocks/status patch). It sets no owner
 // references, so it needs no distributedlocks/finalizers.
@@ -40,7 +41,7 @@ package controllers
 // such as kube-system's leader elections. The namespace is the one the
 // manager runs in, as config/rbac deploys it.
 //
-// +kubebuilder:rbac:groups=locks.leasehold.dev,resources=distributedlocks,verbs=get;list;watch;update;delete
+// +kubebuilder:rbac:groups=locks.leasehold.dev,resources=distributedlocks,verbs=get;list;watch;patch;delete
 // +kubebuilder:rbac:groups=locks.leasehold.dev,resources=distributedlocks/status,verbs=patch
 // +kubebuilder:rbac:groups=core,resources=pods,verbs=get;list;watch
 // +kubebuilder:rbac:groups=core,resources=events,verbs=create;patch

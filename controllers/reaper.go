@@ -18,11 +18,13 @@ package controllers
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -47,7 +49,8 @@ const (
 // whether it reaped; a Conflict or NotFound is not an error but "someone
 // else wrote first", and the watch event of that write makes the
 // controller judge the lock again. On success with ReapPolicyRelease, lock
-// holds the released object as the API server returned it. It records one
+// holds the released object as the API server returned it (whole, not
+// trimmed as the cache keeps it). It records one
 // Event, Reaped, and only once the write succeeded, so that a lease renewed
 // at the last moment is not reported; with the reap that makes two writes
 // per abandoned lease. When many leases expire at once the Events are
@@ -90,7 +93,8 @@ func (r *DistributedLockReconciler) reap(ctx context.Context, lock *locksv1alpha
 // Pod binding's. With ReapPolicyRelease it clears the holder and keeps the
 // fencing history (fencingToken, leaseTransitions), so that the next
 // grant's token is greater, and on success lock holds the released object
-// as the API server returned it.
+// as the API server returned it (whole, not trimmed as the cache keeps
+// it).
 func (r *DistributedLockReconciler) endLease(ctx context.Context, lock *locksv1alpha1.DistributedLock) (locksv1alpha1.ReapPolicy, error) {
 	policy := lock.Spec.ReapPolicy
 	if policy == "" {
@@ -99,14 +103,39 @@ func (r *DistributedLockReconciler) endLease(ctx context.Context, lock *locksv1a
 	if policy == locksv1alpha1.ReapPolicyDelete {
 		return policy, r.Delete(ctx, lock, client.Preconditions{UID: &lock.UID, ResourceVersion: &lock.ResourceVersion})
 	}
-	// Everything that belonged to the ended grant goes.
-	lock.Spec.HolderIdentity = ""
-	lock.Spec.AcquireTime = nil
-	lock.Spec.RenewTime = nil
-	lock.Spec.LeaseDurationSeconds = nil
-	lock.Spec.Metadata = nil
-	lock.Spec.HolderPod = nil
-	// Update sends lock.ResourceVersion: the API server applies it only to
-	// that version.
-	return policy, r.Update(ctx, lock)
+	if lock.ResourceVersion == "" {
+		// Without one the patch would apply to any version.
+		return policy, fmt.Errorf("the lock has no resourceVersion to guard the write")
+	}
+	// The patch names resourceVersion, so the API server applies it only
+	// to that version, as it would an Update, and it names only the fields
+	// it clears: what the cache leaves out of lock (see TrimCachedLock)
+	// stays as the user wrote it.
+	return policy, r.Patch(ctx, lock, client.RawPatch(types.MergePatchType, releasePatch(lock.ResourceVersion)))
+}
+
+// releasePatch is the JSON merge patch that ends a grant with
+// ReapPolicyRelease: it clears what belonged to it (holderIdentity,
+// acquireTime, renewTime, leaseDurationSeconds, the holder's metadata and
+// its Pod) and keeps the fencing history (fencingToken, leaseTransitions),
+// so that the next grant's token is greater. metadata.resourceVersion
+// makes it a guarded write: the API server refuses it with a Conflict if
+// the object has changed since that version.
+func releasePatch(resourceVersion string) []byte {
+	patch := map[string]any{
+		"metadata": map[string]any{"resourceVersion": resourceVersion},
+		"spec": map[string]any{
+			"holderIdentity":       nil,
+			"acquireTime":          nil,
+			"renewTime":            nil,
+			"leaseDurationSeconds": nil,
+			"metadata":             nil,
+			"holderPod":            nil,
+		},
+	}
+	data, err := json.Marshal(patch)
+	if err != nil {
+		panic(err) // strings and nulls always marshal
+	}
+	return data
 }

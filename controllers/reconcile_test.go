@@ -237,7 +237,7 @@ func TestReconcileConflictMeansRenewedNotError(t *testing.T) {
 	renewed := metav1.NewMicroTime(t0.Add(10 * time.Second))
 	funcs := interceptor.Funcs{
 		// The holder renews between the reaper's read and its write.
-		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
+		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
 			current := &locksv1alpha1.DistributedLock{}
 			if err := c.Get(ctx, client.ObjectKeyFromObject(obj), current); err != nil {
 				return err
@@ -248,7 +248,7 @@ func TestReconcileConflictMeansRenewedNotError(t *testing.T) {
 					return err
 				}
 			}
-			return c.Update(ctx, obj, opts...)
+			return c.Patch(ctx, obj, patch, opts...)
 		},
 	}
 	r, rec := newUnitReconciler(t, clk, unitLock(t0, ""), funcs)

@@ -24,7 +24,7 @@ import (
 	"sync"
 )
 
-// counts counts requests by verb and resource, e.g. "PUT distributedlocks",
+// counts counts requests by verb and resource, e.g. "PATCH distributedlocks",
 // "PATCH distributedlocks/status", "POST events.k8s.io/events",
 // "WATCH distributedlocks". Its wrap goes into the manager's
 // rest.Config.WrapTransport, so every client the manager builds from that
@@ -50,7 +50,7 @@ func (c *counts) wrap(rt http.RoundTripper) http.RoundTripper {
 		c.mu.Unlock()
 		resp, err := rt.RoundTrip(req)
 		if wrote != nil && err == nil && resp.StatusCode < 300 &&
-			(key == "PUT distributedlocks" || key == "DELETE distributedlocks") {
+			(key == "PATCH distributedlocks" || key == "DELETE distributedlocks") {
 			if ns, name, ok := objectOf(req); ok {
 				wrote(ns, name)
 			}
@@ -127,7 +127,7 @@ func classify(req *http.Request) string {
 // kinds the report shows.
 type writeSplit struct {
 	// Reaping is the reconciler's writes of the locks themselves: the
-	// guarded Update (reapPolicy Release) and the guarded Delete.
+	// guarded merge patch (reapPolicy Release) and the guarded Delete.
 	Reaping int64 `json:"reaping"`
 	// Events is Event writes (events.k8s.io or core, POST or PATCH).
 	Events int64 `json:"events"`

@@ -83,7 +83,7 @@ func (m *memoryResult) markdown(b *bytes.Buffer) {
 	fmt.Fprintf(b, "## Memory\n\n")
 	fmt.Fprintf(b, "The manager binary (`go build ./cmd/manager`) as a separate process with its default flags, `--zap-devel=false` "+
 		"and `--memory-limit` set to the container's limits.memory as config/manager deploys it (no leader election; the "+
-		"Go runtime's soft limit is then three quarters of it), against the same control plane; %d held locks (leases of an hour, "+
+		"Go runtime's soft limit is then --memory-limit-ratio of it, 60%% by default), against the same control plane; %d held locks (leases of an hour, "+
 		"so every one is in the cache, the observation table and the workqueue's timers), created in %.0f s. Earlier runs' "+
 		"locks were deleted first. RSS from /proc/PID/status; the Go figures from its /metrics (runtime.MemStats at the "+
 		"scrape, not after a forced GC; next GC ≈ 2 × the heap live after the last GC with GOGC=100, or sooner near the soft limit).\n\n", m.Locks, m.CreatedS)

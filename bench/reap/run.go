@@ -133,7 +133,7 @@ func run(ctx context.Context, c config) (*report, error) {
 
 // startManager runs the controller in a manager built as cmd/manager builds
 // it with its default flags (options.go: restConfig, managerOptions,
-// reconciler; main.go): client QPS and burst, managedFields stripped from the cache,
+// reconciler; main.go): client QPS and burst, the cache trimmed by controllers.TrimCachedLock,
 // the real clock, a 1 s clock-skew allowance, no reap grace, 8 workers, the
 // manager's Event recorder with the default limit of Reaped Events. Differences: no metrics or probe listeners and
 // no logs; every request goes through the counting transport, which notes
@@ -148,7 +148,9 @@ func (b *bench) startManager(ctx context.Context) error {
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 	}
-	opts.Cache.DefaultTransform = cache.TransformStripManagedFields()
+	opts.Cache.ByObject = map[client.Object]cache.ByObject{
+		&locksv1alpha1.DistributedLock{}: {Transform: controllers.TrimCachedLock},
+	}
 	mgr, err := ctrl.NewManager(cfg, opts)
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)

@@ -36,10 +36,12 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	locksv1alpha1 "github.com/leasehold/leasehold/api/v1alpha1"
 	"github.com/leasehold/leasehold/controllers"
 )
 
@@ -50,10 +52,14 @@ const leaderElectionID = "leasehold.locks.leasehold.dev"
 // Go runtime aims to stay under. The manager's memory is mostly its cache
 // of DistributedLocks, live for as long as the locks exist; with Go's
 // default of collecting garbage when the heap has doubled, RSS runs at
-// about twice that. A soft limit of three quarters of the container's limit
-// lets the heap grow that far only while memory is plentiful, and leaves a
-// quarter for stacks, buffers and what the runtime has not yet returned.
-const defaultMemoryLimitRatio = 0.75
+// about twice that. A soft limit of 60% of the container's limit lets the
+// heap grow that far only while memory is plentiful, and leaves the rest for
+// what the runtime does not count: the binary's own pages (about 35 MiB),
+// buffers and what it has not yet returned. With the soft limit in force
+// (the live heap over about a third of the container's limit) the process
+// sits near it plus those pages, so the ratio sets RSS; the price is more
+// frequent collections, each costing CPU in proportion to the live heap.
+const defaultMemoryLimitRatio = 0.6
 
 // setMemoryLimit sets the Go runtime's soft memory limit to
 // memoryLimitRatio of the container's memory limit (--memory-limit, or
@@ -290,10 +296,13 @@ func (o *options) managerOptions(scheme *runtime.Scheme) ctrl.Options {
 		// vulnerabilities are not worth it for one scrape a minute.
 		opts.Metrics.TLSOpts = []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }}
 	}
-	// The reconciler never reads managedFields, which are often larger
-	// than the lock itself: the cache keeps every lock in memory. Of Pods
+	// The cache keeps every lock in memory: only what the reconciler reads
+	// (managedFields, often larger than the lock itself, never). Of Pods
 	// (--pod-binding) it keeps a few metadata fields only.
 	opts.Cache.DefaultTransform = controllers.CacheTransform()
+	opts.Cache.ByObject = map[client.Object]cache.ByObject{
+		&locksv1alpha1.DistributedLock{}: {Transform: controllers.TrimCachedLock},
+	}
 	if len(o.namespaces) > 0 {
 		opts.Cache.DefaultNamespaces = make(map[string]cache.Config, len(o.namespaces))
 		for _, ns := range o.namespaces {

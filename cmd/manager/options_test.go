@@ -31,7 +31,10 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	locksv1alpha1 "github.com/leasehold/leasehold/api/v1alpha1"
 	"github.com/leasehold/leasehold/controllers"
 )
 
@@ -121,6 +124,7 @@ func TestParseOptionsFlags(t *testing.T) {
 		"eventBurst":  r.ReapEvents.Burst(),
 		"podBinding":  !r.DisablePodBinding,
 		"strips":      mo.Cache.DefaultTransform != nil,
+		"trims":       trimsLocks(mo.Cache.ByObject),
 		"zapLevelSet": o.zap.Level != nil,
 	}
 	want := map[string]any{
@@ -141,6 +145,7 @@ func TestParseOptionsFlags(t *testing.T) {
 		"eventBurst":  7,
 		"podBinding":  false,
 		"strips":      true,
+		"trims":       true,
 		"zapLevelSet": true,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -248,18 +253,19 @@ func TestParseOptionsHelp(t *testing.T) {
 }
 
 // --memory-limit and --memory-limit-ratio set the Go runtime's soft memory
-// limit: three quarters of 256Mi by default.
+// limit: 60% of 256Mi by default.
 func TestMemoryLimit(t *testing.T) {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		t.Skip("GOMEMLIMIT is set in the environment: the manager leaves it alone")
 	}
 	prev := debug.SetMemoryLimit(-1)
 	t.Cleanup(func() { debug.SetMemoryLimit(prev) })
+	var mib256 int64 = 256 << 20
 	for _, tc := range []struct {
 		args []string
 		want int64
 	}{
-		{[]string{"--memory-limit=256Mi"}, 256 << 20 * 3 / 4},
+		{[]string{"--memory-limit=256Mi"}, int64(float64(mib256) * 0.6)},
 		{[]string{"--memory-limit=1Gi", "--memory-limit-ratio=0.5"}, 512 << 20},
 	} {
 		o, err := parseOptions(tc.args, io.Discard)
@@ -274,4 +280,14 @@ func TestMemoryLimit(t *testing.T) {
 			t.Errorf("%v: limit %d (runtime %d), want %d", tc.args, got, debug.SetMemoryLimit(-1), tc.want)
 		}
 	}
+}
+
+// trimsLocks reports whether the cache options transform DistributedLocks.
+func trimsLocks(byObject map[client.Object]cache.ByObject) bool {
+	for obj, opts := range byObject {
+		if _, ok := obj.(*locksv1alpha1.DistributedLock); ok && opts.Transform != nil {
+			return true
+		}
+	}
+	return false
 }
