@@ -14,7 +14,8 @@
 // an unknown query parameter or a bad value for one (the error names the
 // parameter). What the server says no to is ErrUnavailable, as a refused
 // login or a missing database is on every backend: credentials it refuses
-// (WRONGPASS, NOAUTH), a database index it does not have, and a server
+// (WRONGPASS, NOAUTH), a database index it does not have, a Sentinel
+// master name the sentinels do not know (the error names it), and a server
 // that cannot be reached (refused, timed out, TLS handshake failed). A
 // context that ended first is reported as such. No error contains the
 // password.
