@@ -98,8 +98,9 @@ func LegacyAcquire(ctx context.Context, b *Backend, req *backends.AcquireRequest
 	if md != "" {
 		given = "1"
 	}
-	res, err := evalOnce(ctx, b.client, legacyAcquireScript, b.lockKeys(req.Key),
-		req.Key, req.Holder, req.LeaseDuration.Milliseconds(), given, md, b.retention.Milliseconds()).StringSlice()
+	rec, fence := b.lockKeys(req.Key)
+	res, err := evalOnce(ctx, b.client, legacyAcquireScript, []any{nil, nil, 2, rec, fence,
+		req.Key, req.Holder, req.LeaseDuration.Milliseconds(), given, md, b.retention.Milliseconds()}).StringSlice()
 	if err != nil {
 		return "", 0, err
 	}
@@ -116,8 +117,9 @@ func LegacyRelease(ctx context.Context, b *Backend, req *backends.ReleaseRequest
 	if req.Delete {
 		del = "1"
 	}
-	res, err := evalOnce(ctx, b.client, legacyReleaseScript, b.lockKeys(req.Key),
-		req.Holder, req.Version, del, b.retention.Milliseconds(), b.channel, req.Key).StringSlice()
+	rec, fence := b.lockKeys(req.Key)
+	res, err := evalOnce(ctx, b.client, legacyReleaseScript, []any{nil, nil, 2, rec, fence,
+		req.Holder, req.Version, del, b.retention.Milliseconds(), b.channel, req.Key}).StringSlice()
 	if err != nil {
 		return err
 	}

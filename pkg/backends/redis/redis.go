@@ -60,9 +60,11 @@ type Backend struct {
 	base       string
 	namespace  string
 	channel    string
-	retention  time.Duration
-	// retentionMS is the retention as the scripts take it, formatted once.
-	retentionMS string
+	// channelArg and retentionMS are the channel and the retention as the
+	// scripts take them, boxed once.
+	channelArg  any
+	retention   time.Duration
+	retentionMS any
 	closed      atomic.Bool
 	closeOnce   sync.Once
 	hub         *hub
@@ -107,6 +109,7 @@ func New(client goredis.UniversalClient, opts ...Option) (*Backend, error) {
 		channel:     base + "released",
 		retention:   c.retention,
 		retentionMS: strconv.FormatInt(c.retention.Milliseconds(), 10),
+		channelArg:  base + "released",
 	}
 	b.hub = newHub(client, b.channel)
 	return b, nil
@@ -120,18 +123,24 @@ func (b *Backend) recordKey(key string) string {
 }
 
 // lockKeys returns KEYS for the acquire, renew and release scripts: the
-// record and its fence.
-func (b *Backend) lockKeys(key string) []string {
-	// One allocation for both names: the record's is a prefix of the
-	// fence's. This runs on every acquire, renew and release.
+// record and its fence, built in one allocation (the record's name is a
+// prefix of the fence's) as this runs on every acquire, renew and release.
+func (b *Backend) lockKeys(key string) (record, fence string) {
 	const suffix = "}:fence"
-	buf := make([]byte, 0, len(b.base)+1+hex.EncodedLen(len(key))+len(suffix))
-	buf = append(buf, b.base...)
-	buf = append(buf, '{')
-	buf = hex.AppendEncode(buf, []byte(key))
-	buf = append(buf, suffix...)
-	fence := string(buf)
-	return []string{fence[:len(fence)-len(":fence")], fence}
+	var sb strings.Builder
+	sb.Grow(len(b.base) + 1 + hex.EncodedLen(len(key)) + len(suffix))
+	sb.WriteString(b.base)
+	sb.WriteByte('{')
+	var chunk [64]byte
+	for rest := key; rest != ""; {
+		n := min(len(rest), len(chunk)/2)
+		hex.Encode(chunk[:], []byte(rest[:n]))
+		sb.Write(chunk[:2*n])
+		rest = rest[n:]
+	}
+	sb.WriteString(suffix)
+	fence = sb.String()
+	return fence[:len(fence)-len(":fence")], fence
 }
 
 // check returns the error for a call that must not proceed.
@@ -162,8 +171,8 @@ func storeError(ctx context.Context, op, key string, err error) error {
 
 // run executes a script and returns its reply: one string, whose first
 // byte is the status (see scripts.go).
-func (b *Backend) run(ctx context.Context, s *script, op, key string, keys []string, args ...any) (string, error) {
-	reply, err := evalOnce(ctx, b.client, s, keys, args...).Text()
+func (b *Backend) run(ctx context.Context, s *script, op, key string, args []any) (string, error) {
+	reply, err := evalOnce(ctx, b.client, s, args).Text()
 	if err != nil {
 		return "", storeError(ctx, op, key, err)
 	}
@@ -232,9 +241,9 @@ func (b *Backend) Acquire(ctx context.Context, req *backends.AcquireRequest) (ba
 	if err != nil {
 		return backends.Lock{}, backends.InvalidArgument("Metadata", "cannot be encoded: %v", err)
 	}
-	reply, err := b.run(ctx, acquireScript, op, req.Key,
-		b.lockKeys(req.Key),
-		req.Key, req.Holder, req.LeaseDuration.Milliseconds(), given, md, b.retentionMS)
+	rec, fence := b.lockKeys(req.Key)
+	reply, err := b.run(ctx, acquireScript, op, req.Key, []any{nil, nil, 2, rec, fence,
+		req.Key, req.Holder, req.LeaseDuration.Milliseconds(), given, md, b.retentionMS})
 	if err != nil {
 		return backends.Lock{}, err
 	}
@@ -255,9 +264,9 @@ func (b *Backend) Renew(ctx context.Context, req *backends.RenewRequest) (backen
 		return backends.Lock{}, backends.InvalidArgument("Metadata", "cannot be encoded: %v", err)
 	}
 	token, change := record.SplitVersion(req.Version)
-	reply, err := b.run(ctx, renewScript, op, req.Key,
-		b.lockKeys(req.Key),
-		req.Holder, token, change, req.LeaseDuration.Milliseconds(), given, md, b.retentionMS)
+	rec, fence := b.lockKeys(req.Key)
+	reply, err := b.run(ctx, renewScript, op, req.Key, []any{nil, nil, 2, rec, fence,
+		req.Holder, token, change, req.LeaseDuration.Milliseconds(), given, md, b.retentionMS})
 	if err != nil {
 		return backends.Lock{}, err
 	}
@@ -279,9 +288,9 @@ func (b *Backend) Release(ctx context.Context, req *backends.ReleaseRequest) err
 		del = "1"
 	}
 	token, change := record.SplitVersion(req.Version)
-	reply, err := b.run(ctx, releaseScript, op, req.Key,
-		b.lockKeys(req.Key),
-		req.Holder, token, change, del, b.retentionMS, b.channel, req.Key)
+	rec, fence := b.lockKeys(req.Key)
+	reply, err := b.run(ctx, releaseScript, op, req.Key, []any{nil, nil, 2, rec, fence,
+		req.Holder, token, change, del, b.retentionMS, b.channelArg, req.Key})
 	if err != nil {
 		return err
 	}
@@ -294,7 +303,7 @@ func (b *Backend) Get(ctx context.Context, key string) (backends.Lock, error) {
 	if err := b.check(ctx, op, key); err != nil {
 		return backends.Lock{}, err
 	}
-	reply, err := b.run(ctx, getScript, op, key, []string{b.recordKey(key)})
+	reply, err := b.run(ctx, getScript, op, key, []any{nil, nil, 1, b.recordKey(key)})
 	if err != nil {
 		return backends.Lock{}, err
 	}
@@ -354,7 +363,7 @@ func (b *Backend) List(ctx context.Context, req *backends.ListRequest) (backends
 		reply, err := cmds[i].Text()
 		if isNoScript(err) {
 			// The script cache was empty (a restart): EVAL loads it.
-			reply, err = evalOnce(ctx, b.client, getScript, []string{b.recordKey(k)}).Text()
+			reply, err = evalOnce(ctx, b.client, getScript, []any{nil, nil, 1, b.recordKey(k)}).Text()
 		}
 		if err != nil {
 			return backends.ListPage{}, storeError(ctx, op, k, err)
