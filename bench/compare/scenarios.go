@@ -356,7 +356,11 @@ func fairness(ctx context.Context, l locker, fresh freshLocker, key string, work
 					err = h.release(context.WithoutCancel(ctx))
 				}
 				if err != nil {
-					once.Do(func() { firstErr = fmt.Errorf("worker %d: %w", w, err); cancel() })
+					// An acquire cut off by the window's end is not a
+					// failure (see windowOver).
+					if !windowOver(ctx) {
+						once.Do(func() { firstErr = fmt.Errorf("worker %d: %w", w, err); cancel() })
+					}
 					return
 				}
 			}

@@ -1,6 +1,7 @@
-// Package redis is Leasehold's Redis backend: lock records kept as Redis
-// hashes, decided and written by one Lua script per operation, over any
-// go-redis UniversalClient (a single server, Sentinel, or Cluster).
+// Package redis is Leasehold's Redis backend: lock records kept as one
+// Redis string each, decided and written by one Lua script per operation,
+// over any go-redis UniversalClient (a single server, Sentinel, or
+// Cluster).
 //
 // Use New with a client you build and own, or Open (and backends.Open) with
 // a redis:// or rediss:// URL; importing this package registers both
@@ -14,7 +15,8 @@
 // an unknown query parameter or a bad value for one (the error names the
 // parameter). What the server says no to is ErrUnavailable, as a refused
 // login or a missing database is on every backend: credentials it refuses
-// (WRONGPASS, NOAUTH), a database index it does not have, and a server
+// (WRONGPASS, NOAUTH), a database index it does not have, a Sentinel
+// master name the sentinels do not know (the error names it), and a server
 // that cannot be reached (refused, timed out, TLS handshake failed). A
 // context that ended first is reported as such. No error contains the
 // password.
@@ -26,14 +28,34 @@
 // the key's bytes. The Cluster hash tag is the braced part, so both keys of
 // one lock are in one slot whatever the key contains ('{', '}', ':' and
 // non-ASCII included), and hex keeps byte order, so List sorts by key.
-// Prefix and namespace must not contain braces (New rejects them). The key,
-// holder and metadata are stored verbatim (metadata as a JSON object in
-// one hash field), never joined with separators.
+// Prefix and namespace must not contain braces (New rejects them).
+//
+// # Storage format
+//
+// A record is one string: a format byte, a fixed binary header (token,
+// change counter, acquired, renewed and expires at, lease, and the
+// lengths of the holder and the key), then the holder, the key and the
+// metadata (a JSON object, empty for none) verbatim, never joined with
+// separators; internal/record gives the bytes. The scripts read it with
+// one GET and write it with one SET whose PX is also its TTL. A fence is
+// the last token in decimal.
+//
+// Upgrades: records written by the earlier format, a hash with one field
+// per value, are read as they are by every operation and converted to a
+// string by the next write to them (a grant, renewal or release), so a
+// store needs no migration step and an upgrade loses no lock: a lock held
+// in a hash is still held, its holder's version still matches (versions
+// keep the form "<token>.<change>"), and tokens keep rising from the
+// hash's token. Fences kept their format. During a rolling upgrade, a
+// client of the earlier version that meets a converted record fails with
+// ErrUnavailable (its scripts get WRONGTYPE), never with a wrong answer,
+// until it is upgraded too.
 //
 // # One round trip per operation
 //
 // Acquire, Renew, Release and Get are each one EVALSHA of a script that
-// reads, decides and writes atomically (Redis runs a script alone). When
+// reads, decides and writes atomically (Redis runs a script alone), and
+// replies with one string that the client decodes without parsing text. When
 // the server's script cache is empty (first use, or after a restart),
 // go-redis gets NOSCRIPT and sends EVAL once: a second round trip that
 // loads the script for every later call. List is a SCAN of the namespace
@@ -50,7 +72,7 @@
 // Records are not given a TTL equal to their lease: an expired record must
 // stay readable (Held=false, the last holder and token), and an expired
 // lease whose version still matches may be released. Instead, Redis's own
-// expiry (PEXPIRE) only cleans up abandoned records:
+// expiry (the PX of each write) only cleans up abandoned records:
 //
 //   - on every grant and renewal, the record's TTL is lease + retention;
 //   - on release without delete, its TTL is retention;

@@ -22,37 +22,42 @@ type onceCmd struct{ *goredis.Cmd }
 // NoRetry implements goredis.Cmder.
 func (onceCmd) NoRetry() bool { return true }
 
-// script is a Lua script and its SHA-1, the name EVALSHA knows it by.
-type script struct{ src, hash string }
+// script is a Lua script and its SHA-1, the name EVALSHA knows it by,
+// each kept boxed as a command argument too, so that calls do not box them
+// again.
+type script struct {
+	src, hash       string
+	srcArg, hashArg any
+}
 
 func newScript(src string) *script {
 	h := sha1.Sum([]byte(src))
-	return &script{src: src, hash: hex.EncodeToString(h[:])}
+	hash := hex.EncodeToString(h[:])
+	return &script{src: src, hash: hash, srcArg: src, hashArg: hash}
 }
 
 // evalOnce runs s with EVALSHA, and with EVAL when the server's script
 // cache lacks it (first use, or after a restart), each sent at most once.
-func evalOnce(ctx context.Context, c goredis.UniversalClient, s *script, keys []string, args ...any) *goredis.Cmd {
-	cmd := evalCmd(ctx, "evalsha", s.hash, keys, args)
+// args are two slots that evalOnce fills with the command and the
+// script, the number of keys, then the keys and the script's arguments.
+func evalOnce(ctx context.Context, c goredis.UniversalClient, s *script, args []any) *goredis.Cmd {
+	args[0], args[1] = "evalsha", s.hashArg
+	cmd := evalCmd(ctx, args)
 	_ = c.Process(ctx, onceCmd{cmd})
 	if isNoScript(cmd.Err()) {
 		// NOSCRIPT means the script did not run: sending it now is its
-		// first run.
-		cmd = evalCmd(ctx, "eval", s.src, keys, args)
+		// first run. The first command is done with, so its arguments can
+		// be reused.
+		args[0], args[1] = "eval", s.srcArg
+		cmd = evalCmd(ctx, args)
 		_ = c.Process(ctx, onceCmd{cmd})
 	}
 	return cmd
 }
 
-func evalCmd(ctx context.Context, name, payload string, keys []string, args []any) *goredis.Cmd {
-	a := make([]any, 0, 3+len(keys)+len(args))
-	a = append(a, name, payload, len(keys))
-	for _, k := range keys {
-		a = append(a, k)
-	}
-	a = append(a, args...)
-	cmd := goredis.NewCmd(ctx, a...)
-	if len(keys) > 0 {
+func evalCmd(ctx context.Context, args []any) *goredis.Cmd {
+	cmd := goredis.NewCmd(ctx, args...)
+	if n, _ := args[2].(int); n > 0 {
 		cmd.SetFirstKeyPos(3) // routes the call to the keys' Cluster slot
 	}
 	return cmd

@@ -113,6 +113,14 @@ func openURL(ctx context.Context, u *url.URL) (*Backend, error) {
 	if err != nil {
 		return nil, backends.InvalidArgument(urlParameter(err), "%s", redact(err, password))
 	}
+	if master != "" {
+		// go-redis reports a master no sentinel knows as sentinels
+		// unreachable; asking them tells the two apart.
+		if err := checkMaster(ctx, client, master, addr); err != nil {
+			_ = client.Close()
+			return nil, err
+		}
+	}
 	b, err := New(client, opts...)
 	if err != nil {
 		_ = client.Close()
@@ -173,6 +181,39 @@ func newClient(u *url.URL, cluster bool, master string, addrs []string) (goredis
 		o.ContextTimeoutEnabled = true
 		return goredis.NewClient(o), o.Addr, nil
 	}
+}
+
+// checkMaster asks the sentinels behind client (at addrs, comma-separated)
+// for master's address, and fails with ErrUnavailable naming the master
+// when the first that answers knows no master of that name (it replies
+// with a null address). Sentinels that cannot be reached are left for the
+// PING that follows to report.
+func checkMaster(ctx context.Context, client goredis.UniversalClient, master, addrs string) error {
+	fo, ok := client.(*goredis.Client)
+	if !ok {
+		return nil
+	}
+	o := fo.Options()
+	for _, addr := range strings.Split(addrs, ",") {
+		sc := goredis.NewSentinelClient(&goredis.Options{
+			Addr:                  addr,
+			TLSConfig:             o.TLSConfig,
+			DialTimeout:           o.DialTimeout,
+			ReadTimeout:           o.ReadTimeout,
+			WriteTimeout:          o.WriteTimeout,
+			MaxRetries:            -1,
+			ContextTimeoutEnabled: true,
+		})
+		_, err := sc.GetMasterAddrByName(ctx, master).Result()
+		_ = sc.Close()
+		switch {
+		case errors.Is(err, goredis.Nil):
+			return fmt.Errorf("sentinel at %s knows no master named %q (master in the URL): %w", addr, master, backends.ErrUnavailable)
+		case err == nil:
+			return nil
+		}
+	}
+	return nil
 }
 
 // pingError explains why the first PING failed: credentials refused or a

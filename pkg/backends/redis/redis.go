@@ -60,10 +60,14 @@ type Backend struct {
 	base       string
 	namespace  string
 	channel    string
-	retention  time.Duration
-	closed     atomic.Bool
-	closeOnce  sync.Once
-	hub        *hub
+	// channelArg and retentionMS are the channel and the retention as the
+	// scripts take them, boxed once.
+	channelArg  any
+	retention   time.Duration
+	retentionMS any
+	closed      atomic.Bool
+	closeOnce   sync.Once
+	hub         *hub
 }
 
 var (
@@ -99,11 +103,13 @@ func New(client goredis.UniversalClient, opts ...Option) (*Backend, error) {
 	}
 	base := c.prefix + ":" + c.namespace + ":"
 	b := &Backend{
-		client:    client,
-		base:      base,
-		namespace: c.namespace,
-		channel:   base + "released",
-		retention: c.retention,
+		client:      client,
+		base:        base,
+		namespace:   c.namespace,
+		channel:     base + "released",
+		retention:   c.retention,
+		retentionMS: strconv.FormatInt(c.retention.Milliseconds(), 10),
+		channelArg:  base + "released",
 	}
 	b.hub = newHub(client, b.channel)
 	return b, nil
@@ -117,18 +123,24 @@ func (b *Backend) recordKey(key string) string {
 }
 
 // lockKeys returns KEYS for the acquire, renew and release scripts: the
-// record and its fence.
-func (b *Backend) lockKeys(key string) []string {
-	// One allocation for both names: the record's is a prefix of the
-	// fence's. This runs on every acquire, renew and release.
+// record and its fence, built in one allocation (the record's name is a
+// prefix of the fence's) as this runs on every acquire, renew and release.
+func (b *Backend) lockKeys(key string) (record, fence string) {
 	const suffix = "}:fence"
-	buf := make([]byte, 0, len(b.base)+1+hex.EncodedLen(len(key))+len(suffix))
-	buf = append(buf, b.base...)
-	buf = append(buf, '{')
-	buf = hex.AppendEncode(buf, []byte(key))
-	buf = append(buf, suffix...)
-	fence := string(buf)
-	return []string{fence[:len(fence)-len(":fence")], fence}
+	var sb strings.Builder
+	sb.Grow(len(b.base) + 1 + hex.EncodedLen(len(key)) + len(suffix))
+	sb.WriteString(b.base)
+	sb.WriteByte('{')
+	var chunk [64]byte
+	for rest := key; rest != ""; {
+		n := min(len(rest), len(chunk)/2)
+		hex.Encode(chunk[:], []byte(rest[:n]))
+		sb.Write(chunk[:2*n])
+		rest = rest[n:]
+	}
+	sb.WriteString(suffix)
+	fence = sb.String()
+	return fence[:len(fence)-len(":fence")], fence
 }
 
 // check returns the error for a call that must not proceed.
@@ -157,60 +169,67 @@ func storeError(ctx context.Context, op, key string, err error) error {
 	return backends.Unavailable(op, key, err)
 }
 
-// run executes a script and returns its reply as strings (nil entries
-// become ""): a status, then what that status carries (see scripts.go).
-func (b *Backend) run(ctx context.Context, s *script, op, key string, keys []string, args ...any) ([]string, error) {
-	res, err := evalOnce(ctx, b.client, s, keys, args...).Slice()
+// run executes a script and returns its reply: one string, whose first
+// byte is the status (see scripts.go).
+func (b *Backend) run(ctx context.Context, s *script, op, key string, args []any) (string, error) {
+	reply, err := evalOnce(ctx, b.client, s, args).Text()
 	if err != nil {
-		return nil, storeError(ctx, op, key, err)
+		return "", storeError(ctx, op, key, err)
 	}
-	return toStrings(op, key, res)
-}
-
-func toStrings(op, key string, res []any) ([]string, error) {
-	out := make([]string, len(res))
-	for i, v := range res {
-		switch v := v.(type) {
-		case string:
-			out[i] = v
-		case nil:
-		default:
-			return nil, backends.Unavailable(op, key, fmt.Errorf("unexpected script reply element %T", v))
-		}
+	if reply == "" {
+		return "", backends.Unavailable(op, key, errors.New("empty script reply"))
 	}
-	if len(out) == 0 {
-		return nil, backends.Unavailable(op, key, errors.New("empty script reply"))
-	}
-	return out, nil
+	return reply, nil
 }
 
 // outcome maps a script's status to the contract's error.
-func outcome(op, key string, reply []string) error {
+func outcome(op, key string, reply string) error {
 	switch reply[0] {
-	case "ok":
+	case record.StatusOK:
 		return nil
-	case "notfound":
+	case record.StatusNotFound:
 		return backends.KeyError(op, key, backends.ErrNotFound)
-	case "notholder":
+	case record.StatusNotHolder:
 		return backends.KeyError(op, key, backends.ErrNotHolder)
-	case "mismatch":
+	case record.StatusMismatch:
 		return backends.KeyError(op, key, backends.ErrVersionMismatch)
-	case "expired":
+	case record.StatusLeaseExpired:
 		return backends.KeyError(op, key, backends.ErrLeaseExpired)
-	case "held":
-		if len(reply) < 4 {
-			break
-		}
-		exp, err := strconv.ParseInt(reply[3], 10, 64)
+	case record.StatusHeld:
+		_, r, err := record.Reply(reply)
 		if err != nil {
-			break
+			return backends.Unavailable(op, key, err)
 		}
-		return backends.Held(key, reply[2], time.UnixMicro(exp))
+		return backends.Held(key, r.Holder, time.UnixMicro(r.ExpiresAt))
 	}
 	return backends.Unavailable(op, key, fmt.Errorf("unexpected script status %q", reply[0]))
 }
 
-func (b *Backend) retentionMS() int64 { return b.retention.Milliseconds() }
+// grant decodes the reply of an acquire or renewal that succeeded.
+func grant(op, key, holder string, md map[string]string, reply string) (backends.Lock, error) {
+	_, r, err := record.Reply(reply)
+	if err != nil {
+		return backends.Lock{}, backends.Unavailable(op, key, err)
+	}
+	l, err := r.Grant(key, holder, md)
+	if err != nil {
+		return backends.Lock{}, backends.Unavailable(op, key, err)
+	}
+	return l, nil
+}
+
+// read decodes the reply of a read that found a record.
+func read(op, key string, reply string) (backends.Lock, error) {
+	now, r, err := record.Reply(reply)
+	if err != nil {
+		return backends.Lock{}, backends.Unavailable(op, key, err)
+	}
+	l, err := r.Lock(now)
+	if err != nil {
+		return backends.Lock{}, backends.Unavailable(op, key, err)
+	}
+	return l, nil
+}
 
 // Acquire implements backends.Backend in one script call.
 func (b *Backend) Acquire(ctx context.Context, req *backends.AcquireRequest) (backends.Lock, error) {
@@ -222,16 +241,16 @@ func (b *Backend) Acquire(ctx context.Context, req *backends.AcquireRequest) (ba
 	if err != nil {
 		return backends.Lock{}, backends.InvalidArgument("Metadata", "cannot be encoded: %v", err)
 	}
-	reply, err := b.run(ctx, acquireScript, op, req.Key,
-		b.lockKeys(req.Key),
-		req.Key, req.Holder, req.LeaseDuration.Milliseconds(), given, md, b.retentionMS())
+	rec, fence := b.lockKeys(req.Key)
+	reply, err := b.run(ctx, acquireScript, op, req.Key, []any{nil, nil, 2, rec, fence,
+		req.Key, req.Holder, req.LeaseDuration.Milliseconds(), given, md, b.retentionMS})
 	if err != nil {
 		return backends.Lock{}, err
 	}
 	if err := outcome(op, req.Key, reply); err != nil {
 		return backends.Lock{}, err
 	}
-	return record.DecodeGrant(op, req.Key, req.Holder, req.LeaseDuration, req.Metadata, reply)
+	return grant(op, req.Key, req.Holder, req.Metadata, reply)
 }
 
 // Renew implements backends.Backend in one script call.
@@ -244,16 +263,17 @@ func (b *Backend) Renew(ctx context.Context, req *backends.RenewRequest) (backen
 	if err != nil {
 		return backends.Lock{}, backends.InvalidArgument("Metadata", "cannot be encoded: %v", err)
 	}
-	reply, err := b.run(ctx, renewScript, op, req.Key,
-		b.lockKeys(req.Key),
-		req.Holder, req.Version, req.LeaseDuration.Milliseconds(), given, md, b.retentionMS())
+	token, change := record.SplitVersion(req.Version)
+	rec, fence := b.lockKeys(req.Key)
+	reply, err := b.run(ctx, renewScript, op, req.Key, []any{nil, nil, 2, rec, fence,
+		req.Holder, token, change, req.LeaseDuration.Milliseconds(), given, md, b.retentionMS})
 	if err != nil {
 		return backends.Lock{}, err
 	}
 	if err := outcome(op, req.Key, reply); err != nil {
 		return backends.Lock{}, err
 	}
-	return record.DecodeGrant(op, req.Key, req.Holder, req.LeaseDuration, req.Metadata, reply)
+	return grant(op, req.Key, req.Holder, req.Metadata, reply)
 }
 
 // Release implements backends.Backend in one script call, which also
@@ -267,9 +287,10 @@ func (b *Backend) Release(ctx context.Context, req *backends.ReleaseRequest) err
 	if req.Delete {
 		del = "1"
 	}
-	reply, err := b.run(ctx, releaseScript, op, req.Key,
-		b.lockKeys(req.Key),
-		req.Holder, req.Version, del, b.retentionMS(), b.channel, req.Key)
+	token, change := record.SplitVersion(req.Version)
+	rec, fence := b.lockKeys(req.Key)
+	reply, err := b.run(ctx, releaseScript, op, req.Key, []any{nil, nil, 2, rec, fence,
+		req.Holder, token, change, del, b.retentionMS, b.channelArg, req.Key})
 	if err != nil {
 		return err
 	}
@@ -282,14 +303,14 @@ func (b *Backend) Get(ctx context.Context, key string) (backends.Lock, error) {
 	if err := b.check(ctx, op, key); err != nil {
 		return backends.Lock{}, err
 	}
-	reply, err := b.run(ctx, getScript, op, key, []string{b.recordKey(key)})
+	reply, err := b.run(ctx, getScript, op, key, []any{nil, nil, 1, b.recordKey(key)})
 	if err != nil {
 		return backends.Lock{}, err
 	}
 	if err := outcome(op, key, reply); err != nil {
 		return backends.Lock{}, err
 	}
-	return record.Decode(op, key, reply)
+	return read(op, key, reply)
 }
 
 // List implements backends.Backend. Keys are found with SCAN (on every
@@ -339,25 +360,24 @@ func (b *Backend) List(ctx context.Context, req *backends.ListRequest) (backends
 		return backends.ListPage{}, storeError(ctx, op, req.Prefix, err)
 	}
 	for i, k := range keys {
-		res, err := cmds[i].Slice()
+		reply, err := cmds[i].Text()
 		if isNoScript(err) {
 			// The script cache was empty (a restart): EVAL loads it.
-			res, err = evalOnce(ctx, b.client, getScript, []string{b.recordKey(k)}).Slice()
+			reply, err = evalOnce(ctx, b.client, getScript, []any{nil, nil, 1, b.recordKey(k)}).Text()
 		}
 		if err != nil {
 			return backends.ListPage{}, storeError(ctx, op, k, err)
 		}
-		reply, err := toStrings(op, k, res)
-		if err != nil {
-			return backends.ListPage{}, err
+		if reply == "" {
+			return backends.ListPage{}, backends.Unavailable(op, k, errors.New("empty script reply"))
 		}
-		if reply[0] == "notfound" {
+		if reply[0] == record.StatusNotFound {
 			continue // deleted or aged out since the scan
 		}
 		if err := outcome(op, k, reply); err != nil {
 			return backends.ListPage{}, err
 		}
-		l, err := record.Decode(op, k, reply)
+		l, err := read(op, k, reply)
 		if err != nil {
 			return backends.ListPage{}, err
 		}

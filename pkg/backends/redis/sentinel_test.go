@@ -218,3 +218,22 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// Open through a sentinel that watches no master of the URL's name fails
+// as a refused database does (ErrUnavailable: the server says no), and the
+// error names the master, not unreachable sentinels.
+func TestOpenWithUnknownSentinelMasterNamesIt(t *testing.T) {
+	master := testserver.StartRedis(t)
+	sentinel := testserver.StartSentinel(t, sentinelMaster, master.Addr(), testserver.SentinelOptions{})
+	_, err := openURL(t, "redis://"+sentinel.Addr()+"/0?master=no-such-master&dial_timeout=1s")
+	if !errors.Is(err, backends.ErrUnavailable) || errors.Is(err, backends.ErrInvalidArgument) {
+		t.Fatalf("Open with an unknown master: %v, want ErrUnavailable", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, `"no-such-master"`) || !strings.Contains(msg, sentinel.Addr()) {
+		t.Fatalf("Open with an unknown master: %q, want the master's name and the sentinel's address", msg)
+	}
+	// The master it does watch still opens.
+	if _, err := openURL(t, "redis://"+sentinel.Addr()+"/0?master="+sentinelMaster+"&dial_timeout=1s"); err != nil {
+		t.Fatalf("Open with the sentinel's master: %v", err)
+	}
+}

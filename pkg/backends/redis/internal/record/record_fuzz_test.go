@@ -3,7 +3,6 @@ package record
 import (
 	"strings"
 	"testing"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -24,9 +23,9 @@ func validMetadata(md map[string]string) bool {
 }
 
 // FuzzMetadataRoundTrip: whatever metadata passes validation comes back
-// exactly from the record encoding: EncodeMetadata writes the hash field
-// that the scripts store and return verbatim, and Decode (a Get's reply)
-// and DecodeGrant (a renewal that kept the record's metadata) read it
+// exactly from the record encoding: EncodeMetadata writes the part of the
+// record that the scripts store and return verbatim, and Lock (a Get's
+// reply) and Grant (a renewal that kept the record's metadata) read it
 // back. (The scripts themselves only copy the field, so the pure
 // encode/decode pair is the whole round trip; running it against the
 // server per input would only slow the fuzzer.) nil stays nil ("keep" to
@@ -57,18 +56,21 @@ func FuzzMetadataRoundTrip(f *testing.F) {
 		if want := map[bool]string{true: "0", false: "1"}[md == nil]; given != want {
 			t.Fatalf("EncodeMetadata(%q) given = %q, want %q", md, given, want)
 		}
-		reply := []string{"ok", "1000", "key", "holder", "v1", "7", "1", "1", "2000", "1000", encoded}
-		l, err := Decode("getting", "key", reply)
+		stored := Record{Token: 7, AcquiredAt: 1, RenewedAt: 1, ExpiresAt: 2000, LeaseMS: 1, Holder: "holder", Key: "key", Metadata: encoded}.Encode()
+		r, err := Decode(stored)
 		if err != nil {
-			t.Fatalf("Decode of encoded %q: %v", encoded, err)
+			t.Fatalf("Decode of a record with metadata %q: %v", encoded, err)
 		}
-		checkRoundTrip(t, "Decode", md, l.Metadata)
-		grant := []string{"ok", "1000", "v2", "8", "1", encoded}
-		l, err = DecodeGrant("renewing", "key", "holder", time.Second, nil, grant)
+		l, err := r.Lock(1000)
 		if err != nil {
-			t.Fatalf("DecodeGrant of encoded %q: %v", encoded, err)
+			t.Fatalf("Lock of encoded %q: %v", encoded, err)
 		}
-		checkRoundTrip(t, "DecodeGrant", md, l.Metadata)
+		checkRoundTrip(t, "Lock", md, l.Metadata)
+		l, err = r.Grant("key", "holder", nil)
+		if err != nil {
+			t.Fatalf("Grant of encoded %q: %v", encoded, err)
+		}
+		checkRoundTrip(t, "Grant", md, l.Metadata)
 	})
 }
 
