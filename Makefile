@@ -11,6 +11,12 @@ endif
 # The default is every package except the end-to-end suites (make test-e2e).
 PKG ?= $$(go list ./... | grep -v /test/e2e)
 TEST_ARGS ?=
+# make test runs TEST_PARALLEL test binaries at once (go test -p), then the
+# suites that follow (alerts, Helm chart, e2e, chaos, fuzz) SUITES_PARALLEL
+# at a time. Most tests wait on timers, servers and child processes rather
+# than compute, so both go beyond the core count.
+TEST_PARALLEL ?= 4
+SUITES_PARALLEL ?= 3
 
 # Setting SHELL to bash allows bash commands to be executed by recipes.
 # Options are set to exit when a recipe line exits non-zero or a piped command fails.
@@ -74,12 +80,8 @@ test: test-servers ## Run the unit and envtest tests with -race (PKG, TEST_ARGS)
 	else \
 		$(MAKE) --no-print-directory setup-envtest; \
 	fi
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" go test -race -count=1 $(PKG) $(TEST_ARGS)
-	$(MAKE) --no-print-directory test-alerts
-	$(MAKE) --no-print-directory test-helm
-	$(MAKE) --no-print-directory test-e2e
-	$(MAKE) --no-print-directory test-chaos
-	$(MAKE) --no-print-directory test-fuzz
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" go test -race -count=1 -p $(TEST_PARALLEL) $(PKG) $(TEST_ARGS)
+	$(MAKE) --no-print-directory -j$(SUITES_PARALLEL) --output-sync=target test-alerts test-helm test-e2e test-chaos test-fuzz
 
 # The Helm chart (dist/chart) against config/default and config/prometheus,
 # rendered with Helm's Go SDK and kubectl kustomize. A Go module of its own,
