@@ -137,6 +137,11 @@ func (m *Manager) wait(ctx context.Context, req *backends.AcquireRequest, wait, 
 			return l, sent, nil
 		}
 		var held *HeldError
+		if ctx.Err() != nil {
+			// The context ended while the try was under way: the backend's
+			// error carries ctx.Err() but not the cause the canceller gave.
+			return Lock{}, time.Time{}, waitEnded(ctx, req.Key)
+		}
 		isHeld := errors.As(err, &held)
 		if !isHeld && !errors.Is(err, ErrUnavailable) {
 			return Lock{}, time.Time{}, err
