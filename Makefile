@@ -62,26 +62,30 @@ vet: ## Run go vet against code.
 	go vet ./...
 
 .PHONY: test
-test: test-servers ## Run the unit and envtest tests with -race (PKG, TEST_ARGS), then the alert rules, the Helm chart's check, the e2e specs, the chaos scenarios and the fuzz targets (make test-alerts, make test-helm, make test-e2e, make test-chaos, make test-fuzz).
-	@# On a machine that has never built the envtest binaries (ten minutes,
-	@# much of it downloading and linking, which leaves a core idle), the
-	@# -race packages and the libraries of the alert and Helm chart tests
-	@# (modules of their own) compile at the same time; otherwise
-	@# setup-envtest only
-	@# links them from the per-user cache.
+test: test-servers ## Run the unit and envtest tests with -race (PKG, TEST_ARGS), then the Helm chart's check, the e2e specs, the chaos scenarios and the fuzz targets (make test-helm, make test-e2e, make test-chaos, make test-fuzz).
+	@# On a machine that has never built the envtest binaries (about ten
+	@# minutes of compiling Kubernetes, once), the packages whose tests need
+	@# no control plane (hack/envtest-packages.sh) compile and run meanwhile,
+	@# then the other -race packages and the Helm chart test compile; their
+	@# output is shown when the build is done. Otherwise setup-envtest only
+	@# links the binaries from the per-user cache and one go test runs all.
 	@if K8S_VERSION="$(K8S_VERSION)" hack/build-envtest-binaries.sh --needs-build "$(ENVTEST_ASSETS_DIR)"; then \
-		echo ">> compiling the -race packages and the alert and chart tests while the envtest binaries build"; \
-		{ go list -deps -test -f '{{if not .ForTest}}{{if ne .Name "main"}}{{if .GoFiles}}{{.ImportPath}}{{end}}{{end}}{{end}}' $(PKG) | \
-			grep -v '\.test$$' | xargs go build -race && \
-			(cd test/alerts && go test -count=1 -run '^$$' ./... >/dev/null) && \
-			(cd test/helmchart && go test -count=1 -run '^$$' ./... >/dev/null); } & compile=$$!; \
-		$(MAKE) --no-print-directory setup-envtest; \
-		wait $$compile; \
+		echo ">> building the envtest binaries; meanwhile the packages that need no control plane run, then the rest compiles"; \
+		log="$$(mktemp)"; \
+		without="$$(hack/envtest-packages.sh --without $(PKG))"; with="$$(hack/envtest-packages.sh --with $(PKG))"; \
+		{ { [ -z "$$without" ] || go test -race -count=1 -p $(TEST_PARALLEL) $$without $(TEST_ARGS); } && \
+			go list -deps -test -f '{{if not .ForTest}}{{if ne .Name "main"}}{{if .GoFiles}}{{.ImportPath}}{{end}}{{end}}{{end}}' $(PKG) | \
+				grep -v '\.test$$' | xargs go build -race && \
+			(cd test/helmchart && go test -count=1 -run '^$$' ./... >/dev/null); } >"$$log" 2>&1 & early=$$!; \
+		$(MAKE) --no-print-directory setup-envtest || { kill $$early 2>/dev/null; exit 1; }; \
+		rc=0; wait $$early || rc=$$?; cat "$$log"; rm -f "$$log"; \
+		if [ $$rc -ne 0 ]; then exit $$rc; fi; \
+		[ -z "$$with" ] || KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" go test -race -count=1 -p $(TEST_PARALLEL) $$with $(TEST_ARGS); \
 	else \
 		$(MAKE) --no-print-directory setup-envtest; \
+		KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" go test -race -count=1 -p $(TEST_PARALLEL) $(PKG) $(TEST_ARGS); \
 	fi
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" go test -race -count=1 -p $(TEST_PARALLEL) $(PKG) $(TEST_ARGS)
-	$(MAKE) --no-print-directory -j$(SUITES_PARALLEL) --output-sync=target test-alerts test-helm test-e2e test-chaos test-fuzz
+	$(MAKE) --no-print-directory -j$(SUITES_PARALLEL) --output-sync=target test-helm test-e2e test-chaos test-fuzz
 
 # The Helm chart (dist/chart) against config/default and config/prometheus,
 # rendered with Helm's Go SDK and kubectl kustomize. A Go module of its own,
@@ -91,23 +95,19 @@ test: test-servers ## Run the unit and envtest tests with -race (PKG, TEST_ARGS)
 test-helm: setup-envtest ## Check the Helm chart (dist/chart) against the kustomize manifests (config/).
 	cd test/helmchart && KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" go test -count=1 ./... $(HELM_TEST_ARGS)
 
-# The e2e specs run without -race: they drive the manager binary (built
-# without -race too) and kubectl as processes, so the race detector would
-# only slow the build of the suite; the packages they exercise run with
-# -race in the unit tests above.
+# The e2e specs run with -race, and so do the manager and lockctl binaries
+# they build and drive: every package is then compiled once, with the race
+# detector, for all of make test (see test/support/gobuild).
 .PHONY: test-e2e
 test-e2e: setup-envtest ## Run the e2e specs against a local control plane (envtest) and the manager binary.
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" go test -count=1 ./test/e2e/... $(E2E_ARGS)
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" go test -race -count=1 ./test/e2e/... $(E2E_ARGS)
 
-# The shipped alerting rules (config/prometheus/rules.yaml) evaluated by
-# the Prometheus Go library, for series that must and must not fire each
-# alert. A module of its own (test/alerts), so that the main module never
-# compiles Prometheus' server packages; its first build compiles them (a
-# few minutes of CPU, cached afterwards). No -race: it runs no concurrency
-# of the project's.
+# The shipped alerting rules (config/prometheus/rules.yaml) checked and
+# unit-tested with promtool, for series that must and must not fire each
+# alert. Part of the package list of make test; this target runs it alone.
 .PHONY: test-alerts
-test-alerts: ## Test the shipped Prometheus alerts (test/alerts, a module of its own).
-	cd test/alerts && go test -count=1 ./...
+test-alerts: test-servers ## Test the shipped Prometheus alerts with promtool (test/alerts).
+	go test -count=1 ./test/alerts/
 
 # The chaos scenarios (build tag chaos): every backend under restarts,
 # partitions, latency and resets, checked for overlapping holders and stale
@@ -172,12 +172,14 @@ GENERATED := config/crd/bases config/rbac/role.yaml ':(glob)**/zz_generated.*.go
 
 .PHONY: verify
 verify: manifests generate ## Fail if generated files are stale, code is not gofmt'ed, go vet complains or a go.mod is not tidy.
-	@for m in . test/alerts test/helmchart; do \
+	@for m in . test/helmchart; do \
 		if ! (cd $$m && go mod tidy -diff >/dev/null); then \
 			echo "$$m/go.mod or go.sum is not tidy: run 'go mod tidy' there and commit the result."; exit 1; fi; done
 	@unformatted="$$(git ls-files -co --exclude-standard -- '*.go' | xargs -r gofmt -l)"; \
 	if [ -n "$$unformatted" ]; then echo "These files need gofmt:"; echo "$$unformatted"; exit 1; fi
-	go vet ./...
+	@# -race: vet compiles every dependency, and make test compiles them
+	@# with -race; one flavour means one compile on a cold machine.
+	go vet -race ./...
 	@if ! git diff --quiet -- $(GENERATED); then \
 		git --no-pager diff --stat -- $(GENERATED); \
 		echo "Generated files are stale: run 'make manifests generate' and commit the result."; exit 1; fi
@@ -340,7 +342,7 @@ setup-envtest: ## Download (setup-envtest) or else build the envtest binaries (k
 	K8S_VERSION="$(K8S_VERSION)" hack/build-envtest-binaries.sh "$(ENVTEST_ASSETS_DIR)"
 
 .PHONY: test-servers
-test-servers: ## Make sure the PostgreSQL and Redis binaries the tests start are installed.
+test-servers: ## Make sure the PostgreSQL and Redis binaries the tests start are installed, and promtool is in bin/.
 	hack/ensure-test-servers.sh
 
 .PHONY: kubectl

@@ -5,10 +5,53 @@
 # script installs the Debian packages it also makes sure the packaging does
 # not leave a postgres or redis service running on the default ports.
 #
+# It also puts promtool, which test/alerts runs, in bin/: unpacked from
+# Debian's prometheus package (apt-get download and dpkg-deb -x, so that
+# nothing is installed or started) into the per-user cache, and linked from
+# there, like the envtest binaries. A promtool on PATH is used as it is.
+#
 # Idempotent and fast (no apt calls) when everything is present.
 #
 # Usage: hack/ensure-test-servers.sh
 set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PROMTOOL_CACHE="${LEASEHOLD_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/leasehold}/promtool"
+
+# ensure_promtool links bin/promtool to the cached copy, unpacking Debian's
+# prometheus package first when the cache lacks it.
+ensure_promtool() {
+  if [[ -x "${ROOT}/bin/promtool" ]] || command -v promtool >/dev/null 2>&1; then
+    return 0
+  fi
+  if [[ ! -x "${PROMTOOL_CACHE}/promtool" ]]; then
+    if ! command -v apt-get >/dev/null 2>&1; then
+      echo "error: promtool is missing and there is no apt-get to fetch Debian's prometheus package;" >&2
+      echo "install Prometheus' promtool on PATH (or set PROMTOOL for go test ./test/alerts)." >&2
+      return 1
+    fi
+    echo ">> unpacking promtool from Debian's prometheus package (nothing is installed)" >&2
+    local work
+    work="$(mktemp -d)"
+    if ! (cd "${work}" && apt-get download prometheus >/dev/null 2>&1); then
+      if [[ "$(id -u)" -ne 0 ]]; then
+        rm -rf "${work}"
+        echo "error: apt-get download prometheus failed; run apt-get update as root, or put promtool on PATH." >&2
+        return 1
+      fi
+      apt-get update -qq
+      (cd "${work}" && apt-get download prometheus >/dev/null)
+    fi
+    dpkg-deb -x "${work}"/prometheus_*.deb "${work}/root"
+    mkdir -p "${PROMTOOL_CACHE}"
+    mv -f "${work}/root/usr/bin/promtool" "${PROMTOOL_CACHE}/promtool"
+    rm -rf "${work}"
+  fi
+  mkdir -p "${ROOT}/bin"
+  ln -sf "${PROMTOOL_CACHE}/promtool" "${ROOT}/bin/promtool"
+}
+
+ensure_promtool
 
 have_postgres() {
   local d

@@ -25,6 +25,7 @@ import (
 	locksv1alpha1 "github.com/leasehold/leasehold/api/v1alpha1"
 	"github.com/leasehold/leasehold/internal/cli"
 	"github.com/leasehold/leasehold/pkg/backends/kubernetes"
+	"github.com/leasehold/leasehold/test/support/gobuild"
 	"github.com/leasehold/leasehold/test/support/kubeenv"
 )
 
@@ -50,7 +51,7 @@ func testMain(m *testing.M) int {
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
 	pluginBin = filepath.Join(dir, "kubectl-leasehold")
-	build := exec.Command("go", "build", "-o", pluginBin, ".")
+	build := exec.Command("go", append(append([]string{"build", "-o", pluginBin}, gobuild.Flags()...), ".")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building kubectl-leasehold:", err)

@@ -22,6 +22,7 @@ import (
 	locksv1alpha1 "github.com/leasehold/leasehold/api/v1alpha1"
 	"github.com/leasehold/leasehold/internal/cli"
 	"github.com/leasehold/leasehold/pkg/backends/kubernetes"
+	"github.com/leasehold/leasehold/test/support/gobuild"
 	"github.com/leasehold/leasehold/test/support/kubeenv"
 )
 
@@ -438,8 +439,9 @@ func TestVersion(t *testing.T) {
 
 	stamped := filepath.Join(t.TempDir(), "lockctl")
 	const pkg = "github.com/leasehold/leasehold/internal/buildinfo"
-	build := exec.Command("go", "build", "-o", stamped, "-ldflags",
-		"-X "+pkg+".Version=v9.8.7 -X "+pkg+".Commit=0123abcd -X "+pkg+".Date=2026-11-25T10:00:00Z", ".")
+	args := append([]string{"build", "-o", stamped, "-ldflags",
+		"-X " + pkg + ".Version=v9.8.7 -X " + pkg + ".Commit=0123abcd -X " + pkg + ".Date=2026-11-25T10:00:00Z"}, gobuild.Flags()...)
+	build := exec.Command("go", append(args, ".")...)
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build with -ldflags: %v\n%s", err, out)
 	}

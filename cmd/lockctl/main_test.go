@@ -22,6 +22,7 @@ import (
 
 	"github.com/leasehold/leasehold/internal/cli"
 	"github.com/leasehold/leasehold/pkg/lockmanager"
+	"github.com/leasehold/leasehold/test/support/gobuild"
 	"github.com/leasehold/leasehold/test/support/testserver"
 
 	_ "github.com/leasehold/leasehold/pkg/backends/redis"
@@ -56,10 +57,7 @@ func testMain(m *testing.M) int {
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
 	lockctlBin = filepath.Join(dir, "lockctl")
-	args := []string{"build", "-o", lockctlBin}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
+	args := append([]string{"build", "-o", lockctlBin}, gobuild.Flags()...)
 	build := exec.Command("go", append(args, ".")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {

@@ -29,6 +29,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/yaml"
 
+	"github.com/leasehold/leasehold/test/support/gobuild"
 	"github.com/leasehold/leasehold/test/support/kubeenv"
 )
 
@@ -63,7 +64,7 @@ func testMain(m *testing.M) int {
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
 	lockctlBin = filepath.Join(dir, "lockctl")
-	build := exec.Command("go", "build", "-o", lockctlBin, "./cmd/lockctl")
+	build := exec.Command("go", append(append([]string{"build", "-o", lockctlBin}, gobuild.Flags()...), "./cmd/lockctl")...)
 	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building lockctl:", err)

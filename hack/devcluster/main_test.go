@@ -36,6 +36,7 @@ import (
 
 	"github.com/leasehold/leasehold/pkg/backends/kubernetes"
 	"github.com/leasehold/leasehold/pkg/lockmanager"
+	"github.com/leasehold/leasehold/test/support/gobuild"
 	"github.com/leasehold/leasehold/test/support/kubeenv"
 )
 
@@ -71,7 +72,7 @@ func TestDevClusterStartsAndStopsCleanly(t *testing.T) {
 	}
 	tmp := t.TempDir()
 	manager := filepath.Join(tmp, "manager")
-	build := exec.Command("go", "build", "-o", manager, "./cmd/manager")
+	build := exec.Command("go", append(append([]string{"build", "-o", manager}, gobuild.Flags()...), "./cmd/manager")...)
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/manager: %v\n%s", err, out)

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/leasehold/leasehold/test/support/gobuild"
 )
 
 // readmeSection is the README section whose Go program must build.
@@ -68,7 +70,7 @@ func TestREADMEExampleBuilds(t *testing.T) {
 	if err := os.WriteFile(overlayFile, overlay, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("go", "build", "-overlay="+overlayFile, "-o", os.DevNull, "./internal/readmeexample")
+	cmd := exec.Command("go", append(append([]string{"build", "-overlay=" + overlayFile, "-o", os.DevNull}, gobuild.Flags()...), "./internal/readmeexample")...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("the README's Go program (section %q) does not build: %v\n%s\n--- program:\n%s", strings.TrimSpace(readmeSection), err, out, src)
 	}

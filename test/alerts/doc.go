@@ -1,11 +1,11 @@
 // Package alerts tests the alerting rules Leasehold ships
-// (config/prometheus/rules.yaml, the spec of its PrometheusRule): each
-// alert fires on the series it is meant for, after its "for", and stays
-// quiet otherwise. The rules are evaluated as Prometheus evaluates them,
-// with the Prometheus Go library (promql and rules), over series loaded in
-// promqltest's notation.
+// (config/prometheus/rules.yaml, the spec of its PrometheusRule) with
+// promtool, Prometheus' own rule checker and unit-test runner: the rules
+// pass `promtool check rules`, and each alert fires on the series it is
+// meant for, after its "for", and stays quiet otherwise (`promtool test
+// rules`, one run per case).
 //
-// It is a module of its own so that the main module, and every build of
-// it, does not compile Prometheus' server packages; `make test` runs it
-// (make test-alerts).
+// promtool comes from Debian's prometheus package, unpacked into bin/ by
+// hack/ensure-test-servers.sh (make test-servers), so that no build of this
+// repository compiles Prometheus; PROMTOOL overrides where it is found.
 package alerts

@@ -35,6 +35,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	"github.com/leasehold/leasehold/test/support/gobuild"
 )
 
 // manager is one running manager, as the specs see it.
@@ -348,7 +350,7 @@ func freeAddr() string {
 func goBuild(dir, pkg, name string) string {
 	GinkgoHelper()
 	out := filepath.Join(dir, name)
-	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd := exec.Command("go", append(append([]string{"build", "-o", out}, gobuild.Flags()...), pkg)...)
 	cmd.Dir = repoRoot
 	b, err := cmd.CombinedOutput()
 	Expect(err).NotTo(HaveOccurred(), "go build %s:\n%s", pkg, b)
