@@ -11,12 +11,12 @@ endif
 # The default is every package except the end-to-end suites (make test-e2e).
 PKG ?= $$(go list ./... | grep -v /test/e2e)
 TEST_ARGS ?=
-# make test runs TEST_PARALLEL test binaries at once (go test -p), then the
-# suites that follow (alerts, Helm chart, e2e, chaos, fuzz) SUITES_PARALLEL
-# at a time. Most tests wait on timers, servers and child processes rather
-# than compute, so both go beyond the core count.
+# make test runs the packages' tests (TEST_PARALLEL test binaries at once,
+# go test -p) beside the Helm chart, e2e and chaos suites (SUITES_PARALLEL
+# make targets at once). Most tests wait on timers, servers and child
+# processes rather than compute, so both go beyond the core count.
 TEST_PARALLEL ?= 4
-SUITES_PARALLEL ?= 3
+SUITES_PARALLEL ?= 4
 
 # Setting SHELL to bash allows bash commands to be executed by recipes.
 # Options are set to exit when a recipe line exits non-zero or a piped command fails.
@@ -62,38 +62,49 @@ vet: ## Run go vet against code.
 	go vet ./...
 
 .PHONY: test
-test: test-servers ## Run the unit and envtest tests with -race (PKG, TEST_ARGS), then the Helm chart's check, the e2e specs, the chaos scenarios and the fuzz targets (make test-helm, make test-e2e, make test-chaos, make test-fuzz).
+test: test-servers ## Run every test with -race: the packages (PKG, TEST_ARGS), the Helm chart's check, the e2e specs, the chaos scenarios and the fuzz targets (make test-packages, test-helm, test-e2e, test-chaos, test-fuzz).
+	@# The packages and the suites run side by side (SUITES_PARALLEL):
+	@# most tests wait on servers, timers and child processes.
 	@# On a machine that has never built the envtest binaries (about ten
 	@# minutes of compiling Kubernetes, once), the packages whose tests need
-	@# no control plane (hack/envtest-packages.sh) compile and run meanwhile,
-	@# then the other -race packages and the Helm chart test compile; their
-	@# output is shown when the build is done. Otherwise setup-envtest only
-	@# links the binaries from the per-user cache and one go test runs all.
+	@# no control plane (hack/envtest-packages.sh) and the fuzz targets run
+	@# meanwhile, then the other packages and the Helm chart test compile;
+	@# their output is shown when the build is done.
 	@if K8S_VERSION="$(K8S_VERSION)" hack/build-envtest-binaries.sh --needs-build "$(ENVTEST_ASSETS_DIR)"; then \
-		echo ">> building the envtest binaries; meanwhile the packages that need no control plane run, then the rest compiles"; \
+		echo ">> building the envtest binaries; meanwhile the packages that need no control plane and the fuzz targets run, then the rest compiles"; \
 		log="$$(mktemp)"; \
 		without="$$(hack/envtest-packages.sh --without $(PKG))"; with="$$(hack/envtest-packages.sh --with $(PKG))"; \
 		{ { [ -z "$$without" ] || go test -race -count=1 -p $(TEST_PARALLEL) $$without $(TEST_ARGS); } && \
-			go list -deps -test -f '{{if not .ForTest}}{{if ne .Name "main"}}{{if .GoFiles}}{{.ImportPath}}{{end}}{{end}}{{end}}' $(PKG) | \
+			$(MAKE) --no-print-directory test-fuzz && \
+			go list -deps -test -f '{{if not .ForTest}}{{if ne .Name "main"}}{{if .GoFiles}}{{.ImportPath}}{{end}}{{end}}{{end}}' $(PKG) ./test/e2e/ | \
 				grep -v '\.test$$' | xargs go build -race && \
-			(cd test/helmchart && go test -count=1 -run '^$$' ./... >/dev/null); } >"$$log" 2>&1 & early=$$!; \
+			(cd test/helmchart && go test -race -count=1 -run '^$$' ./... >/dev/null); } >"$$log" 2>&1 & early=$$!; \
 		$(MAKE) --no-print-directory setup-envtest || { kill $$early 2>/dev/null; exit 1; }; \
 		rc=0; wait $$early || rc=$$?; cat "$$log"; rm -f "$$log"; \
 		if [ $$rc -ne 0 ]; then exit $$rc; fi; \
-		[ -z "$$with" ] || KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" go test -race -count=1 -p $(TEST_PARALLEL) $$with $(TEST_ARGS); \
+		$(MAKE) --no-print-directory -j$(SUITES_PARALLEL) --output-sync=target test-packages test-helm test-e2e test-chaos TEST_PKGS="$$with"; \
 	else \
 		$(MAKE) --no-print-directory setup-envtest; \
-		KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" go test -race -count=1 -p $(TEST_PARALLEL) $(PKG) $(TEST_ARGS); \
+		$(MAKE) --no-print-directory -j$(SUITES_PARALLEL) --output-sync=target test-packages test-helm test-e2e test-chaos test-fuzz; \
 	fi
-	$(MAKE) --no-print-directory -j$(SUITES_PARALLEL) --output-sync=target test-helm test-e2e test-chaos test-fuzz
+
+# The packages of make test alone (TEST_PKGS, default PKG; TEST_ARGS).
+TEST_PKGS ?= $(PKG)
+.PHONY: test-packages
+test-packages: setup-envtest test-servers ## Run the packages' tests with -race (PKG, TEST_ARGS), without the suites make test adds.
+	@if [ -n "$(strip $(TEST_PKGS))" ]; then \
+		echo 'KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" go test -race -count=1 -p $(TEST_PARALLEL) PKG $(TEST_ARGS)'; \
+		KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" go test -race -count=1 -p $(TEST_PARALLEL) $(TEST_PKGS) $(TEST_ARGS); fi
 
 # The Helm chart (dist/chart) against config/default and config/prometheus,
 # rendered with Helm's Go SDK and kubectl kustomize. A Go module of its own,
-# so that the Helm SDK and the versions it needs stay out of the main
-# module's go.mod and build.
+# so that the Helm SDK stays out of the main module's go.mod and build. It
+# runs with -race and selects the same versions of the modules it shares
+# with the main module, so that it links the Kubernetes packages make test
+# has already compiled instead of compiling them again.
 .PHONY: test-helm
 test-helm: setup-envtest ## Check the Helm chart (dist/chart) against the kustomize manifests (config/).
-	cd test/helmchart && KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" go test -count=1 ./... $(HELM_TEST_ARGS)
+	cd test/helmchart && KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS_DIR)" go test -race -count=1 ./... $(HELM_TEST_ARGS)
 
 # The e2e specs run with -race, and so do the manager and lockctl binaries
 # they build and drive: every package is then compiled once, with the race
@@ -175,6 +186,13 @@ verify: manifests generate ## Fail if generated files are stale, code is not gof
 	@for m in . test/helmchart; do \
 		if ! (cd $$m && go mod tidy -diff >/dev/null); then \
 			echo "$$m/go.mod or go.sum is not tidy: run 'go mod tidy' there and commit the result."; exit 1; fi; done
+	@# The Helm chart test links the main module's Kubernetes packages from
+	@# the build cache only while both modules build them from the same
+	@# versions.
+	@f='{{with .Module}}{{if .Version}}{{.Path}} {{.Version}}{{end}}{{end}}'; \
+	differ="$$(join <(go list -deps -test -f "$$f" ./... | sort -u) <(cd test/helmchart && go list -deps -test -f "$$f" ./... | sort -u) | awk '$$2 != $$3')"; \
+	if [ -n "$$differ" ]; then echo "test/helmchart builds these modules at other versions than the main module (module, main, helmchart):"; \
+		echo "$$differ"; echo "Require the same versions in test/helmchart/go.mod (go get there), then go mod tidy."; exit 1; fi
 	@unformatted="$$(git ls-files -co --exclude-standard -- '*.go' | xargs -r gofmt -l)"; \
 	if [ -n "$$unformatted" ]; then echo "These files need gofmt:"; echo "$$unformatted"; exit 1; fi
 	@# -race: vet compiles every dependency, and make test compiles them
