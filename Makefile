@@ -6,8 +6,9 @@ ifeq ($(origin K8S_VERSION),undefined)
 K8S_VERSION := $(shell hack/k8s-version.sh)
 endif
 
-# Packages and flags for `make test`, e.g.
-#   make test PKG=./pkg/backends/memory/... TEST_ARGS='-run TestAcquire -v'
+# Packages and flags for `make test` and `make test-packages` (the packages
+# alone, without the suites), e.g.
+#   make test-packages PKG=./pkg/backends/memory/... TEST_ARGS='-run TestAcquire -v'
 # The default is every package except the end-to-end suites (make test-e2e).
 PKG ?= $$(go list ./... | grep -v /test/e2e)
 TEST_ARGS ?=
@@ -73,7 +74,7 @@ test: test-servers ## Run every test with -race: the packages (PKG, TEST_ARGS), 
 	@if K8S_VERSION="$(K8S_VERSION)" hack/build-envtest-binaries.sh --needs-build "$(ENVTEST_ASSETS_DIR)"; then \
 		echo ">> building the envtest binaries; meanwhile the packages that need no control plane and the fuzz targets run, then the rest compiles"; \
 		log="$$(mktemp)"; \
-		without="$$(hack/envtest-packages.sh --without $(PKG))"; with="$$(hack/envtest-packages.sh --with $(PKG))"; \
+		without="$$(hack/envtest-packages.sh --without $(PKG) | tr "\n" " ")"; with="$$(hack/envtest-packages.sh --with $(PKG) | tr "\n" " ")"; \
 		{ { [ -z "$$without" ] || go test -race -count=1 -p $(TEST_PARALLEL) $$without $(TEST_ARGS); } && \
 			$(MAKE) --no-print-directory test-fuzz && \
 			go list -deps -test -f '{{if not .ForTest}}{{if ne .Name "main"}}{{if .GoFiles}}{{.ImportPath}}{{end}}{{end}}{{end}}' $(PKG) ./test/e2e/ | \

@@ -30,9 +30,8 @@ import (
 )
 
 var (
-	// pluginBin is kubectl-leasehold, built once (without -race: its
-	// commands are internal/cli's, which cmd/lockctl's tests run under
-	// -race).
+	// pluginBin is kubectl-leasehold, built once, with -race when the
+	// test runs with it (test/support/gobuild).
 	pluginBin string
 	// kubeconfig has two contexts on the envtest API server: "team-a"
 	// (current, namespace team-a) and "team-b" (namespace team-b).
