@@ -71,7 +71,8 @@ func countedBackend(ns string) (*kubernetes.Backend, *requestCounter) {
 	}
 	cl, err := client.NewWithWatch(c, client.Options{Scheme: kubernetes.Scheme()})
 	Expect(err).NotTo(HaveOccurred())
-	b := kubernetes.New(cl, ns)
+	b, err := kubernetes.New(cl, kubernetes.WithNamespace(ns))
+	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(b.Close)
 	return b, counter
 }

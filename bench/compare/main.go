@@ -416,7 +416,7 @@ func kubernetesContenders(ctx context.Context, cfg config, res *results) ([]cont
 			return nil, cleanup, err
 		}
 	}
-	open := func(context.Context) (backends.Backend, error) { return kbackend.New(cl, ns), nil }
+	open := func(context.Context) (backends.Backend, error) { return kbackend.New(cl, kbackend.WithNamespace(ns)) }
 	ours, err := oursContender(ctx, "Leasehold kubernetes", "Kubernetes", open, nil,
 		func(context.Context) (int64, error) { return oursN.Load(), nil })
 	if err != nil {

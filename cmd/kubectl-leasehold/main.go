@@ -53,7 +53,7 @@ func (s *kubeStore) Open(ctx context.Context) (*lockmanager.Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading kubeconfig: %w", err)
 	}
-	b, err := kubernetes.NewForConfig(ctx, cfg, ns)
+	b, err := kubernetes.NewForConfig(ctx, cfg, kubernetes.WithNamespace(ns))
 	if err != nil {
 		return nil, err
 	}

@@ -39,7 +39,7 @@ const (
 // holdDemo acquires demoKey in namespace default and keeps it renewed (a
 // lock manager Session) until stop, which releases it.
 func holdDemo(ctx context.Context, cfg *rest.Config) (stop func() error, err error) {
-	b, err := kubernetes.NewForConfig(ctx, cfg, "default")
+	b, err := kubernetes.NewForConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("opening the Kubernetes backend: %w", err)
 	}

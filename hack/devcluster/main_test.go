@@ -300,7 +300,7 @@ func checkDemoLockRenewed(t *testing.T, kubeconfig string) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	b, err := kubernetes.NewForConfig(ctx, cfg, "default")
+	b, err := kubernetes.NewForConfig(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -169,7 +169,13 @@ func backendCases() []backendCase {
 			if err != nil {
 				t.Fatalf("creating namespace %s: %v", ns, err)
 			}
-			return func(t *testing.T) backends.Backend { return kubernetes.New(k8s, ns) }
+			return func(t *testing.T) backends.Backend {
+				b, err := kubernetes.New(k8s, kubernetes.WithNamespace(ns))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return b
+			}
 		}},
 	}
 }

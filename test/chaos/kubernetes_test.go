@@ -143,7 +143,10 @@ func openKubernetes(dir, chaosNS string) (*workload.Cluster, error) {
 		clocks = append(clocks, clk)
 		// The default skew allowance, which skewAllowance names for the
 		// scenarios.
-		b := kubernetes.New(kc, ns, kubernetes.WithClock(clk))
+		b, err := kubernetes.New(kc, kubernetes.WithNamespace(ns), kubernetes.WithClock(clk))
+		if err != nil {
+			return nil, err
+		}
 		return workload.Leasehold(lockmanager.New(b), config()), nil
 	})
 	if err != nil {

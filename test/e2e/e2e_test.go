@@ -54,7 +54,9 @@ var _ = Describe("Leasehold, as an operator sees it", Ordered, func() {
 		nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "e2e-"}}
 		Expect(k8sClient.Create(ctx, nsObj)).To(Succeed())
 		ns = nsObj.Name
-		locks = lockmanager.New(kubernetes.New(k8sClient, ns))
+		b, err := kubernetes.New(k8sClient, kubernetes.WithNamespace(ns))
+		Expect(err).NotTo(HaveOccurred())
+		locks = lockmanager.New(b)
 		DeferCleanup(func() { Expect(locks.Close()).To(Succeed()) })
 	})
 

@@ -46,9 +46,13 @@ var _ = Describe("A lock bound to its holder's Pod", func() {
 		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
 
 		// Holder and waiter are two processes' Managers.
-		holder := lockmanager.New(kubernetes.New(k8sClient, ns))
+		holderBackend, err := kubernetes.New(k8sClient, kubernetes.WithNamespace(ns))
+		Expect(err).NotTo(HaveOccurred())
+		holder := lockmanager.New(holderBackend)
 		DeferCleanup(holder.Close)
-		waiter := lockmanager.New(kubernetes.New(k8sClient, ns))
+		waiterBackend, err := kubernetes.New(k8sClient, kubernetes.WithNamespace(ns))
+		Expect(err).NotTo(HaveOccurred())
+		waiter := lockmanager.New(waiterBackend)
 		DeferCleanup(waiter.Close)
 		const key, lease = "e2e/pod-bound", time.Minute
 		held, err := holder.Acquire(ctx, lockmanager.AcquireOptions{Key: key, Holder: pod.Name, LeaseDuration: lease,

@@ -110,7 +110,10 @@ func TestKubernetes(t *testing.T) {
 		// once its admission cache has seen the namespace, up to seconds
 		// later: write one before the run, so that the run measures the
 		// backend, not the cache.
-		warm := kubernetes.New(c, ns)
+		warm, err := kubernetes.New(c, kubernetes.WithNamespace(ns))
+		if err != nil {
+			t.Fatal(err)
+		}
 		l, err := warm.Acquire(context.Background(), &backends.AcquireRequest{Key: "warm-up", Holder: "warm-up", LeaseDuration: lease})
 		if err == nil {
 			err = warm.Release(context.Background(), &backends.ReleaseRequest{Key: l.Key, Holder: l.Holder, Version: l.Version, Delete: true})
@@ -128,7 +131,10 @@ func TestKubernetes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b := kubernetes.New(c, ns)
+			b, err := kubernetes.New(c, kubernetes.WithNamespace(ns))
+			if err != nil {
+				t.Fatal(err)
+			}
 			// A client's first request discovers the API's resources,
 			// which takes longer than the run: do it before. (Through a
 			// proxy, before the proxy's first reset.)

@@ -28,7 +28,10 @@ const lease = 30 * time.Second
 
 func newBackend(t testing.TB, c client.WithWatch, ns string, opts ...kubernetes.Option) *kubernetes.Backend {
 	t.Helper()
-	b := kubernetes.New(c, ns, opts...)
+	b, err := kubernetes.New(c, append([]kubernetes.Option{kubernetes.WithNamespace(ns)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { _ = b.Close() })
 	return b
 }

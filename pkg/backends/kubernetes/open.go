@@ -9,10 +9,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/config"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
 
 	locksv1alpha1 "github.com/leasehold/leasehold/api/v1alpha1"
 	"github.com/leasehold/leasehold/pkg/backends"
@@ -20,7 +19,7 @@ import (
 
 func init() {
 	backends.Register("kubernetes", func(ctx context.Context, u *url.URL) (backends.Backend, error) {
-		b, err := Open(ctx, u)
+		b, err := openURL(ctx, u)
 		if err != nil {
 			return nil, err // not a typed nil inside the interface
 		}
@@ -40,11 +39,23 @@ func Scheme() *runtime.Scheme {
 
 // Open connects to the cluster the default kubeconfig loading rules find
 // (--kubeconfig, $KUBECONFIG, in-cluster config, ~/.kube/config) and returns
-// a backend for the namespace u names: kubernetes://NAMESPACE, or
-// kubernetes:// for "default". It lists the namespace's DistributedLocks
-// once, so that a missing CRD, missing permissions or an unreachable server
-// are reported now, by name.
-func Open(ctx context.Context, u *url.URL) (*Backend, error) {
+// a backend for the namespace rawURL names: kubernetes://NAMESPACE, or
+// kubernetes:// for "default". opts apply after the URL's namespace. Like
+// NewForConfig, it lists the namespace's DistributedLocks once, so that a
+// missing CRD, missing permissions or an unreachable server are reported
+// now, by name.
+func Open(ctx context.Context, rawURL string, opts ...Option) (*Backend, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, backends.InvalidArgument("backend URL", "cannot be parsed")
+	}
+	if u.Scheme != "kubernetes" {
+		return nil, backends.InvalidArgument("backend URL", "scheme must be kubernetes, not %q", u.Scheme)
+	}
+	return openURL(ctx, u, opts...)
+}
+
+func openURL(ctx context.Context, u *url.URL, opts ...Option) (*Backend, error) {
 	ns := u.Host
 	if ns == "" {
 		ns = strings.TrimPrefix(u.Opaque, "//")
@@ -56,37 +67,35 @@ func Open(ctx context.Context, u *url.URL) (*Backend, error) {
 		return nil, backends.InvalidArgument("kubernetes URL", "takes a namespace, not a host and port (the server comes from the kubeconfig)")
 	case strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "":
 		return nil, backends.InvalidArgument("kubernetes URL", "must be kubernetes://NAMESPACE, without path, query or fragment")
-	case ns == "":
-		ns = "default"
 	}
-	if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
-		return nil, backends.InvalidArgument("kubernetes URL", "namespace %q is not a valid Kubernetes namespace: %s", ns, strings.Join(errs, "; "))
+	opts = append([]Option{WithNamespace(ns)}, opts...)
+	// Refused before the kubeconfig is read, naming the URL.
+	if err := newConfig(opts).validate("kubernetes URL"); err != nil {
+		return nil, err
 	}
-	cfg, err := config.GetConfig()
+	cfg, err := ctrlconfig.GetConfig()
 	if err != nil {
 		return nil, fmt.Errorf("loading kubeconfig: %w", err)
 	}
-	return NewForConfig(ctx, cfg, ns)
+	return NewForConfig(ctx, cfg, opts...)
 }
 
-// NewForConfig returns a backend for namespace ("" means "default") that
-// talks to the cluster cfg names, for programs that already have a
-// *rest.Config (in-cluster, or their own kubeconfig handling): it builds
-// the client New needs (the DistributedLock scheme, reads straight from the
-// API server, watches) and, like Open, lists the namespace's
-// DistributedLocks once, so that a missing CRD, missing permissions or an
-// unreachable server are reported now, by name. cfg is not modified.
-func NewForConfig(ctx context.Context, cfg *rest.Config, namespace string, opts ...Option) (*Backend, error) {
+// NewForConfig returns a backend that talks to the cluster cfg names, for
+// programs that already have a *rest.Config (in-cluster, or their own
+// kubeconfig handling): it builds the client New needs (the DistributedLock
+// scheme, reads straight from the API server, watches) and lists the
+// namespace's DistributedLocks once, so that a missing CRD, missing
+// permissions or an unreachable server are reported now, by name. cfg is
+// not modified.
+func NewForConfig(ctx context.Context, cfg *rest.Config, opts ...Option) (*Backend, error) {
 	if cfg == nil {
 		return nil, backends.InvalidArgument("cfg", "must not be nil")
 	}
-	ns := namespace
-	if ns == "" {
-		ns = "default"
+	bc := newConfig(opts)
+	if err := bc.validate("namespace"); err != nil {
+		return nil, err
 	}
-	if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
-		return nil, backends.InvalidArgument("namespace", "%q is not a valid Kubernetes namespace: %s", ns, strings.Join(errs, "; "))
-	}
+	ns := bc.namespace
 	c, err := client.NewWithWatch(rest.CopyConfig(cfg), client.Options{Scheme: Scheme()})
 	if err != nil {
 		return nil, fmt.Errorf("building a client for %s: %w", cfg.Host, err)
@@ -102,5 +111,5 @@ func NewForConfig(ctx context.Context, cfg *rest.Config, namespace string, opts 
 		}
 		return nil, fmt.Errorf("listing DistributedLocks in namespace %q at %s: %w: %w", ns, cfg.Host, class, err)
 	}
-	return New(c, ns, opts...), nil
+	return newBackend(c, bc), nil
 }

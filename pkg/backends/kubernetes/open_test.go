@@ -88,7 +88,7 @@ func TestOpenReportsUnreachableServer(t *testing.T) {
 func TestNewForConfig(t *testing.T) {
 	ctx := context.Background()
 	ns := freshNamespace(t)
-	b, err := kubernetes.NewForConfig(ctx, cfg, ns)
+	b, err := kubernetes.NewForConfig(ctx, cfg, kubernetes.WithNamespace(ns))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestNewForConfig(t *testing.T) {
 		{"nil config", nil, "default", "cfg"},
 		{"bad namespace", cfg, "Team_A", "namespace"},
 	} {
-		if _, err := kubernetes.NewForConfig(ctx, tc.cfg, tc.ns); !errors.Is(err, backends.ErrInvalidArgument) || !strings.Contains(err.Error(), tc.field) {
+		if _, err := kubernetes.NewForConfig(ctx, tc.cfg, kubernetes.WithNamespace(tc.ns)); !errors.Is(err, backends.ErrInvalidArgument) || !strings.Contains(err.Error(), tc.field) {
 			t.Errorf("%s: %v; want ErrInvalidArgument naming %s", tc.name, err, tc.field)
 		}
 	}

@@ -44,7 +44,7 @@ func TestPermissionDenied(t *testing.T) {
 		return c
 	}
 
-	b, err := kubernetes.NewForConfig(ctx, as(user), ns)
+	b, err := kubernetes.NewForConfig(ctx, as(user), kubernetes.WithNamespace(ns))
 	if err != nil {
 		t.Fatalf("NewForConfig as a viewer (list is allowed): %v", err)
 	}
@@ -63,7 +63,7 @@ func TestPermissionDenied(t *testing.T) {
 		t.Errorf("Get as a viewer: %v; want ErrNotFound (reads are allowed)", err)
 	}
 
-	_, err = kubernetes.NewForConfig(ctx, as("nobody-"+ns), ns)
+	_, err = kubernetes.NewForConfig(ctx, as("nobody-"+ns), kubernetes.WithNamespace(ns))
 	if !errors.Is(err, backends.ErrPermissionDenied) || !strings.Contains(err.Error(), `cannot list resource "distributedlocks"`) {
 		t.Fatalf("NewForConfig without a role: %v; want ErrPermissionDenied naming list on distributedlocks", err)
 	}

@@ -42,17 +42,18 @@ func init() {
 //	               sentinels watching master NAME; the URL's credentials and
 //	               database are the data nodes'
 //
+// opts apply after the URL's options.
 // Errors never contain the password.
-func Open(ctx context.Context, rawURL string) (*Backend, error) {
+func Open(ctx context.Context, rawURL string, opts ...Option) (*Backend, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		// url.Error would repeat the URL, password included.
 		return nil, backends.InvalidArgument("backend URL", "cannot be parsed")
 	}
-	return openURL(ctx, u)
+	return openURL(ctx, u, opts...)
 }
 
-func openURL(ctx context.Context, u *url.URL) (*Backend, error) {
+func openURL(ctx context.Context, u *url.URL, opts ...Option) (*Backend, error) {
 	if u.Scheme != "redis" && u.Scheme != "rediss" {
 		return nil, backends.InvalidArgument("backend URL", "scheme must be redis or rediss, got %q", u.Scheme)
 	}
@@ -63,19 +64,19 @@ func openURL(ctx context.Context, u *url.URL) (*Backend, error) {
 		q.Del(name)
 		return v
 	}
-	var opts []Option
+	var urlOpts []Option
 	if v := take("prefix"); v != "" {
-		opts = append(opts, WithPrefix(v))
+		urlOpts = append(urlOpts, WithPrefix(v))
 	}
 	if v := take("namespace"); v != "" {
-		opts = append(opts, WithNamespace(v))
+		urlOpts = append(urlOpts, WithNamespace(v))
 	}
 	if v := take("retention"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
 			return nil, backends.InvalidArgument("retention", "must be a Go duration such as 168h, got %q", v)
 		}
-		opts = append(opts, WithRetention(d))
+		urlOpts = append(urlOpts, WithRetention(d))
 	}
 	cluster := false
 	if v := take("cluster"); v != "" {
@@ -121,7 +122,7 @@ func openURL(ctx context.Context, u *url.URL) (*Backend, error) {
 			return nil, err
 		}
 	}
-	b, err := New(client, opts...)
+	b, err := New(client, append(urlOpts, opts...)...)
 	if err != nil {
 		_ = client.Close()
 		return nil, err

@@ -24,7 +24,7 @@ import (
 // server, as a separate process would have.
 func manager(t *testing.T, ns string) *lockmanager.Manager {
 	t.Helper()
-	b, err := kubernetes.NewForConfig(context.Background(), cfg, ns, kubernetes.WithSkewAllowance(0))
+	b, err := kubernetes.NewForConfig(context.Background(), cfg, kubernetes.WithNamespace(ns), kubernetes.WithSkewAllowance(0))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -249,11 +249,15 @@ func dialKubernetes(cfg workload.Config, t target, addr string, clk *workload.Sk
 		if err != nil {
 			return nil, err
 		}
-		var opts []kbackend.Option
+		opts := []kbackend.Option{kbackend.WithNamespace(t.Namespace)}
 		if clk != nil {
 			opts = append(opts, kbackend.WithClock(clk))
 		}
-		return workload.Leasehold(lockmanager.New(kbackend.New(cl, t.Namespace, opts...)), cfg), nil
+		b, err := kbackend.New(cl, opts...)
+		if err != nil {
+			return nil, err
+		}
+		return workload.Leasehold(lockmanager.New(b), cfg), nil
 	case lockerElection:
 		cs, err := kubernetes.NewForConfig(rc)
 		if err != nil {

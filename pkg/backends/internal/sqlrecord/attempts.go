@@ -65,3 +65,44 @@ func Guarded[T any](ctx context.Context, op, key string, noRows error,
 	}
 	return zero, exhausted()
 }
+
+// Reader is a backend's failure-path read of key's record.
+type Reader func(ctx context.Context, key string) (Current, error)
+
+// Acquire runs a backend's acquire statement under Guarded: it encodes
+// req.Metadata (refusing metadata it cannot encode as ErrInvalidArgument),
+// passes it to statement, and explains a refused grant by AcquireError.
+func Acquire(ctx context.Context, req *backends.AcquireRequest, noRows error, read Reader,
+	statement func(metadata any) (backends.Lock, error)) (backends.Lock, error) {
+	md, err := EncodeMetadata(req.Metadata)
+	if err != nil {
+		return backends.Lock{}, backends.InvalidArgument("Metadata", "%v", err)
+	}
+	return Guarded(ctx, "acquiring", req.Key, noRows, func() (backends.Lock, error) { return statement(md) }, read,
+		func(c Current) error { return c.AcquireError(req.Key, req.Holder) },
+		func() error { return AcquireExhausted(req.Key) })
+}
+
+// Renew runs a backend's renew statement under Guarded, as Acquire does,
+// and explains a refused renewal by RenewError.
+func Renew(ctx context.Context, req *backends.RenewRequest, noRows error, read Reader,
+	statement func(metadata any) (backends.Lock, error)) (backends.Lock, error) {
+	const op = "renewing"
+	md, err := EncodeMetadata(req.Metadata)
+	if err != nil {
+		return backends.Lock{}, backends.InvalidArgument("Metadata", "%v", err)
+	}
+	return Guarded(ctx, op, req.Key, noRows, func() (backends.Lock, error) { return statement(md) }, read,
+		func(c Current) error { return c.RenewError(op, req.Key, req.Holder, req.Version) },
+		func() error { return Exhausted(op, req.Key) })
+}
+
+// Release runs a backend's release statement under Guarded and explains a
+// refused release by GuardError.
+func Release(ctx context.Context, req *backends.ReleaseRequest, noRows error, read Reader, statement func() error) error {
+	const op = "releasing"
+	_, err := Guarded(ctx, op, req.Key, noRows, func() (struct{}, error) { return struct{}{}, statement() }, read,
+		func(c Current) error { return c.GuardError(op, req.Key, req.Holder, req.Version) },
+		func() error { return Exhausted(op, req.Key) })
+	return err
+}

@@ -3,7 +3,6 @@ package memory
 import (
 	"context"
 	"maps"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,20 +13,6 @@ import (
 
 	"github.com/leasehold/leasehold/pkg/backends"
 )
-
-func init() {
-	// memory://NAMESPACE opens a backend on a process-wide store, so that
-	// several Managers in one process share locks.
-	backends.Register("memory", func(_ context.Context, u *url.URL) (backends.Backend, error) {
-		ns := u.Host
-		if ns == "" {
-			ns = strings.TrimPrefix(u.Opaque, "//")
-		}
-		return defaultStore.Backend(ns), nil
-	})
-}
-
-var defaultStore = NewStore()
 
 // Store holds the records of any number of namespaces.
 type Store struct {
@@ -64,16 +49,44 @@ func NewStore(opts ...StoreOption) *Store {
 
 // Backend returns a client of the store for namespace ("" means
 // "default"). Clients are cheap; each has its own Close.
-func (s *Store) Backend(namespace string) backends.Backend {
+func (s *Store) Backend(namespace string) *Backend {
 	if namespace == "" {
 		namespace = "default"
 	}
 	return &Backend{store: s, ns: namespace}
 }
 
-// New returns a backend on a Store of its own, for namespace "default".
-func New(opts ...StoreOption) backends.Backend {
-	return NewStore(opts...).Backend("")
+// Option configures a Backend that New makes.
+type Option func(*config)
+
+type config struct {
+	namespace string
+	store     *Store
+}
+
+// WithNamespace scopes the Backend to namespace ("" means "default").
+func WithNamespace(namespace string) Option {
+	return func(c *config) { c.namespace = namespace }
+}
+
+// WithStore makes the Backend a client of s, shared with s's other
+// clients, instead of a Store of its own. Store.Backend says the same in
+// one call.
+func WithStore(s *Store) Option {
+	return func(c *config) { c.store = s }
+}
+
+// New returns a backend on a Store of its own (see WithStore), for
+// namespace "default" (see WithNamespace). It cannot fail.
+func New(opts ...Option) *Backend {
+	var c config
+	for _, opt := range opts {
+		opt(&c)
+	}
+	if c.store == nil {
+		c.store = NewStore()
+	}
+	return c.store.Backend(c.namespace)
 }
 
 // Backend is one client of a Store, scoped to a namespace.

@@ -43,9 +43,15 @@ type config struct {
 // WithPrefix sets the first part of every key (default "leasehold").
 func WithPrefix(prefix string) Option { return func(c *config) { c.prefix = prefix } }
 
-// WithNamespace sets the namespace (default "default"), the second part of
+// WithNamespace sets the namespace ("" means "default"), the second part of
 // every key.
-func WithNamespace(ns string) Option { return func(c *config) { c.namespace = ns } }
+func WithNamespace(ns string) Option {
+	return func(c *config) {
+		if ns != "" {
+			c.namespace = ns
+		}
+	}
+}
 
 // WithRetention sets how long a record is kept after its lease ends or it
 // is released, and a deleted record's fence (default 7 days). See the

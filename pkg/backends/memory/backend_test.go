@@ -29,7 +29,7 @@ func TestConformance(t *testing.T) {
 // reaches its expiry and not a nanosecond longer.
 func TestInjectedClockDecidesExpiry(t *testing.T) {
 	clk := clocktesting.NewFakePassiveClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
-	b := memory.New(memory.WithClock(clk))
+	b := memory.New(memory.WithStore(memory.NewStore(memory.WithClock(clk))))
 	ctx := context.Background()
 	l, err := b.Acquire(ctx, &backends.AcquireRequest{Key: "k", Holder: "a", LeaseDuration: 10 * time.Second})
 	if err != nil {
@@ -83,14 +83,13 @@ func TestOpenByURLSharesTheProcessStore(t *testing.T) {
 
 func TestSubscribeSignalsReleaseAndEndsWithContext(t *testing.T) {
 	store := memory.NewStore()
-	b := store.Backend("ns").(backends.Notifier)
+	b := store.Backend("ns")
 	ctx, cancel := context.WithCancel(context.Background())
 	ch, err := b.Subscribe(ctx, "k")
 	if err != nil {
 		t.Fatal(err)
 	}
-	bb := b.(backends.Backend)
-	l, err := bb.Acquire(ctx, &backends.AcquireRequest{Key: "k", Holder: "a", LeaseDuration: time.Minute})
+	l, err := b.Acquire(ctx, &backends.AcquireRequest{Key: "k", Holder: "a", LeaseDuration: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +98,7 @@ func TestSubscribeSignalsReleaseAndEndsWithContext(t *testing.T) {
 		t.Fatal("signal on acquire; want signals only when the lock may be free")
 	default:
 	}
-	if err := bb.Release(ctx, &backends.ReleaseRequest{Key: "k", Holder: "a", Version: l.Version}); err != nil {
+	if err := b.Release(ctx, &backends.ReleaseRequest{Key: "k", Holder: "a", Version: l.Version}); err != nil {
 		t.Fatal(err)
 	}
 	<-ch // the release signalled

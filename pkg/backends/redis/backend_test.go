@@ -391,14 +391,14 @@ func TestRetentionRule(t *testing.T) {
 	}
 }
 
-func TestNewRejectsBracesAndEmptyNames(t *testing.T) {
+func TestNewRejectsBadNames(t *testing.T) {
 	for _, tc := range []struct {
 		name, field string
 		opt         lhredis.Option
 	}{
 		{"BraceInPrefix", "prefix", lhredis.WithPrefix("a{b")},
 		{"BraceInNamespace", "namespace", lhredis.WithNamespace("x}")},
-		{"EmptyNamespace", "namespace", lhredis.WithNamespace("")},
+		{"EmptyPrefix", "prefix", lhredis.WithPrefix("")},
 		{"ShortRetention", "retention", lhredis.WithRetention(time.Millisecond)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -407,6 +407,14 @@ func TestNewRejectsBracesAndEmptyNames(t *testing.T) {
 				t.Fatalf("New: %v, want ErrInvalidArgument naming %s", err, tc.field)
 			}
 		})
+	}
+	// As in every backend, an empty namespace means "default".
+	b, err := lhredis.New(client, lhredis.WithNamespace(""))
+	if err != nil {
+		t.Fatalf("New with an empty namespace: %v", err)
+	}
+	if ns := b.Describe().Namespace; ns != "default" {
+		t.Fatalf("New with an empty namespace: namespace %q, want \"default\"", ns)
 	}
 }
 

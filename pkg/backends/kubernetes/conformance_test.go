@@ -13,7 +13,11 @@ func TestConformance(t *testing.T) {
 	backendtest.RunConformanceTests(t, backendtest.Harness{
 		Open: func(t *testing.T, namespace string) backends.Backend {
 			ensureNamespace(t, k8s, namespace)
-			return kubernetes.New(k8s, namespace)
+			b, err := kubernetes.New(k8s, kubernetes.WithNamespace(namespace))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
 		},
 		// renewTime is a MicroTime: microseconds survive the round trip.
 		TimeTolerance: time.Millisecond,

@@ -7,11 +7,13 @@ import (
 	"maps"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -34,12 +36,46 @@ const (
 )
 
 // Option configures a Backend.
-type Option func(*Backend)
+type Option func(*config)
+
+type config struct {
+	namespace        string
+	clock            clock.PassiveClock
+	skew             time.Duration
+	observationLimit int
+}
+
+func newConfig(opts []Option) config {
+	c := config{namespace: "default", clock: clock.RealClock{}, skew: DefaultSkewAllowance, observationLimit: DefaultObservationLimit}
+	for _, opt := range opts {
+		opt(&c)
+	}
+	return c
+}
+
+// validate checks what New and NewForConfig refuse before any request;
+// field names the namespace's source in the error.
+func (c config) validate(field string) error {
+	if errs := validation.IsDNS1123Label(c.namespace); len(errs) > 0 {
+		return backends.InvalidArgument(field, "namespace %q is not a valid Kubernetes namespace: %s", c.namespace, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// WithNamespace keeps the records in Kubernetes namespace ns ("" means
+// "default"). It must be a DNS-1123 label.
+func WithNamespace(ns string) Option {
+	return func(c *config) {
+		if ns != "" {
+			c.namespace = ns
+		}
+	}
+}
 
 // WithClock makes the Backend judge expiry by c (a fake clock in tests).
 // It also stamps acquireTime and renewTime.
-func WithClock(c clock.PassiveClock) Option {
-	return func(b *Backend) { b.clock = c }
+func WithClock(clk clock.PassiveClock) Option {
+	return func(c *config) { c.clock = clk }
 }
 
 // WithSkewAllowance sets how far a holder's clock may lag this client's:
@@ -48,13 +84,13 @@ func WithClock(c clock.PassiveClock) Option {
 // whole lease. Zero trusts renewTime exactly; the default is
 // DefaultSkewAllowance. Negative values are treated as zero.
 func WithSkewAllowance(d time.Duration) Option {
-	return func(b *Backend) { b.skew = max(d, 0) }
+	return func(c *config) { c.skew = max(d, 0) }
 }
 
 // WithObservationLimit bounds how many keys the client-side observation
 // table remembers (at least 1; default DefaultObservationLimit).
 func WithObservationLimit(n int) Option {
-	return func(b *Backend) { b.seen = newObservations(max(n, 1)) }
+	return func(c *config) { c.observationLimit = max(n, 1) }
 }
 
 // Backend keeps lock records as DistributedLock objects in one Kubernetes
@@ -89,23 +125,30 @@ func (b *Backend) Describe() backends.Description {
 	return backends.Description{Backend: "kubernetes", Namespace: b.ns}
 }
 
-// New returns a backend over c for namespace ("" means "default"). c's
-// scheme must know package api/v1alpha1 (locksv1alpha1.AddToScheme), and
-// c must read from the API server, not from an informer cache: the
-// backend's decisions rest on reads being current.
-func New(c client.WithWatch, namespace string, opts ...Option) *Backend {
-	if namespace == "" {
-		namespace = "default"
+// New returns a backend over c, which must know package api/v1alpha1
+// in its scheme (Scheme returns one that does) and must read from the API
+// server, not from an informer cache: the backend's decisions rest on reads
+// being current. New performs no I/O; NewForConfig and Open check the
+// cluster at once. A nil c or a namespace that is not a DNS-1123 label is
+// ErrInvalidArgument.
+func New(c client.WithWatch, opts ...Option) (*Backend, error) {
+	if c == nil {
+		return nil, backends.InvalidArgument("client", "must not be nil")
 	}
+	cfg := newConfig(opts)
+	if err := cfg.validate("namespace"); err != nil {
+		return nil, err
+	}
+	return newBackend(c, cfg), nil
+}
+
+func newBackend(c client.WithWatch, cfg config) *Backend {
 	b := &Backend{
 		c:     c,
-		ns:    namespace,
-		clock: clock.RealClock{},
-		skew:  DefaultSkewAllowance,
-		seen:  newObservations(DefaultObservationLimit),
-	}
-	for _, opt := range opts {
-		opt(b)
+		ns:    cfg.namespace,
+		clock: cfg.clock,
+		skew:  cfg.skew,
+		seen:  newObservations(cfg.observationLimit),
 	}
 	b.done, b.close = context.WithCancel(context.Background())
 	return b
