@@ -76,7 +76,8 @@ limitations under the License.
 // The RBAC the controller needs is declared once, in rbac.go, from which
 // `make manifests` generates config/rbac/role.yaml.
 //
-// The envtest suite in this package also checks the API's validation: that
-// the API server accepts the samples in config/samples and rejects objects
-// that break the lock contract with the CRD's messages.
+// The envtest suite in this package also checks the CRD's schema
+// (schema_test.go): that the API server accepts the samples in
+// config/samples and rejects objects that break the lock contract with the
+// CRD's messages.
 package controllers

@@ -25,107 +25,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
-	"k8s.io/utils/ptr"
 
 	locksv1alpha1 "github.com/leasehold/leasehold/api/v1alpha1"
 )
-
-func TestValidateLock(t *testing.T) {
-	t0 := metav1.NewMicroTime(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))
-	earlier := metav1.NewMicroTime(t0.Add(-time.Second))
-	held := func(change func(*locksv1alpha1.DistributedLockSpec)) *locksv1alpha1.DistributedLockSpec {
-		s := &locksv1alpha1.DistributedLockSpec{
-			Key: "k", HolderIdentity: "h", LeaseDurationSeconds: ptr.To[int32](10),
-			AcquireTime: &t0, RenewTime: &t0, FencingToken: 1,
-		}
-		change(s)
-		return s
-	}
-	tests := []struct {
-		name string
-		spec *locksv1alpha1.DistributedLockSpec
-		want string // "" for valid
-	}{
-		{"free lock", &locksv1alpha1.DistributedLockSpec{Key: "k", FencingToken: 3}, ""},
-		{"held lock", held(func(*locksv1alpha1.DistributedLockSpec) {}), ""},
-		{"renewed after acquired", held(func(s *locksv1alpha1.DistributedLockSpec) { s.AcquireTime = &earlier }), ""},
-		{"explicit Delete policy", held(func(s *locksv1alpha1.DistributedLockSpec) { s.ReapPolicy = locksv1alpha1.ReapPolicyDelete }), ""},
-		{"unknown reap policy", held(func(s *locksv1alpha1.DistributedLockSpec) { s.ReapPolicy = "Archive" }),
-			`reapPolicy "Archive" is neither Release nor Delete`},
-		{"holder without lease duration (older CRD)", held(func(s *locksv1alpha1.DistributedLockSpec) { s.LeaseDurationSeconds = nil }),
-			`holder "h" has no leaseDurationSeconds`},
-		{"lease duration of zero (older CRD)", held(func(s *locksv1alpha1.DistributedLockSpec) { s.LeaseDurationSeconds = ptr.To[int32](0) }),
-			"leaseDurationSeconds 0 is outside [1, 86400]"},
-		{"holder without renewTime", held(func(s *locksv1alpha1.DistributedLockSpec) { s.RenewTime = nil }),
-			`holder "h" has no renewTime`},
-		{"holder without acquireTime", held(func(s *locksv1alpha1.DistributedLockSpec) { s.AcquireTime = nil }),
-			`holder "h" has no acquireTime`},
-		{"a derived key under a name of the writer's choosing", held(func(s *locksv1alpha1.DistributedLockSpec) { s.Key = "jobs/k" }),
-			`metadata.name "k" is not the name lock clients use for key "jobs/k": name the object "jobs-k-8b81dd8bb601beac"`},
-		{"renewed before acquired", held(func(s *locksv1alpha1.DistributedLockSpec) { s.RenewTime = &earlier }),
-			"renewTime 2026-11-26T11:59:59.000000Z is before acquireTime 2026-11-26T12:00:00.000000Z"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := ""
-			lock := &locksv1alpha1.DistributedLock{ObjectMeta: metav1.ObjectMeta{Name: "k"}, Spec: *tt.spec}
-			if err := validateLock(lock); err != nil {
-				got = err.Error()
-			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("validateLock() mismatch (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
-func TestObservationTable(t *testing.T) {
-	clk := clocktesting.NewFakeClock(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))
-	a := types.NamespacedName{Namespace: "ns", Name: "a"}
-	b := types.NamespacedName{Namespace: "ns", Name: "b"}
-	c := types.NamespacedName{Namespace: "ns", Name: "c"}
-	v1 := leaseVersion{UID: "u1", Generation: 1}
-	v2 := leaseVersion{UID: "u1", Generation: 2}
-	recreated := leaseVersion{UID: "u2", Generation: 1}
-	table := newObservationTable(2)
-
-	first := clk.Now()
-	steps := []struct {
-		name    string
-		do      func() time.Time
-		want    time.Time
-		wantLen int
-	}{
-		{"first sight records now", func() time.Time { return table.observe(a, v1, clk.Now()) }, first, 1},
-		{"same version keeps the first sight", func() time.Time {
-			clk.Step(time.Second)
-			return table.observe(a, v1, clk.Now())
-		}, first, 1},
-		{"a new generation (a renewal) starts again", func() time.Time { return table.observe(a, v2, clk.Now()) }, first.Add(time.Second), 1},
-		{"a re-created object starts again", func() time.Time {
-			clk.Step(time.Second)
-			return table.observe(a, recreated, clk.Now())
-		}, first.Add(2 * time.Second), 1},
-		{"second lock", func() time.Time { return table.observe(b, v1, clk.Now()) }, first.Add(2 * time.Second), 2},
-		{"table full: not observed", func() time.Time { return table.observe(c, v1, clk.Now()) }, time.Time{}, 2},
-		{"a known lock is still observed when full", func() time.Time { return table.observe(a, recreated, clk.Now()) }, first.Add(2 * time.Second), 2},
-		{"forgetting makes room", func() time.Time {
-			table.forget(b)
-			return table.observe(c, v1, clk.Now())
-		}, first.Add(2 * time.Second), 2},
-	}
-	for _, s := range steps {
-		if got := s.do(); !got.Equal(s.want) {
-			t.Errorf("%s: observed since %v, want %v", s.name, got, s.want)
-		}
-		if got := table.len(); got != s.wantLen {
-			t.Errorf("%s: table holds %d, want %d", s.name, got, s.wantLen)
-		}
-	}
-}
 
 func TestLockTracker(t *testing.T) {
 	m := newLockMetrics(prometheus.NewRegistry())
