@@ -28,6 +28,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -155,7 +156,9 @@ func (r *DistributedLockReconciler) SetupWithManager(mgr ctrl.Manager) error {
 
 // Reconcile judges one lock: it validates the spec, decides by the expiry
 // rule whether the lease expired, reaps an expired lease whose grace is
-// over, and requeues the lock for the instant its verdict changes.
+// over, writes the status desiredStatus computes from the outcome (one
+// patch at most, on every path), and requeues the lock for the instant its
+// verdict changes.
 //
 // Status is written only when it changes, and it changes only for what an
 // operator acts on: a spec the controller cannot interpret (phase Invalid,
@@ -167,8 +170,6 @@ func (r *DistributedLockReconciler) SetupWithManager(mgr ctrl.Manager) error {
 func (r *DistributedLockReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	r.init()
 	r.startOnce.Do(func() { r.startedAt = r.Clock.Now() })
-	log := logf.FromContext(ctx)
-
 	lock := &locksv1alpha1.DistributedLock{}
 	if err := r.Get(ctx, req.NamespacedName, lock); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -181,70 +182,115 @@ func (r *DistributedLockReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	now := r.Clock.Now()
 	before := lock.Status.DeepCopy()
 
-	if invalid := validateLock(lock); invalid != nil {
-		// Not a reconcile error: retrying cannot help, and the person who
-		// wrote the object learns of it from the Event and the status.
-		r.observations.forget(req.NamespacedName)
-		r.tracker.see(req.NamespacedName, lock.Generation, phaseInvalid, grantOf(&lock.Spec))
-		status := &locksv1alpha1.DistributedLockStatus{Phase: locksv1alpha1.PhaseInvalid, ObservedGeneration: lock.Generation,
-			Conditions: before.Conditions}
-		meta.RemoveStatusCondition(&status.Conditions, locksv1alpha1.ConditionHeld)
-		r.setCondition(status, lock, locksv1alpha1.ConditionValid, metav1.ConditionFalse, locksv1alpha1.ReasonSpecInvalid, invalid.Error(), now)
-		if c := meta.FindStatusCondition(before.Conditions, locksv1alpha1.ConditionValid); c == nil || c.Message != invalid.Error() {
-			log.Info("Invalid lock spec left alone", "reason", invalid.Error())
-			r.Recorder.Eventf(lock, nil, corev1.EventTypeWarning, EventReasonInvalidSpec, "Validate", "Invalid spec: %s", invalid)
-		}
-		return ctrl.Result{}, r.patchStatus(ctx, lock, before, status)
-	}
+	// An invalid spec is not a reconcile error: retrying cannot help, and
+	// the person who wrote the object learns of it from the Event and the
+	// status. The controller leaves such a lock alone.
+	invalid := validateLock(lock)
 	var verdict Verdict
-	if lock.Spec.HolderIdentity != "" {
-		since := r.observations.observe(req.NamespacedName, lease.IdentityOf(lock), now)
-		verdict = r.Rule.Judge(lease.Of(lock, since), now)
-		// A lock being deleted (held back by someone's finalizer) is going
-		// away already: reaping it again would count it twice.
-		if verdict.Reap && lock.DeletionTimestamp.IsZero() {
-			reaped, err := r.reap(ctx, lock, verdict.ExpiresAt)
-			if err != nil || !reaped {
-				// Not reaped: a newer write of the lock exists, and its
-				// watch event reconciles the lock again.
-				return ctrl.Result{}, err
-			}
-			if lock.Spec.ReapPolicy == locksv1alpha1.ReapPolicyDelete {
-				return ctrl.Result{}, nil // the delete event forgets the lock
-			}
-			verdict = Verdict{} // lock now holds the released object
+	if invalid == nil && lock.Spec.HolderIdentity != "" {
+		var err error
+		lock, verdict, err = r.judgeAndReap(ctx, req.NamespacedName, lock, now)
+		if lock == nil {
+			return ctrl.Result{}, err
 		}
 	}
 
-	status := &locksv1alpha1.DistributedLockStatus{}
-	phase := phaseFree
-	switch {
-	case lock.Spec.HolderIdentity == "":
+	phase := gaugePhase(lock, invalid, verdict)
+	if phase == phaseFree || phase == phaseInvalid {
 		r.observations.forget(req.NamespacedName)
-	case verdict.Expired:
-		phase = string(locksv1alpha1.PhaseExpired)
-		status.Phase = locksv1alpha1.PhaseExpired
-		status.ObservedGeneration = lock.Generation
-		status.Conditions = before.Conditions
-		meta.RemoveStatusCondition(&status.Conditions, locksv1alpha1.ConditionValid)
-		r.setCondition(status, lock, locksv1alpha1.ConditionHeld, metav1.ConditionFalse, locksv1alpha1.ReasonLeaseExpired,
-			fmt.Sprintf("the lease expired at %s and awaits reaping", verdict.ExpiresAt.UTC().Format(time.RFC3339Nano)), now)
-	default:
-		phase = phaseHeld
 	}
 	r.tracker.see(req.NamespacedName, lock.Generation, phase, grantOf(&lock.Spec))
-	if err := r.patchStatus(ctx, lock, before, status); err != nil {
+	if invalid != nil {
+		r.reportInvalid(ctx, lock, before, invalid)
+	}
+	if err := r.patchStatus(ctx, lock, before, desiredStatus(lock, invalid, verdict, before, now)); err != nil {
 		return ctrl.Result{}, err
 	}
 	if verdict.Wait > 0 {
-		log.V(1).Info("Requeued for the lease's expiry", "holder", lock.Spec.HolderIdentity, "after", verdict.Wait)
+		logf.FromContext(ctx).V(1).Info("Requeued for the lease's expiry", "holder", lock.Spec.HolderIdentity, "after", verdict.Wait)
 	}
 	return ctrl.Result{RequeueAfter: verdict.Wait}, nil
 }
 
-// setCondition sets one condition in status, stamping transitions with the
-// reconciler's clock.
-func (r *DistributedLockReconciler) setCondition(status *locksv1alpha1.DistributedLockStatus, lock *locksv1alpha1.DistributedLock,
+// judgeAndReap judges the lease of lock, a valid held lock, at now, and
+// reaps it once its reap grace is over. It returns the lock whose status
+// Reconcile writes and the verdict on its lease: lock and its verdict, or
+// after a Release reap the released object and the zero verdict (it is
+// free). It returns a nil lock, and no status is written, when the reap
+// failed (the error), lost to a newer write (whose watch event reconciles
+// the lock again) or deleted the lock (whose delete event forgets it).
+func (r *DistributedLockReconciler) judgeAndReap(ctx context.Context, key types.NamespacedName,
+	lock *locksv1alpha1.DistributedLock, now time.Time) (*locksv1alpha1.DistributedLock, Verdict, error) {
+	since := r.observations.observe(key, lease.IdentityOf(lock), now)
+	verdict := r.Rule.Judge(lease.Of(lock, since), now)
+	// A lock being deleted (held back by someone's finalizer) is going
+	// away already: reaping it again would count it twice.
+	if !verdict.Reap || !lock.DeletionTimestamp.IsZero() {
+		return lock, verdict, nil
+	}
+	released, reaped, err := r.reap(ctx, lock, verdict.ExpiresAt)
+	if !reaped || released == nil {
+		return nil, Verdict{}, err
+	}
+	return released, Verdict{}, nil
+}
+
+// gaugePhase is the phase the locks gauge counts lock in, given what
+// validateLock said of it and the verdict on its lease.
+func gaugePhase(lock *locksv1alpha1.DistributedLock, invalid error, verdict Verdict) string {
+	switch {
+	case invalid != nil:
+		return phaseInvalid
+	case lock.Spec.HolderIdentity == "":
+		return phaseFree
+	case verdict.Expired:
+		return string(locksv1alpha1.PhaseExpired)
+	}
+	return phaseHeld
+}
+
+// reportInvalid logs an invalid spec and records an InvalidSpec Warning
+// Event, once per distinct problem: not when the status before already
+// says the same.
+func (r *DistributedLockReconciler) reportInvalid(ctx context.Context, lock *locksv1alpha1.DistributedLock,
+	before *locksv1alpha1.DistributedLockStatus, invalid error) {
+	if c := meta.FindStatusCondition(before.Conditions, locksv1alpha1.ConditionValid); c != nil && c.Message == invalid.Error() {
+		return
+	}
+	logf.FromContext(ctx).Info("Invalid lock spec left alone", "reason", invalid.Error())
+	r.Recorder.Eventf(lock, nil, corev1.EventTypeWarning, EventReasonInvalidSpec, "Validate", "Invalid spec: %s", invalid)
+}
+
+// desiredStatus is the status lock should have, given what validateLock
+// said of it (invalid), the verdict on its lease (zero for a free lock),
+// its status before and the instant now, which stamps the conditions'
+// transitions. A spec the controller cannot interpret has phase Invalid
+// and Valid=False; an expired lease awaiting its reap has phase Expired and
+// Held=False; both keep before's other conditions. A free lock and a live
+// lease have the empty status.
+func desiredStatus(lock *locksv1alpha1.DistributedLock, invalid error, verdict Verdict,
+	before *locksv1alpha1.DistributedLockStatus, now time.Time) *locksv1alpha1.DistributedLockStatus {
+	switch {
+	case invalid != nil:
+		status := &locksv1alpha1.DistributedLockStatus{Phase: locksv1alpha1.PhaseInvalid, ObservedGeneration: lock.Generation,
+			Conditions: before.Conditions}
+		meta.RemoveStatusCondition(&status.Conditions, locksv1alpha1.ConditionHeld)
+		setCondition(status, lock, locksv1alpha1.ConditionValid, metav1.ConditionFalse, locksv1alpha1.ReasonSpecInvalid, invalid.Error(), now)
+		return status
+	case verdict.Expired:
+		status := &locksv1alpha1.DistributedLockStatus{Phase: locksv1alpha1.PhaseExpired, ObservedGeneration: lock.Generation,
+			Conditions: before.Conditions}
+		meta.RemoveStatusCondition(&status.Conditions, locksv1alpha1.ConditionValid)
+		setCondition(status, lock, locksv1alpha1.ConditionHeld, metav1.ConditionFalse, locksv1alpha1.ReasonLeaseExpired,
+			fmt.Sprintf("the lease expired at %s and awaits reaping", verdict.ExpiresAt.UTC().Format(time.RFC3339Nano)), now)
+		return status
+	}
+	return &locksv1alpha1.DistributedLockStatus{}
+}
+
+// setCondition sets one condition in status, stamping a transition with
+// now, the reconciler's clock.
+func setCondition(status *locksv1alpha1.DistributedLockStatus, lock *locksv1alpha1.DistributedLock,
 	conditionType string, value metav1.ConditionStatus, reason, message string, now time.Time) {
 	meta.SetStatusCondition(&status.Conditions, metav1.Condition{
 		Type:               conditionType,

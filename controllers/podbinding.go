@@ -205,17 +205,13 @@ func (r *DistributedLockReconciler) freeForPod(ctx context.Context, lock *locksv
 	log := logf.FromContext(ctx).WithValues("distributedLock", client.ObjectKeyFromObject(lock))
 	holder, token, pod := lock.Spec.HolderIdentity, lock.Spec.FencingToken, *lock.Spec.HolderPod
 	for attempt := 1; ; attempt++ {
-		policy, err := r.endLease(ctx, lock)
+		released, policy, err := r.endLease(ctx, lock)
 		switch {
 		case err == nil:
 			r.metrics.reaps.WithLabelValues(string(policy), reapReasonPodGone).Inc()
 			log.Info("Freed a lock whose holder's Pod is gone", "holder", holder, "pod", pod.Name, "podUID", pod.UID,
 				"why", why, "reapPolicy", policy)
-			if !r.ReapEvents.Allow() {
-				reapEventsDropped.Inc()
-				return nil
-			}
-			r.Recorder.Eventf(lock, nil, corev1.EventTypeNormal, EventReasonPodGone, "Reap",
+			r.recordReap(lock, released, EventReasonPodGone,
 				"Freed the lock of %q (reapPolicy %s, fencing token %d): its Pod %s (uid %s) is gone: %s",
 				holder, policy, token, pod.Name, pod.UID, why)
 			return nil

@@ -24,6 +24,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -48,25 +49,23 @@ const (
 // resourceVersion and the reaping write fails with a Conflict. It reports
 // whether it reaped; a Conflict or NotFound is not an error but "someone
 // else wrote first", and the watch event of that write makes the
-// controller judge the lock again. On success with ReapPolicyRelease, lock
-// holds the released object as the API server returned it (whole, not
-// trimmed as the cache keeps it). It records one
-// Event, Reaped, and only once the write succeeded, so that a lease renewed
-// at the last moment is not reported; with the reap that makes two writes
-// per abandoned lease. When many leases expire at once the Events are
-// limited (ReapEvents): past the limit a reap is logged and counted in
-// leasehold_distributedlock_reap_events_dropped_total but records no
-// Event, so that the API server spends its writes on the reaps.
-func (r *DistributedLockReconciler) reap(ctx context.Context, lock *locksv1alpha1.DistributedLock, expiresAt time.Time) (bool, error) {
+// controller judge the lock again. After a ReapPolicyRelease reap it
+// returns the released object too (see endLease); after a ReapPolicyDelete
+// reap, nil. It records one Event, Reaped, and only once the write
+// succeeded, so that a lease renewed at the last moment is not reported;
+// with the reap that makes two writes per abandoned lease. When many
+// leases expire at once the Events are limited (see recordReap).
+func (r *DistributedLockReconciler) reap(ctx context.Context, lock *locksv1alpha1.DistributedLock,
+	expiresAt time.Time) (*locksv1alpha1.DistributedLock, bool, error) {
 	log := logf.FromContext(ctx)
 	holder := lock.Spec.HolderIdentity
-	policy, err := r.endLease(ctx, lock)
+	released, policy, err := r.endLease(ctx, lock)
 	switch {
 	case apierrors.IsConflict(err) || apierrors.IsNotFound(err):
 		log.V(1).Info("Lease changed before it could be reaped", "holder", holder, "reason", apierrors.ReasonForError(err))
-		return false, nil
+		return nil, false, nil
 	case err != nil:
-		return false, fmt.Errorf("reaping the expired lease of %q (reapPolicy %s): %w", holder, policy, err)
+		return nil, false, fmt.Errorf("reaping the expired lease of %q (reapPolicy %s): %w", holder, policy, err)
 	}
 	delay := r.Clock.Now().Sub(expiresAt)
 	r.metrics.reaps.WithLabelValues(string(policy), reapReasonLeaseExpired).Inc()
@@ -78,40 +77,59 @@ func (r *DistributedLockReconciler) reap(ctx context.Context, lock *locksv1alpha
 		r.metrics.reapDelay.Observe(delay.Seconds())
 	}
 	log.Info("Reaped expired lease", "holder", holder, "reapPolicy", policy, "delayAfterExpiry", delay)
-	if !r.ReapEvents.Allow() {
-		reapEventsDropped.Inc()
-		return true, nil
-	}
-	r.Recorder.Eventf(lock, nil, corev1.EventTypeNormal, EventReasonReaped, "Reap",
+	r.recordReap(lock, released, EventReasonReaped,
 		"Reaped the lease of %q (reapPolicy %s): it expired at %s, %s before", holder, policy,
 		expiresAt.UTC().Format(time.RFC3339Nano), delay.Round(time.Millisecond))
-	return true, nil
+	return released, true, nil
+}
+
+// recordReap records the Normal Event of a reaping write (reason Reaped or
+// PodGone) on the lock as the write left it: released, or lock when the
+// write deleted it. The Events are limited (ReapEvents): past the limit a
+// reap records no Event and is counted in
+// leasehold_distributedlock_reap_events_dropped_total, so that the API
+// server spends its writes on the reaps when thousands expire at once.
+func (r *DistributedLockReconciler) recordReap(lock, released *locksv1alpha1.DistributedLock, reason, note string, args ...any) {
+	if !r.ReapEvents.Allow() {
+		reapEventsDropped.Inc()
+		return
+	}
+	regarding := lock
+	if released != nil {
+		regarding = released
+	}
+	r.Recorder.Eventf(regarding, nil, corev1.EventTypeNormal, reason, "Reap", note, args...)
 }
 
 // endLease is the write that ends lock's lease, as its reapPolicy says,
 // guarded by lock's resourceVersion and (Delete) UID: the reaper's and the
 // Pod binding's. With ReapPolicyRelease it clears the holder and keeps the
 // fencing history (fencingToken, leaseTransitions), so that the next
-// grant's token is greater, and on success lock holds the released object
-// as the API server returned it (whole, not trimmed as the cache keeps
-// it).
-func (r *DistributedLockReconciler) endLease(ctx context.Context, lock *locksv1alpha1.DistributedLock) (locksv1alpha1.ReapPolicy, error) {
+// grant's token is greater, and returns the released object as the API
+// server returned it (whole, not trimmed as the cache keeps it). With
+// ReapPolicyDelete it returns no object. It does not change lock.
+func (r *DistributedLockReconciler) endLease(ctx context.Context,
+	lock *locksv1alpha1.DistributedLock) (*locksv1alpha1.DistributedLock, locksv1alpha1.ReapPolicy, error) {
 	policy := lock.Spec.ReapPolicy
 	if policy == "" {
 		policy = locksv1alpha1.ReapPolicyRelease // the CRD's default
 	}
 	if policy == locksv1alpha1.ReapPolicyDelete {
-		return policy, r.Delete(ctx, lock, client.Preconditions{UID: &lock.UID, ResourceVersion: &lock.ResourceVersion})
+		return nil, policy, r.Delete(ctx, lock, client.Preconditions{UID: &lock.UID, ResourceVersion: &lock.ResourceVersion})
 	}
 	if lock.ResourceVersion == "" {
 		// Without one the patch would apply to any version.
-		return policy, fmt.Errorf("the lock has no resourceVersion to guard the write")
+		return nil, policy, fmt.Errorf("the lock has no resourceVersion to guard the write")
 	}
 	// The patch names resourceVersion, so the API server applies it only
 	// to that version, as it would an Update, and it names only the fields
 	// it clears: what the cache leaves out of lock (see TrimCachedLock)
 	// stays as the user wrote it.
-	return policy, r.Patch(ctx, lock, client.RawPatch(types.MergePatchType, releasePatch(lock.ResourceVersion)))
+	released := &locksv1alpha1.DistributedLock{ObjectMeta: metav1.ObjectMeta{Namespace: lock.Namespace, Name: lock.Name}}
+	if err := r.Patch(ctx, released, client.RawPatch(types.MergePatchType, releasePatch(lock.ResourceVersion))); err != nil {
+		return nil, policy, err
+	}
+	return released, policy, nil
 }
 
 // releasePatch is the JSON merge patch that ends a grant with

@@ -66,7 +66,7 @@ var _ = Describe("Reaping", func() {
 			lock := grantedLock(key, "gone", 10*time.Second, 1, expired, locksv1alpha1.ReapPolicyRelease)
 			lock.Labels = nil
 			Expect(k8sClient.Create(ctx, lock)).To(Succeed())
-			reaped, err := r.reap(ctx, lock, expired.Add(10*time.Second))
+			_, reaped, err := r.reap(ctx, lock, expired.Add(10*time.Second))
 			Expect(err).NotTo(HaveOccurred())
 			Expect(reaped).To(BeTrue(), "%s", key)
 			Expect(getLock(Default, key).Spec.HolderIdentity).To(BeEmpty(), "%s is free", key)
@@ -112,7 +112,7 @@ var _ = Describe("Reaping", func() {
 			lock := grantedLock(key, "gone", 10*time.Second, 1, expired, policy)
 			lock.Labels = nil
 			Expect(k8sClient.Create(ctx, lock)).To(Succeed())
-			reaped, err := r.reap(ctx, getLock(Default, key), expired.Add(10*time.Second))
+			_, reaped, err := r.reap(ctx, getLock(Default, key), expired.Add(10*time.Second))
 			Expect(err).NotTo(HaveOccurred(), "reapPolicy %s", policy)
 			Expect(reaped).To(BeTrue(), "reapPolicy %s", policy)
 		}
@@ -162,7 +162,7 @@ var _ = Describe("Reaping", func() {
 			Expect(k8sClient.Create(ctx, userLock(key, expired))).To(Succeed())
 			DeferCleanup(release, key)
 
-			reaped, err := r.reap(ctx, cachedCopy(key), expired.Add(10*time.Second))
+			_, reaped, err := r.reap(ctx, cachedCopy(key), expired.Add(10*time.Second))
 			Expect(err).NotTo(HaveOccurred())
 			Expect(reaped).To(BeTrue())
 
@@ -191,7 +191,7 @@ var _ = Describe("Reaping", func() {
 			renewed := micro(time.Now())
 			writeSpec(key, func(spec *locksv1alpha1.DistributedLockSpec) { spec.RenewTime = renewed })
 
-			reaped, err := r.reap(ctx, stale, expired.Add(10*time.Second))
+			_, reaped, err := r.reap(ctx, stale, expired.Add(10*time.Second))
 			Expect(err).NotTo(HaveOccurred(), "a Conflict is not an error")
 			Expect(reaped).To(BeFalse())
 			got := getLock(Default, key)
