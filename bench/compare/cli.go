@@ -524,25 +524,36 @@ func (c *cliResults) markdown(b *strings.Builder) {
 const cliHeading = "## Hand-off between processes: lockctl run on SQLite beside flock(1)"
 
 // writeCLIOnly writes the results of a run of the cli scenario alone into
-// dir, keeping the other figures of the run already there: results.json
-// gets its cli field replaced, and results.md its hand-off section (the
-// rest of the file is left as that run wrote it, not rendered again by
-// this version of the program). Without earlier results, res is written
-// with the cli section alone.
+// dir, keeping the other figures of the run already there: results.md gets
+// its hand-off section replaced (the rest of the file is left as that run
+// wrote it, not rendered again by this version of the program), and
+// results.json, where the run left one (it is not committed), its cli
+// field. Without an earlier results.md, res is written with the cli
+// section alone.
 func writeCLIOnly(dir string, res *results, cli *cliResults) error {
 	jsPath, mdPath := filepath.Join(dir, "results.json"), filepath.Join(dir, "results.md")
-	js, err := os.ReadFile(jsPath)
+	md, err := os.ReadFile(mdPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		res.CLI = cli
 		res.finish()
 		return res.writeFiles(dir, false)
 	}
 	if err != nil {
+		return fmt.Errorf("reading %s to keep its other figures: %w", mdPath, err)
+	}
+	var section strings.Builder
+	cli.markdown(&section)
+	out := spliceSection(string(md), section.String())
+	if err := os.WriteFile(mdPath, []byte(out), 0o644); err != nil {
 		return err
 	}
-	md, err := os.ReadFile(mdPath)
+	js, err := os.ReadFile(jsPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		fmt.Printf("updated the hand-off section of %s (no results.json to update)\n\n%s", mdPath, section.String())
+		return nil
+	}
 	if err != nil {
-		return fmt.Errorf("reading %s to keep its other figures: %w", mdPath, err)
+		return err
 	}
 	var prev results
 	if err := json.Unmarshal(js, &prev); err != nil {
@@ -550,12 +561,6 @@ func writeCLIOnly(dir string, res *results, cli *cliResults) error {
 	}
 	prev.CLI = cli
 	if js, err = json.MarshalIndent(prev, "", "  "); err != nil {
-		return err
-	}
-	var section strings.Builder
-	cli.markdown(&section)
-	out := spliceSection(string(md), section.String())
-	if err := os.WriteFile(mdPath, []byte(out), 0o644); err != nil {
 		return err
 	}
 	if err := os.WriteFile(jsPath, append(js, '\n'), 0o644); err != nil {

@@ -49,7 +49,7 @@ limitations under the License.
 //
 // Usage (from the repository root):
 //
-//	devcluster --manager bin/manager [--assets bin/k8s/1.37.2-linux-amd64]
+//	devcluster --manager bin/manager [--assets bin/k8s/VERSION-linux-amd64]
 //	           [--kubeconfig-out bin/dev/kubeconfig]
 //	           [--metrics-bind-address 127.0.0.1:8080]
 //	           [--health-probe-bind-address 127.0.0.1:8081]
