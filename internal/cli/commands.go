@@ -63,6 +63,19 @@ func (g *grantFlags) check(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
+// prepare checks the output format and the grant's flags, and reads the
+// holder's Pod (readPod): what acquire and hold do before they send
+// anything.
+func (g *grantFlags) prepare(o *options, cmd *cobra.Command, args []string, format string) error {
+	if err := o.checkFormat(format); err != nil {
+		return err
+	}
+	if err := g.check(cmd, args); err != nil {
+		return err
+	}
+	return g.readPod(o.env.Getenv)
+}
+
 // readPod reads the holder's Pod from LEASEHOLD_POD_NAME,
 // LEASEHOLD_POD_NAMESPACE and LEASEHOLD_POD_UID (the downward API), so
 // that on Kubernetes the grant is freed as soon as the Pod is gone.
@@ -139,13 +152,7 @@ when while it waits (not with --quiet). To hold a lock until Ctrl-C, use
   version=$(printf '%s' "$lease" | jq -r .version)`,
 		Args: atMostOne("KEY"),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			if err := o.checkFormat(format); err != nil {
-				return err
-			}
-			if err := g.check(cmd, args); err != nil {
-				return err
-			}
-			if err := g.readPod(o.env.Getenv); err != nil {
+			if err := g.prepare(o, cmd, args, format); err != nil {
 				return err
 			}
 			if err := checkWait(g.wait); err != nil {

@@ -31,13 +31,7 @@ codes before the grant (see 'lockctl --help').`,
   lockctl hold deploy -o json > grant.json &`,
 		Args: atMostOne("KEY"),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			if err := o.checkFormat(format); err != nil {
-				return err
-			}
-			if err := g.check(cmd, args); err != nil {
-				return err
-			}
-			if err := g.readPod(o.env.Getenv); err != nil {
+			if err := g.prepare(o, cmd, args, format); err != nil {
 				return err
 			}
 			var err error

@@ -18,15 +18,3 @@ func sysProcAttr(ownGroup bool) *syscall.SysProcAttr {
 // waits for the command's process group: reparented to an init that does
 // not reap, they would stay in the group as zombies.
 func adoptOrphans() { _ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) }
-
-// reapGroup collects the exit status of every child of lockctl in process
-// group pgid that has exited.
-func reapGroup(pgid int) {
-	var ws syscall.WaitStatus
-	for {
-		pid, err := syscall.Wait4(-pgid, &ws, syscall.WNOHANG, nil)
-		if pid <= 0 || err != nil {
-			return
-		}
-	}
-}

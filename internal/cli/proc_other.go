@@ -12,15 +12,3 @@ func sysProcAttr(ownGroup bool) *syscall.SysProcAttr {
 
 // adoptOrphans is Linux only; elsewhere init reaps what the command leaves.
 func adoptOrphans() {}
-
-// reapGroup collects the exit status of every child of lockctl in process
-// group pgid that has exited.
-func reapGroup(pgid int) {
-	var ws syscall.WaitStatus
-	for {
-		pid, err := syscall.Wait4(-pgid, &ws, syscall.WNOHANG, nil)
-		if pid <= 0 || err != nil {
-			return
-		}
-	}
-}

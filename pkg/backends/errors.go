@@ -90,6 +90,16 @@ func CheckContext(ctx context.Context, op, key string) error {
 	return nil
 }
 
+// CheckCall is the check every backend method makes before it sends
+// anything: ErrClosed wrapped with op and key once the backend is closed,
+// else CheckContext.
+func CheckCall(ctx context.Context, closed bool, op, key string) error {
+	if closed {
+		return KeyError(op, key, ErrClosed)
+	}
+	return CheckContext(ctx, op, key)
+}
+
 // Unavailable wraps a store failure so that it matches ErrUnavailable and
 // still carries the cause. Context errors are kept as they are: a caller's
 // own cancellation is not a backend failure.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -40,6 +41,21 @@ func Schemes() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// ParseURL parses a backend URL for a backend package's Open, which
+// accepts the given schemes. Its errors are ErrInvalidArgument and never
+// repeat the URL, which may hold a password.
+func ParseURL(rawURL string, schemes ...string) (*url.URL, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		// url.Error would repeat the whole URL, password included.
+		return nil, InvalidArgument("backend URL", "cannot be parsed")
+	}
+	if !slices.Contains(schemes, u.Scheme) {
+		return nil, InvalidArgument("backend URL", "scheme must be %s, not %q", strings.Join(schemes, " or "), u.Scheme)
+	}
+	return u, nil
 }
 
 // Open opens the backend that rawURL names, such as

@@ -173,10 +173,7 @@ func (b *Backend) check(ctx context.Context, op, key string) error {
 	b.mu.Lock()
 	closed := b.closed
 	b.mu.Unlock()
-	if closed {
-		return backends.KeyError(op, key, backends.ErrClosed)
-	}
-	return backends.CheckContext(ctx, op, key)
+	return backends.CheckCall(ctx, closed, op, key)
 }
 
 // errContended reports an acquire whose guarded writes kept losing to

@@ -45,12 +45,9 @@ func Scheme() *runtime.Scheme {
 // missing CRD, missing permissions or an unreachable server are reported
 // now, by name.
 func Open(ctx context.Context, rawURL string, opts ...Option) (*Backend, error) {
-	u, err := url.Parse(rawURL)
+	u, err := backends.ParseURL(rawURL, "kubernetes")
 	if err != nil {
-		return nil, backends.InvalidArgument("backend URL", "cannot be parsed")
-	}
-	if u.Scheme != "kubernetes" {
-		return nil, backends.InvalidArgument("backend URL", "scheme must be kubernetes, not %q", u.Scheme)
+		return nil, err
 	}
 	return openURL(ctx, u, opts...)
 }

@@ -115,10 +115,7 @@ func (b *Backend) isClosed() bool {
 
 // check returns the error for a call that must not proceed.
 func (b *Backend) check(ctx context.Context, op, key string) error {
-	if b.isClosed() {
-		return backends.KeyError(op, key, backends.ErrClosed)
-	}
-	return backends.CheckContext(ctx, op, key)
+	return backends.CheckCall(ctx, b.isClosed(), op, key)
 }
 
 func (s *Store) next() string {

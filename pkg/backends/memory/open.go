@@ -23,12 +23,9 @@ var processStore = NewStore()
 // the URL's namespace (WithStore picks another Store than the process's).
 // A URL that cannot be parsed or has another scheme is ErrInvalidArgument.
 func Open(_ context.Context, rawURL string, opts ...Option) (*Backend, error) {
-	u, err := url.Parse(rawURL)
+	u, err := backends.ParseURL(rawURL, "memory")
 	if err != nil {
-		return nil, backends.InvalidArgument("backend URL", "cannot be parsed")
-	}
-	if u.Scheme != "memory" {
-		return nil, backends.InvalidArgument("backend URL", "scheme must be memory, not %q", u.Scheme)
+		return nil, err
 	}
 	return openURL(u, opts...), nil
 }

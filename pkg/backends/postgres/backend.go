@@ -128,10 +128,7 @@ func (b *Backend) check(ctx context.Context, op, key string) error {
 	b.mu.Lock()
 	closed := b.closed
 	b.mu.Unlock()
-	if closed {
-		return backends.KeyError(op, key, backends.ErrClosed)
-	}
-	if err := backends.CheckContext(ctx, op, key); err != nil {
+	if err := backends.CheckCall(ctx, closed, op, key); err != nil {
 		return err
 	}
 	if b.schemaReady.Load() {
@@ -242,13 +239,7 @@ func (b *Backend) Get(ctx context.Context, key string) (backends.Lock, error) {
 		return backends.Lock{}, err
 	}
 	l, err := scanRecord(b.pool.QueryRow(ctx, b.sql.get, b.cfg.namespace, key))
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return backends.Lock{}, backends.KeyError(op, key, backends.ErrNotFound)
-	case err != nil:
-		return backends.Lock{}, sqlrecord.StoreError(ctx, op, key, err)
-	}
-	return l, nil
+	return sqlrecord.Record(ctx, key, pgx.ErrNoRows, l, err)
 }
 
 // List implements backends.Backend. The page token is the last key of the
@@ -258,22 +249,13 @@ func (b *Backend) List(ctx context.Context, req *backends.ListRequest) (backends
 	if err := b.check(ctx, op, req.Prefix); err != nil {
 		return backends.ListPage{}, err
 	}
-	var rows pgx.Rows
-	var err error
-	if end, ok := sqlrecord.PrefixEnd(req.Prefix); ok {
-		rows, err = b.pool.Query(ctx, b.sql.listRange, b.cfg.namespace, req.Prefix, req.PageToken, req.Limit+1, end)
-	} else {
-		rows, err = b.pool.Query(ctx, b.sql.list, b.cfg.namespace, req.Prefix, req.PageToken, req.Limit+1)
+	query := func(end string, bounded bool) (pgx.Rows, error) {
+		if bounded {
+			return b.pool.Query(ctx, b.sql.listRange, b.cfg.namespace, req.Prefix, req.PageToken, req.Limit+1, end)
+		}
+		return b.pool.Query(ctx, b.sql.list, b.cfg.namespace, req.Prefix, req.PageToken, req.Limit+1)
 	}
-	if err != nil {
-		return backends.ListPage{}, sqlrecord.StoreError(ctx, op, req.Prefix, err)
-	}
-	defer rows.Close()
-	page, err := sqlrecord.CollectPage(rows, req.Limit, func() (backends.Lock, error) { return scanRecord(rows) })
-	if err != nil {
-		return backends.ListPage{}, sqlrecord.StoreError(ctx, op, req.Prefix, err)
-	}
-	return page, nil
+	return sqlrecord.Page(ctx, req, query, pgx.Rows.Close, func(rows pgx.Rows) (backends.Lock, error) { return scanRecord(rows) })
 }
 
 // Close implements backends.Backend: it stops the notification listener

@@ -47,17 +47,14 @@ const (
 // with migrations disabled, is ErrUnavailable. No error contains the
 // password.
 func Open(ctx context.Context, rawURL string, opts ...Option) (*Backend, error) {
-	u, err := url.Parse(rawURL)
+	u, err := backends.ParseURL(rawURL, "postgres", "postgresql")
 	if err != nil {
-		return nil, backends.InvalidArgument("backend URL", "cannot be parsed")
+		return nil, err
 	}
 	return openURL(ctx, u, opts...)
 }
 
 func openURL(ctx context.Context, u *url.URL, opts ...Option) (*Backend, error) {
-	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
-		return nil, backends.InvalidArgument("backend URL", "scheme must be postgres or postgresql, not %q", u.Scheme)
-	}
 	password, _ := u.User.Password()
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {

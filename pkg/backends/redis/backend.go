@@ -151,13 +151,7 @@ func (b *Backend) lockKeys(key string) (record, fence string) {
 
 // check returns the error for a call that must not proceed.
 func (b *Backend) check(ctx context.Context, op, key string) error {
-	if b.closed.Load() {
-		return backends.KeyError(op, key, backends.ErrClosed)
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%s %q: %w", op, key, err)
-	}
-	return nil
+	return backends.CheckCall(ctx, b.closed.Load(), op, key)
 }
 
 // storeError classifies a failed call: the caller's own context ending is

@@ -42,21 +42,16 @@ func init() {
 //	               sentinels watching master NAME; the URL's credentials and
 //	               database are the data nodes'
 //
-// opts apply after the URL's options.
-// Errors never contain the password.
+// opts apply after the URL's options. Errors never contain the password.
 func Open(ctx context.Context, rawURL string, opts ...Option) (*Backend, error) {
-	u, err := url.Parse(rawURL)
+	u, err := backends.ParseURL(rawURL, "redis", "rediss")
 	if err != nil {
-		// url.Error would repeat the URL, password included.
-		return nil, backends.InvalidArgument("backend URL", "cannot be parsed")
+		return nil, err
 	}
 	return openURL(ctx, u, opts...)
 }
 
 func openURL(ctx context.Context, u *url.URL, opts ...Option) (*Backend, error) {
-	if u.Scheme != "redis" && u.Scheme != "rediss" {
-		return nil, backends.InvalidArgument("backend URL", "scheme must be redis or rediss, got %q", u.Scheme)
-	}
 	password, _ := u.User.Password()
 	q := u.Query()
 	take := func(name string) string {

@@ -110,10 +110,7 @@ func (b *Backend) check(ctx context.Context, op, key string) error {
 	b.mu.Lock()
 	closed := b.closed
 	b.mu.Unlock()
-	if closed {
-		return backends.KeyError(op, key, backends.ErrClosed)
-	}
-	return backends.CheckContext(ctx, op, key)
+	return backends.CheckCall(ctx, closed, op, key)
 }
 
 // newVersion returns a random 128-bit version, so that every grant and
@@ -246,13 +243,7 @@ func (b *Backend) Get(ctx context.Context, key string) (backends.Lock, error) {
 		return backends.Lock{}, err
 	}
 	l, _, err := scanRecord(b.db.QueryRowContext(ctx, getSQL, b.ns, key), b.now())
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return backends.Lock{}, backends.KeyError(op, key, backends.ErrNotFound)
-	case err != nil:
-		return backends.Lock{}, sqlrecord.StoreError(ctx, op, key, err)
-	}
-	return l, nil
+	return sqlrecord.Record(ctx, key, sql.ErrNoRows, l, err)
 }
 
 // List implements backends.Backend. The page token is the last key of the
@@ -263,25 +254,16 @@ func (b *Backend) List(ctx context.Context, req *backends.ListRequest) (backends
 		return backends.ListPage{}, err
 	}
 	now := b.now()
-	var rows *sql.Rows
-	var err error
-	if end, ok := sqlrecord.PrefixEnd(req.Prefix); ok {
-		rows, err = b.db.QueryContext(ctx, listRangeSQL, b.ns, req.Prefix, req.PageToken, req.Limit+1, end)
-	} else {
-		rows, err = b.db.QueryContext(ctx, listSQL, b.ns, req.Prefix, req.PageToken, req.Limit+1)
+	query := func(end string, bounded bool) (*sql.Rows, error) {
+		if bounded {
+			return b.db.QueryContext(ctx, listRangeSQL, b.ns, req.Prefix, req.PageToken, req.Limit+1, end)
+		}
+		return b.db.QueryContext(ctx, listSQL, b.ns, req.Prefix, req.PageToken, req.Limit+1)
 	}
-	if err != nil {
-		return backends.ListPage{}, sqlrecord.StoreError(ctx, op, req.Prefix, err)
-	}
-	defer func() { _ = rows.Close() }()
-	page, err := sqlrecord.CollectPage(rows, req.Limit, func() (backends.Lock, error) {
+	return sqlrecord.Page(ctx, req, query, func(rows *sql.Rows) { _ = rows.Close() }, func(rows *sql.Rows) (backends.Lock, error) {
 		l, _, err := scanRecord(rows, now)
 		return l, err
 	})
-	if err != nil {
-		return backends.ListPage{}, sqlrecord.StoreError(ctx, op, req.Prefix, err)
-	}
-	return page, nil
 }
 
 // Close implements backends.Backend. It closes the database only if Open

@@ -54,12 +54,9 @@ func DSN(path string, busyTimeout time.Duration) string {
 // would be a new, empty database. Share one such database between
 // namespaces by opening it once and calling New for each namespace.
 func Open(ctx context.Context, rawURL string, opts ...Option) (*Backend, error) {
-	u, err := url.Parse(rawURL)
+	u, err := backends.ParseURL(rawURL, "sqlite")
 	if err != nil {
-		return nil, backends.InvalidArgument("backend URL", "cannot be parsed")
-	}
-	if u.Scheme != "sqlite" {
-		return nil, backends.InvalidArgument("backend URL", "scheme must be sqlite, not %q", u.Scheme)
+		return nil, err
 	}
 	return openURL(ctx, u, opts...)
 }

@@ -129,17 +129,8 @@ func Reply(reply string) (now int64, r Record, err error) {
 
 // Lock returns the record as a Lock with Held judged at the server's now.
 func (r Record) Lock(now int64) (backends.Lock, error) {
-	l := backends.Lock{
-		Key:           r.Key,
-		Holder:        r.Holder,
-		Version:       r.Version(),
-		FencingToken:  uint64(r.Token),
-		AcquiredAt:    time.UnixMicro(r.AcquiredAt),
-		RenewedAt:     time.UnixMicro(r.RenewedAt),
-		ExpiresAt:     time.UnixMicro(r.ExpiresAt),
-		LeaseDuration: time.Duration(r.LeaseMS) * time.Millisecond,
-		Held:          r.Holder != "" && now < r.ExpiresAt,
-	}
+	l := r.lock(r.Key, r.Holder)
+	l.Held = r.Holder != "" && now < r.ExpiresAt
 	var err error
 	l.Metadata, err = DecodeMetadata(r.Metadata)
 	return l, err
@@ -150,7 +141,21 @@ func (r Record) Lock(now int64) (backends.Lock, error) {
 // keeping the reply's memory), and md, when the caller gave metadata, is
 // copied rather than decoded again.
 func (r Record) Grant(key, holder string, md map[string]string) (backends.Lock, error) {
-	l := backends.Lock{
+	l := r.lock(key, holder)
+	l.Held = holder != "" && r.LeaseMS > 0
+	if md != nil {
+		l.Metadata = maps.Clone(md)
+		return l, nil
+	}
+	var err error
+	l.Metadata, err = DecodeMetadata(r.Metadata)
+	return l, err
+}
+
+// lock is the record as a Lock under key and holder, without Held and
+// Metadata.
+func (r Record) lock(key, holder string) backends.Lock {
+	return backends.Lock{
 		Key:           key,
 		Holder:        holder,
 		Version:       r.Version(),
@@ -159,15 +164,7 @@ func (r Record) Grant(key, holder string, md map[string]string) (backends.Lock, 
 		RenewedAt:     time.UnixMicro(r.RenewedAt),
 		ExpiresAt:     time.UnixMicro(r.ExpiresAt),
 		LeaseDuration: time.Duration(r.LeaseMS) * time.Millisecond,
-		Held:          holder != "" && r.LeaseMS > 0,
 	}
-	if md != nil {
-		l.Metadata = maps.Clone(md)
-		return l, nil
-	}
-	var err error
-	l.Metadata, err = DecodeMetadata(r.Metadata)
-	return l, err
 }
 
 // EncodeMetadata returns the script arguments for md: given is "1" with
