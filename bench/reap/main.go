@@ -57,6 +57,7 @@ type config struct {
 	spreadLease int
 	over        time.Duration
 	memory      int
+	heapProfile string
 	qps         float64
 	qpsBurst    int
 	assets      string
@@ -84,6 +85,8 @@ func main() {
 	flag.IntVar(&c.spread, "spread", 0, "Spread run: this many held locks whose expiries are spread over -over.")
 	flag.IntVar(&c.spreadLease, "spread-lease", 10, "Spread run: every lease, in seconds.")
 	flag.DurationVar(&c.over, "over", 100*time.Second, "Spread run: the span of the expiries.")
+	flag.StringVar(&c.heapProfile, "heap-profile", "",
+		"Memory run: write the manager's heap profile (go tool pprof) to this file once it has reconciled every lock.")
 	flag.IntVar(&c.memory, "memory", 0,
 		"Memory run: this many held locks, then the manager binary (cmd/manager, its defaults) as a separate process; "+
 			"its RSS and Go heap.")

@@ -110,6 +110,7 @@ func (m *memoryResult) markdown(b *bytes.Buffer) {
 type managerProc struct {
 	cmd     *exec.Cmd
 	metrics string
+	pprof   string // the heap profile's URL
 	done    chan error
 }
 
@@ -194,6 +195,13 @@ func (b *bench) memoryRun(ctx context.Context, n int) (*memoryResult, error) {
 		return res, err
 	}
 	fmt.Printf("manager after watching the creates: %s\n", res.Loaded.line())
+	if b.c.heapProfile != "" {
+		if err := m.saveHeapProfile(ctx, b.c.heapProfile); err != nil {
+			m.stop()
+			return res, err
+		}
+		fmt.Printf("wrote the manager's heap profile to %s\n", b.c.heapProfile)
+	}
 	m.stop()
 
 	start := time.Now()
@@ -260,6 +268,10 @@ func startManagerProc(ctx context.Context, bin, kubeconfig, logFile string) (*ma
 	if err != nil {
 		return nil, err
 	}
+	pprofPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
 	logs, err := os.Create(logFile)
 	if err != nil {
 		return nil, err
@@ -271,6 +283,7 @@ func startManagerProc(ctx context.Context, bin, kubeconfig, logFile string) (*ma
 	cmd := exec.Command(bin, "--kubeconfig", kubeconfig,
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", metricsPort),
 		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probePort),
+		fmt.Sprintf("--pprof-bind-address=127.0.0.1:%d", pprofPort),
 		"--zap-devel=false", "--memory-limit="+limit,
 		// Plain HTTP for this scraper on loopback; deployed, metrics are HTTPS.
 		"--metrics-secure=false")
@@ -278,9 +291,35 @@ func startManagerProc(ctx context.Context, bin, kubeconfig, logFile string) (*ma
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	m := &managerProc{cmd: cmd, metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort), done: make(chan error, 1)}
+	m := &managerProc{cmd: cmd, metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort),
+		pprof: fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap", pprofPort), done: make(chan error, 1)}
 	go func() { m.done <- cmd.Wait(); _ = logs.Close() }()
 	return m, nil
+}
+
+// saveHeapProfile writes the manager's heap profile to file.
+func (m *managerProc) saveHeapProfile(ctx context.Context, file string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.pprof, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("fetching the heap profile: %w", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("fetching the heap profile: %s", resp.Status)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func (m *managerProc) stop() {

@@ -87,6 +87,7 @@ type options struct {
 	metricsSecure           bool
 	metricsCertDir          string
 	probeAddr               string
+	pprofAddr               string
 	leaderElect             bool
 	leaderElectionNamespace string
 	// namespaces are the namespaces the manager watches; empty means all.
@@ -129,6 +130,9 @@ func parseOptions(args []string, out io.Writer) (*options, error) {
 		"The folder with tls.crt and tls.key for --metrics-secure. Empty: a self-signed certificate.")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081",
 		"The address the health (/healthz) and readiness (/readyz) probe endpoint binds to. Use 0 to disable it.")
+	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "0",
+		"The address Go's profiling endpoints (/debug/pprof/) bind to, e.g. 127.0.0.1:8082, "+
+			"to see where the manager's memory and CPU go. Unauthenticated: bind it to loopback. 0 (the default) disables it.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false,
 		"Enable leader election, so that only one of several replicas of the manager reconciles and reaps.")
 	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "",
@@ -279,6 +283,7 @@ func (o *options) managerOptions(scheme *runtime.Scheme) ctrl.Options {
 			CertDir:       o.metricsCertDir,
 		},
 		HealthProbeBindAddress:  o.probeAddr,
+		PprofBindAddress:        o.pprofAddr,
 		LeaderElection:          o.leaderElect,
 		LeaderElectionID:        leaderElectionID,
 		LeaderElectionNamespace: o.leaderElectionNamespace,
