@@ -57,17 +57,11 @@ const ControllerName = "distributedlock-controller"
 // DistributedLockReconciler sets the status of DistributedLocks and reaps
 // their expired leases.
 //
-// It judges expiry by ExpiryRule (package lease's rule plus the reap
-// grace; see the package doc) on its own Clock, remembering in a bounded
-// observation table when it first saw each held lock's lease version.
-// Each held lock is requeued for the instant its verdict changes
-// (RequeueAfter), never polled.
-//
-// Reaping is a write guarded by the resourceVersion the verdict was
-// reached on (a merge patch carrying it for reapPolicy Release, Delete with UID and
-// resourceVersion preconditions for Delete), so a renewal that lands first
-// makes the reaping write fail with a Conflict; the reconciler then waits
-// for that write's watch event to judge the lock again.
+// It judges expiry by Rule (the rule of package [lease] plus the reap
+// grace) on its own Clock, and requeues each held lock for the instant its
+// verdict changes (RequeueAfter), never polling. A reap that loses to a
+// renewal fails with a Conflict (see the package documentation), and that
+// renewal's watch event makes the reconciler judge the lock again.
 type DistributedLockReconciler struct {
 	client.Client
 	// Recorder records the Reaped, PodGone and InvalidSpec Events.

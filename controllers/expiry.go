@@ -22,16 +22,13 @@ import (
 	"github.com/leasehold/leasehold/pkg/backends/kubernetes/lease"
 )
 
-// DefaultClockSkewAllowance is how far the controller trusts a holder's
-// clock by default: a lease whose renewTime + lease lies further in the
-// past than this is expired even if the controller has not watched it for a
-// full lease duration itself (after a restart, say). It is the lock
-// clients' default too (package lease).
+// DefaultClockSkewAllowance is the controller's default skew allowance in
+// the expiry rule of package [lease], the lock clients' default too.
 const DefaultClockSkewAllowance = lease.DefaultSkewAllowance
 
-// ExpiryRule is the controller's use of the Kubernetes lease rule (package
-// lease, which the lock clients apply too): when a lease is expired, and
-// when the controller reaps it, ReapGrace later.
+// ExpiryRule is the controller's use of the expiry rule of package [lease]:
+// when a lease is expired, and when the controller reaps it, ReapGrace
+// later.
 type ExpiryRule struct {
 	// ClockSkewAllowance is how far the holder's clock may run behind the
 	// controller's without a lease being reaped early by renewTime. Not

@@ -37,10 +37,9 @@ import (
 // held locks than one controller is expected to watch.
 const DefaultMaxObservations = 100000
 
-// leaseVersion identifies one version of a lease record (lease.Identity):
-// UID and metadata.generation rather than resourceVersion, since the
-// controller's own status writes change the resourceVersion, and counting
-// them as renewals would postpone expiry.
+// leaseVersion identifies one version of a lease record: its lock state
+// identity (lease.Identity), which the controller's status writes leave
+// alone.
 type leaseVersion = lease.Identity
 
 // observation is when the controller first saw a lease version.
@@ -49,13 +48,12 @@ type observation struct {
 	since   time.Time
 }
 
-// observationTable is rule (a)'s memory: for each held lock, the version of
-// its lease record and when the controller first observed it, on the
-// controller's clock. It holds held locks only (an entry is dropped when the
-// lock is free, invalid or deleted) and at most max of them; when it is
-// full, new leases are not observed and fall back on rule (b), which only
-// ever reaps later than rule (a) would have, never earlier than the
-// holder's renewTime allows.
+// observationTable is the controller's table of first sightings (see
+// package lease): for each held lock, the version of its lease record and
+// when the controller first observed it, on the controller's clock. It
+// holds held locks only (an entry is dropped when the lock is free, invalid
+// or deleted) and at most max of them; when it is full, new leases are not
+// observed, and the rule judges them by renewTime alone.
 type observationTable struct {
 	max int
 
@@ -100,10 +98,9 @@ func (o *observationTable) len() int {
 
 // sightingHandler enqueues DistributedLocks like
 // handler.EnqueueRequestForObject, and first notes when the watch delivered
-// each held lease version. That is when the controller observed it: under
-// load a reconcile may run much later, and starting rule (a)'s wait only
-// then would reap late. It is still never early, since the watch delivers a
-// version only after the API server committed it, after the holder sent it.
+// each held lease version: that is when the controller observed it. Under
+// load a reconcile may run much later, and starting the rule's wait for an
+// unchanged lease only then would reap late.
 type sightingHandler struct {
 	handler.TypedEnqueueRequestForObject[client.Object]
 	observations *observationTable

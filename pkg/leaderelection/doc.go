@@ -40,9 +40,9 @@
 //
 // Whose clock decides expiry is the backend's rule (see each backend's
 // package documentation: the server's clock for PostgreSQL and Redis, the
-// local clock for SQLite and memory, the observer's own monotonic clock for
-// Kubernetes). The leader gives leadership up by its own monotonic clock, as
-// above, which is safe on every backend.
+// local clock for SQLite and memory, each party's own clocks for
+// Kubernetes, by the rule of package lease). The leader gives leadership
+// up by its own monotonic clock, as above, which is safe on every backend.
 //
 // # Fencing
 //

@@ -89,20 +89,18 @@
 //     certificates while etcd keeps every object, so no grant is forgotten
 //     and no overlap is allowed. Starting takes a few seconds, longer than
 //     the lease, so holders lose their leases while it is down.
-//   - Skew: Kubernetes has no server clock, and a client judges a lease
-//     expired either after watching it unchanged for a full lease on its
-//     monotonic clock or when its wall clock passes the holder's renewTime
-//     plus the lease plus the skew allowance (kubernetes.DefaultSkewAllowance,
-//     1 s).
-//     Each client's backend reads a workload.SkewClock whose wall time is
-//     offset (its monotonic time is not). clock-skew-within spreads the
-//     offsets over 80% of the allowance: the contract still promises
-//     exclusion, and any overlap fails. clock-skew-beyond spreads them over
-//     twice the lease plus four allowances, so a client whose clock runs
-//     ahead judges live leases expired and takes them: overlaps are
-//     reported, not failed, and fencing must still hold (the takeover is a
-//     guarded update, its token is higher, and the protected resource
-//     refuses the older holder's writes). The controller keeps the true
-//     clock, so in clock-skew-beyond it also reaps leases whose holders'
-//     clocks run behind.
+//   - Skew: Kubernetes has no server clock; each client judges expiry on
+//     its own clocks by the rule of package lease, which trusts the
+//     holder's renewTime within the skew allowance
+//     (kubernetes.DefaultSkewAllowance, 1 s). Each client's backend reads a
+//     workload.SkewClock whose wall time is offset (its monotonic time is
+//     not). clock-skew-within spreads the offsets over 80% of the
+//     allowance: the contract still promises exclusion, and any overlap
+//     fails. clock-skew-beyond spreads them over twice the lease plus four
+//     allowances, so a client whose clock runs ahead judges live leases
+//     expired and takes them: overlaps are reported, not failed, and
+//     fencing must still hold (the takeover is a guarded update, its token
+//     is higher, and the protected resource refuses the older holder's
+//     writes). The controller keeps the true clock, so in clock-skew-beyond
+//     it also reaps leases whose holders' clocks run behind.
 package chaos

@@ -78,17 +78,17 @@ func WithClock(clk clock.PassiveClock) Option {
 	return func(c *config) { c.clock = clk }
 }
 
-// WithSkewAllowance sets how far a holder's clock may lag this client's:
-// a lease counts as expired once this client's clock passes renewTime +
-// lease + d, even if this client has not yet watched it unchanged for a
-// whole lease. Zero trusts renewTime exactly; the default is
-// DefaultSkewAllowance. Negative values are treated as zero.
+// WithSkewAllowance sets the skew allowance of the expiry rule (see
+// package lease): how far a holder's clock may lag this client's. Zero
+// trusts renewTime exactly; the default is DefaultSkewAllowance. Negative
+// values are treated as zero.
 func WithSkewAllowance(d time.Duration) Option {
 	return func(c *config) { c.skew = max(d, 0) }
 }
 
 // WithObservationLimit bounds how many keys the client-side observation
-// table remembers (at least 1; default DefaultObservationLimit).
+// table remembers (at least 1; default DefaultObservationLimit). A key
+// forgotten is read again when next used.
 func WithObservationLimit(n int) Option {
 	return func(c *config) { c.observationLimit = max(n, 1) }
 }
@@ -583,9 +583,7 @@ func (b *Backend) List(ctx context.Context, req *backends.ListRequest) (backends
 }
 
 // expired judges whether the lease in o has run out, by this client's
-// clocks and the rule of package lease: this client has seen the same lock
-// state for a whole lease, or its wall clock is past renewTime + lease +
-// the skew allowance.
+// clocks and the rule of package lease.
 func (b *Backend) expired(o observation) bool {
 	if o.obj.Spec.HolderIdentity == "" {
 		return false

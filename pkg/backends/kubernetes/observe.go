@@ -30,9 +30,8 @@ func LeaseVersion(obj *locksv1alpha1.DistributedLock) string {
 
 // observations is the client-side table that serves two purposes:
 //
-//   - the expiry rule: a lease is expired once this client has seen the
-//     same resourceVersion unchanged for a full lease duration, so the
-//     table remembers when each resourceVersion was first seen;
+//   - the expiry rule's first sightings (see package lease): when this
+//     client first saw each key's current lock state;
 //   - the write fast path: an Update must carry the whole spec, so renew,
 //     release and acquire build the next object from the last one this
 //     client wrote or read, provided its resourceVersion is the one the
@@ -42,8 +41,8 @@ func LeaseVersion(obj *locksv1alpha1.DistributedLock) string {
 // It is bounded: entries exist only for keys this client looked at, are
 // dropped when the object is deleted, and at most max are kept (an
 // arbitrary one is evicted beyond that). Forgetting is always safe: the
-// next operation on the key reads the object again, and its observation
-// restarts later, which only delays this client's judgement of expiry.
+// next operation on the key reads the object again, and a later first
+// sighting only delays this client's judgement of expiry.
 type observations struct {
 	mu      sync.Mutex
 	max     int
@@ -63,14 +62,12 @@ func (o *observations) get(key string) (observation, bool) {
 	return e, ok
 }
 
-// observe records obj, seen at now. The same spec (same UID and
-// generation: the API server bumps generation on every spec change, and
-// every grant, renewal and release changes the spec) keeps its first
-// sighting, so that the controller's status writes, which change
-// resourceVersion, do not restart this client's wait for expiry. An older
-// resourceVersion than the one recorded (a watch event arriving after this
-// client's own write) is not recorded, so that the table never moves
-// backwards. It returns the entry now in force for obj.
+// observe records obj, seen at now. The same lock state (lease.Identity)
+// keeps its first sighting, even when a status write moved its
+// resourceVersion on. An older resourceVersion than the one recorded (a
+// watch event arriving after this client's own write) is not recorded, so
+// that the table never moves backwards. It returns the entry now in force
+// for obj.
 func (o *observations) observe(obj *locksv1alpha1.DistributedLock, now time.Time) observation {
 	// The next guarded update is built from this copy. Without
 	// managedFields it is about half the size, and the API server keeps

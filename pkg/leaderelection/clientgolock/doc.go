@@ -30,7 +30,7 @@
 // apply: client-go tries only when it believes the lease is free, and the
 // store grants only a lock that is free or expired by its own clock rule
 // (the server's clock for PostgreSQL and Redis, the local clock for SQLite
-// and memory, the observer's monotonic clock for Kubernetes; see each
+// and memory, each party's own clocks for Kubernetes; see each
 // backend). Two candidates can never both hold the lease.
 //
 // The record's fields map onto the lock's: HolderIdentity is the holder

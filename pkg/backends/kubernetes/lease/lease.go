@@ -1,24 +1,3 @@
-// Package lease reads a DistributedLock as a lease: its duration, its
-// expiry, the identity of its lock state (the version clients see) and the
-// verdict of the Kubernetes expiry rule. It is the one home of that rule:
-// the Kubernetes backend, its notifier and the controller all call it, so
-// they agree on the skew allowance, the duration and the boundary.
-//
-// # The rule
-//
-// Kubernetes has no server clock, so each party judges expiry on its own
-// clocks. A held lease is expired at the earlier of
-//
-//	(a) ObservedSince + Duration: the party has itself seen the same lock
-//	    state (Identity) unchanged for a whole lease, on its monotonic clock;
-//	(b) RenewTime + Duration + SkewAllowance: the holder's renewTime,
-//	    written from the holder's wall clock, trusted within the allowance.
-//
-// (a) is always safe: a party can only see a renewal after the holder sent
-// it, and the holder counts its lease from the moment it sent the request.
-// (b) lets a party that started watching late (a restarted controller, a
-// new client) judge without waiting a whole lease. The lease is expired
-// from the boundary instant on (remaining <= 0).
 package lease
 
 import (
@@ -35,17 +14,12 @@ import (
 const DefaultSkewAllowance = time.Second
 
 // MillisAnnotation keeps a lease duration that is not a whole number of
-// seconds exactly: spec.leaseDurationSeconds holds whole seconds, rounded
-// up, so that a party that reads only the spec judges expiry no earlier
-// than the exact lease.
+// seconds exactly (see Set and Duration).
 const MillisAnnotation = "locks.leasehold.dev/lease-duration-ms"
 
 // Identity names one lock state of an object: its UID and
-// metadata.generation. The API server moves generation on with every
-// change of the spec and never for status or metadata, and the UID tells a
-// re-created object from an earlier one, so the controller's status writes
-// and people's labels leave it alone while every grant, renewal and release
-// moves it on.
+// metadata.generation, which every grant, renewal and release moves on and
+// status and metadata writes leave alone (see the package documentation).
 type Identity struct {
 	UID        types.UID
 	Generation int64
@@ -56,9 +30,8 @@ func IdentityOf(obj *locksv1alpha1.DistributedLock) Identity {
 	return Identity{UID: obj.UID, Generation: obj.Generation}
 }
 
-// Version is the record's Version as clients see it: "GENERATION.UID". It
-// is the same in every process, so a version printed by one client is
-// accepted by another.
+// Version is the record's Version as clients see it: "GENERATION.UID",
+// the same in every process.
 func (id Identity) Version() string {
 	return strconv.FormatInt(id.Generation, 10) + "." + string(id.UID)
 }
