@@ -14,70 +14,55 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package controllers holds the DistributedLock controller: it watches
-// DistributedLock objects, requeues each held lock for the instant its lease
-// expires, and reaps expired leases as each object's reapPolicy says (clear
-// the holder, or delete the object). It serves Prometheus metrics on the
-// manager's registry: locks by phase, reaps by policy, the reap delay after
-// expiry, and the acquisitions and renewals it observed. It also frees a
-// lock bound to its holder's Pod (spec.holderPod) as soon as that Pod is
-// gone (see podbinding.go).
+// Package controllers holds the DistributedLock controller that
+// cmd/manager runs. [DistributedLockReconciler] watches DistributedLock
+// objects, requeues each held lock for the instant its lease expires (it
+// never polls), and reaps an expired lease as the object's reapPolicy says:
+// Release clears the holder and keeps the object, Delete deletes it. It
+// also frees a lock bound to its holder's Pod (spec.holderPod) as soon as
+// that Pod is gone, and serves Prometheus metrics on the manager's
+// registry: locks by phase, reaps by policy and reason, the reap delay
+// after expiry, and the acquisitions and renewals it observed.
+//
+// # Expiry
+//
+// The controller judges expiry by the rule of package [lease], which the
+// lock clients apply too, on its own Clock with the skew allowance of
+// [ExpiryRule] (the manager's --clock-skew-allowance, default 1 s), and
+// reaps an expired lease ExpiryRule.ReapGrace later (--reap-grace, default
+// 0).
 //
 // # What it writes
 //
-// The lock clients write the spec with resourceVersion-guarded updates, and
-// any write to the object moves its resourceVersion, so every controller
-// write can cost a holder a conflict and a read. The controller therefore
-// writes only what an operator acts on: the reap itself and one Reaped
-// Event per reap (two writes per abandoned lease; past a rate limit, when
-// thousands expire at once, the Event is left out and counted, so that
-// the API server's capacity goes to the reaps); status only for a lease
-// that expired and awaits reaping (phase Expired, condition Held=False,
-// while --reap-grace runs or after a failed reap) and for a spec it cannot
-// interpret (phase Invalid, condition Valid=False, and one InvalidSpec
-// Warning Event per distinct problem; not a reconcile error, since retrying
-// cannot help). A lock that is free or held by a live lease has an empty
-// status: its spec says all there is, and kubectl get shows the holder,
-// lease and relative renewal time from the spec.
+// The lock clients write the spec with updates guarded by resourceVersion,
+// which any write to the object moves on, so the controller writes only
+// what an operator acts on:
 //
-// # Clock rule
+//   - the reap, and one Reaped Event per reap; past a rate limit
+//     (ReapEvents), when thousands of leases expire at once, the Event is
+//     left out and counted, so that the API server's capacity goes to the
+//     reaps;
+//   - status for a lease that expired and awaits its reap (phase Expired,
+//     condition Held=False, while the reap grace runs or after a failed
+//     reap);
+//   - status for a spec it cannot interpret (phase Invalid, condition
+//     Valid=False, and one InvalidSpec Warning Event per distinct problem):
+//     an object not named as the lock clients name its key, a holder
+//     without lease times, an unknown reapPolicy, or a renewTime before
+//     acquireTime. It never reaps such a lock.
 //
-// The controller judges expiry by the Kubernetes lease rule of package
-// lease (pkg/backends/kubernetes/lease, whose doc explains it; the lock
-// clients apply the same rule) on its own injected clock, with the skew
-// allowance of --clock-skew-allowance (default 1s), and reaps an expired
-// lease --reap-grace later (default 0; ExpiryRule in expiry.go). The table
-// of first sightings (observations.go) is bounded and forgets a lock when
-// it is free, invalid or deleted.
+// A grant, a renewal or a release changes nothing the controller writes: a
+// free lock or a live lease has an empty status.
 //
-// # Reaping and fencing tokens
+// A reap is guarded by the resourceVersion its verdict was reached on (a
+// merge patch for Release, a delete with UID and resourceVersion
+// preconditions for Delete), so a lease renewed at the last moment is
+// never reaped. The controller never writes fencingToken or
+// leaseTransitions: a released lock keeps both, so the next grant's token
+// stays above every earlier one; after a Delete the lock clients keep
+// tokens rising (see package kubernetes).
 //
-// A reap is a write guarded by the resourceVersion the verdict was reached
-// on: a merge patch carrying that resourceVersion and clearing
-// holderIdentity, acquireTime, renewTime, leaseDurationSeconds and
-// metadata, and nothing else (reapPolicy Release), or a delete with
-// UID and resourceVersion preconditions (reapPolicy Delete). A renewal that
-// lands first makes the reap fail with a Conflict, and the lease is judged
-// again from the newer version: a lease renewed at the last moment is never
-// reaped. The controller never writes fencingToken or leaseTransitions: a
-// released lock keeps both, so the next grant's token, chosen by the client
-// and checked by the CRD's rule, stays strictly greater than every earlier
-// one. After a Delete, keeping tokens increasing is the lock clients' job
-// (see the Kubernetes backend).
-//
-// The controller never reaps a lock whose spec it cannot interpret
-// (Valid=False): an object not named as the lock clients name its key (they
-// would never see it), a holder without lease times (written under an older
-// CRD), an unknown reapPolicy, or a renewTime before acquireTime.
-//
-// Since no write sends a cached lock whole, the manager's cache keeps only
-// what the controller reads of each lock (TrimCachedLock in cache.go).
-//
-// The RBAC the controller needs is declared once, in rbac.go, from which
-// `make manifests` generates config/rbac/role.yaml.
-//
-// The envtest suite in this package also checks the CRD's schema
-// (schema_test.go): that the API server accepts the samples in
-// config/samples and rejects objects that break the lock contract with the
-// CRD's messages.
+// The manager's cache keeps only what the controller reads of each lock
+// ([TrimCachedLock]; [CacheTransform] for other objects). The RBAC the controller needs is declared in rbac.go,
+// from which `make manifests` generates config/rbac/role.yaml.
 package controllers

@@ -355,6 +355,15 @@ func renewStamp(now metav1.MicroTime, acquired *metav1.MicroTime) metav1.MicroTi
 // nextToken returns the fencing token of a new grant on obj: the previous
 // token + 1, or, on an object never granted (token 0), its resourceVersion
 // + 1, which exceeds every token of every earlier incarnation of the key.
+//
+// On an etcd-backed API server resourceVersion is the etcd revision, which
+// grows by at least one with every write anywhere in the cluster. Each
+// grant is itself a write whose revision is at least its token: the first
+// grant's token is RV+1 and its write gets a revision above RV, and each
+// later grant's token is one more than the previous one while its write
+// comes after the previous grant's. Deleting the object is a later write
+// still, so a re-created object's resourceVersion, and with it its first
+// token, exceeds every token an earlier incarnation handed out.
 func nextToken(obj *locksv1alpha1.DistributedLock) (int64, error) {
 	if t := obj.Spec.FencingToken; t != 0 {
 		if t == math.MaxInt64 {

@@ -42,10 +42,10 @@ const (
 // migrations are disabled, in which case it checks that the schema exists.
 //
 // Errors: a URL that cannot be parsed, a bad Leasehold parameter, or a
-// server that refuses the credentials or the database is
-// ErrInvalidArgument; a server that cannot be reached, or a missing schema
-// with migrations disabled, is ErrUnavailable. No error contains the
-// password.
+// connection parameter the server does not know is ErrInvalidArgument; a
+// server that cannot be reached or refuses the credentials, a missing
+// database, or a missing schema with migrations disabled is
+// ErrUnavailable. No error contains the password.
 func Open(ctx context.Context, rawURL string, opts ...Option) (*Backend, error) {
 	u, err := backends.ParseURL(rawURL, "postgres", "postgresql")
 	if err != nil {

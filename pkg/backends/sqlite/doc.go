@@ -6,82 +6,58 @@
 //	sqlite:locks.db                                          relative path
 //	sqlite://:memory:?namespace=team-a                       private, in memory
 //
-// The namespace comes from the "namespace" query parameter (default
-// "default") and is part of the primary key, so one file serves many
-// namespaces; "busy_timeout" (a Go duration, default 5s) bounds how long a
-// statement waits for another writer. New wraps a caller-built *sql.DB (see
-// DSN for the settings it should have); Open builds one and creates the
-// schema. Migrations are embedded and applied with Migrate inside BEGIN
-// IMMEDIATE, so processes starting together apply each one once.
+// [Open] takes the query parameters namespace (default "default") and
+// busy_timeout (a Go duration, default 5s: how long a statement waits for
+// another writer), opens the file and creates or upgrades the schema.
+// [New] wraps a *sql.DB on the "sqlite" driver that the caller built and
+// keeps owning, and does no I/O: call [Backend.Migrate] once before use,
+// and build the database from [DSN] to get the settings below. Options:
+// [WithNamespace]. One file serves many namespaces: the namespace is part
+// of the primary key.
 //
-// # Several processes on one file
+// # One file, several processes
 //
-// The file runs in WAL mode (readers never block the writer; Migrate sets
-// it once, and it persists in the file) with
-// synchronous=FULL (a committed grant survives a power cut, so a fencing
-// token is never handed out twice) and a busy timeout on every connection.
-// Every acquire, renew and release is one statement that decides and writes
-// at once: INSERT ... ON CONFLICT DO UPDATE ... WHERE ... RETURNING for
-// acquire, UPDATE ... WHERE ... RETURNING for renew, UPDATE ... WHERE for
-// release. SQLite runs a writing statement under the database's write lock
-// from its first read, so no other connection or process can change the
-// record between the decision and the write. Exactly one of any number of
-// concurrent acquirers of a free key gets a row back. The success path sends
-// exactly that one statement (a test counts them through a wrapping driver);
-// only a refused operation reads the record once more to say which error
-// applies (held by whom, not found, not the holder, version mismatch,
-// expired).
+// All processes that share a file run on one machine. [Backend.Migrate]
+// puts the file in WAL mode, so readers never block the writer, and
+// applies the embedded migrations inside BEGIN IMMEDIATE, so processes
+// that start together apply each one once. DSN sets synchronous=FULL, so
+// a committed grant survives a power cut and no fencing token is handed
+// out twice, and a busy timeout on every connection. Every acquire, renew
+// and release is one statement that decides and writes under the
+// database's write lock, so exactly one of many concurrent acquirers of a
+// free key wins.
 //
-// If a refused acquire's read finds the lock free again (released in
-// between), the statement is re-run, up to ten times; each re-run means
-// another caller completed a grant and a release meanwhile. Should every
-// try lose that race, the answer is still ErrLockHeld, truthful at each
-// try, with a HeldError whose Holder is empty because the read came too
-// late to see who held it.
+// The clock of the process that sends a statement decides expiry: it reads
+// time.Now once and passes it into the statement. All processes on one
+// file share the machine's clock, and a step of that clock moves every
+// lease with it. Times are stored as Unix milliseconds.
 //
-// # Clock rule
+// # Fencing tokens and versions
 //
-// The local clock of the process that sends a statement decides: it reads
-// time.Now once and passes it into the statement as a parameter, which both
-// judges expiry and stamps the new times. All processes sharing a file run
-// on one machine and so share that clock; a wall-clock step on that machine
-// moves every lease with it. Times are stored as Unix milliseconds, the
-// contract's precision.
+// A grant sets the token to the stored token + 1 in the statement that
+// grants. Rows are never removed: Release with Delete leaves a tombstone
+// (no holder, hidden from Get and List) that keeps the token, so a key's
+// tokens rise across deletes too, at the price of one small row per key
+// ever used. Versions are random 128-bit values, new on every grant,
+// renewal and release.
 //
-// # Fencing tokens
+// # Notifications
 //
-// A record is never physically removed: Release with Delete turns it into a
-// tombstone (no holder, hidden from Get and List) that keeps its fencing
-// token. A grant sets the token to the stored token + 1 in the same
-// statement that grants, so a key's tokens rise strictly across releases,
-// deletes and takeovers, with no shared counter to contend on. The price is
-// one small row per key ever used. Renewals keep the token. Versions are
-// random 128-bit values, new on every grant, renewal and release, so even a
-// same-holder re-acquire changes the version.
-//
-// # Waking waiters
-//
-// SQLite cannot push one connection's writes to another. Backends in one
-// process that share a *sql.DB, or that were opened with Open on the same
-// file, signal each other's waiters (Subscribe) on release, delete and
-// takeover of an expired lease at once. For commits by other processes, a
-// Backend opened with Open on a file asks SQLite every ChangeCheckPeriod
-// (10 ms), while any of its waiters subscribes, whether the database
-// changed (PRAGMA data_version, answered from shared memory without reading
-// a table); only when it did does it read the awaited keys' rows and signal
-// those released, deleted or taken over. So `lockctl run` in one terminal
-// hands over to `lockctl run --wait` in another in tens of milliseconds
-// (bench/cli/handoff.sh). Backends built with New on a caller's *sql.DB do
-// not watch (they cannot know it is a file that others share); their waiters
-// in other processes fall back to the Manager's polling, which is always
-// correct.
+// Backends of one process that share a *sql.DB, or that were opened with
+// Open on the same file, wake each other's waiters at once on release,
+// delete and takeover. SQLite cannot tell other processes of a commit, so
+// a Backend opened with Open on a file checks PRAGMA data_version every
+// [ChangeCheckPeriod] (10 ms) while it has waiters, and wakes those whose
+// key was released, deleted or taken over. A Backend from New on a
+// caller's *sql.DB does not watch (it cannot know that other processes
+// share the file), so its waiters learn of other processes' releases by
+// polling.
 //
 // # In memory
 //
-// sqlite://:memory: gives a database private to the Backend that lives as
-// long as it. Open limits it to one connection, because each new connection
-// to :memory: would be a different, empty database; statements from
-// concurrent callers queue for that connection. To share one in-memory
-// database between namespaces, open a *sql.DB on DSN(":memory:", ...) with
-// SetMaxOpenConns(1) and call New for each namespace.
+// sqlite://:memory: is a database private to the Backend that lives as
+// long as it, on one connection, since every new connection to :memory:
+// would be a new, empty database. To share one between namespaces, open a
+// *sql.DB on DSN(":memory:", ...) with SetMaxOpenConns(1) and call New for
+// each namespace.
 package sqlite

@@ -17,8 +17,4 @@
 //     never reorders bytes already in flight.
 //   - Controls apply to connections already open and to new ones alike.
 //   - Close stops every goroutine it started before returning.
-//
-// It has no clock rule and no fencing tokens of its own: it only moves
-// bytes. Time is the real monotonic clock, since it sits between real
-// sockets.
 package faultproxy
