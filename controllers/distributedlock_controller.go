@@ -304,7 +304,8 @@ func setCondition(status *locksv1alpha1.DistributedLockStatus, lock *locksv1alph
 func (r *DistributedLockReconciler) patchStatus(ctx context.Context, lock *locksv1alpha1.DistributedLock,
 	before, status *locksv1alpha1.DistributedLockStatus) error {
 	if equality.Semantic.DeepEqual(before, status) ||
-		(before.Phase == "" && before.ObservedGeneration == 0 && len(before.Conditions) == 0 && status.Phase == "" && len(status.Conditions) == 0) {
+		(before.Phase == "" && before.ObservedGeneration == 0 && len(before.Conditions) == 0 &&
+			status.Phase == "" && len(status.Conditions) == 0) {
 		return nil
 	}
 	original := lock.DeepCopy()

@@ -28,6 +28,10 @@ import (
 	locksv1alpha1 "github.com/leasehold/leasehold/api/v1alpha1"
 )
 
+// namespaceLabel is the label of the lock metrics that break locks down
+// by namespace: the locks gauge and the longest-hold gauges.
+const namespaceLabel = "namespace"
+
 // phaseInvalid is the locks gauge's label for locks whose spec the
 // controller cannot interpret (Valid=False); they have no phase.
 const phaseInvalid = "Invalid"
@@ -81,7 +85,7 @@ func newLockMetrics(reg prometheus.Registerer) *lockMetrics {
 			Name: "leasehold_distributedlocks",
 			Help: "Number of DistributedLocks by namespace and phase (Free, Held, Expired, Invalid). " +
 				"Every phase of a namespace that has locks is present, at 0 when no lock is in it.",
-		}, []string{"namespace", "phase"}),
+		}, []string{namespaceLabel, "phase"}),
 		reaps: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "leasehold_distributedlock_reaps_total",
 			Help: "Leases ended by the controller, by reapPolicy (Release, Delete) and reason: LeaseExpired " +
@@ -202,7 +206,7 @@ func (t *lockTracker) forget(name types.NamespacedName) {
 		return
 	}
 	delete(t.perNamespace, name.Namespace)
-	t.metrics.locks.DeletePartialMatch(prometheus.Labels{"namespace": name.Namespace})
+	t.metrics.locks.DeletePartialMatch(prometheus.Labels{namespaceLabel: name.Namespace})
 }
 
 // grantOf extracts the grant from a lock's spec.
@@ -225,7 +229,8 @@ func grantOf(spec *locksv1alpha1.DistributedLockSpec) grant {
 var reapEventsDropped = func() prometheus.Counter {
 	c := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "leasehold_distributedlock_reap_events_dropped_total",
-		Help: "Reaps that recorded no Reaped Event because Events were over their limit (--reap-event-qps, --reap-event-burst); each is still logged.",
+		Help: "Reaps that recorded no Reaped Event because Events were over their limit " +
+			"(--reap-event-qps, --reap-event-burst); each is still logged.",
 	})
 	metrics.Registry.MustRegister(c)
 	return c
@@ -258,11 +263,11 @@ func newHoldCollector() *holdCollector {
 		seconds: prometheus.NewDesc("leasehold_distributedlock_longest_hold_seconds",
 			"Age in seconds of the oldest current grant (spec.acquireTime to now) among the Held DistributedLocks "+
 				"of each namespace; 0 when none is held. A holder that renews forever makes it grow.",
-			[]string{"namespace"}, nil),
+			[]string{namespaceLabel}, nil),
 		leases: prometheus.NewDesc("leasehold_distributedlock_longest_hold_leases",
 			"The longest current hold among the Held DistributedLocks of each namespace, in lease durations "+
 				"(the largest grant age / leaseDurationSeconds); 0 when none is held.",
-			[]string{"namespace"}, nil),
+			[]string{namespaceLabel}, nil),
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -83,11 +84,13 @@ func (m *memoryResult) markdown(b *bytes.Buffer) {
 	fmt.Fprintf(b, "## Memory\n\n")
 	fmt.Fprintf(b, "The manager binary (`go build ./cmd/manager`) as a separate process with its default flags, `--zap-devel=false` "+
 		"and `--memory-limit` set to the container's limits.memory as config/manager deploys it (no leader election; the "+
-		"Go runtime's soft limit is then --memory-limit-ratio of it, 60%% by default), against the same control plane; %d held locks (leases of an hour, "+
-		"so every one is in the cache, the observation table and the workqueue's timers), created in %.0f s. Earlier runs' "+
-		"locks were deleted first. RSS from /proc/PID/status; the Go figures from its /metrics (runtime.MemStats at the "+
-		"scrape, not after a forced GC; next GC ≈ 2 × the heap live after the last GC with GOGC=100, or sooner near the soft limit).\n\n", m.Locks, m.CreatedS)
-	fmt.Fprintf(b, "| Manager | Held locks | RSS | Peak RSS | Heap in use | Heap alloc | Next GC | Go sys |\n|---|---|---|---|---|---|---|---|\n")
+		"Go runtime's soft limit is then --memory-limit-ratio of it, 60%% by default), against the same control plane; %d "+
+		"held locks (leases of an hour, so every one is in the cache, the observation table and the workqueue's timers), "+
+		"created in %.0f s. Earlier runs' locks were deleted first. RSS from /proc/PID/status; the Go figures from its "+
+		"/metrics (runtime.MemStats at the scrape, not after a forced GC; next GC ≈ 2 × the heap live after the last GC "+
+		"with GOGC=100, or sooner near the soft limit).\n\n", m.Locks, m.CreatedS)
+	fmt.Fprintf(b, "| Manager | Held locks | RSS | Peak RSS | Heap in use | Heap alloc | Next GC | Go sys |\n"+
+		"|---|---|---|---|---|---|---|---|\n")
 	row := func(name string, s *memSample) {
 		if s == nil {
 			return
@@ -161,11 +164,11 @@ func (b *bench) memoryRun(ctx context.Context, n int) (*memoryResult, error) {
 	}
 
 	res := &memoryResult{Locks: n}
-	m, err := startManagerProc(ctx, bin, kubeconfig, filepath.Join(tmp, "manager-1.log"))
+	m, err := startManagerProc(bin, kubeconfig, filepath.Join(tmp, "manager-1.log"))
 	if err != nil {
 		return nil, err
 	}
-	if _, err := m.waitHeld(ctx, 0); err != nil {
+	if err := m.waitHeld(ctx, 0); err != nil {
 		m.stop()
 		return nil, err
 	}
@@ -185,7 +188,7 @@ func (b *bench) memoryRun(ctx context.Context, n int) (*memoryResult, error) {
 	}
 	res.CreatedS = created.Seconds()
 	fmt.Printf("created %d locks in %.0f s\n", n, res.CreatedS)
-	if _, err := m.waitHeld(ctx, n); err != nil {
+	if err := m.waitHeld(ctx, n); err != nil {
 		m.stop()
 		return res, err
 	}
@@ -205,12 +208,12 @@ func (b *bench) memoryRun(ctx context.Context, n int) (*memoryResult, error) {
 	m.stop()
 
 	start := time.Now()
-	m, err = startManagerProc(ctx, bin, kubeconfig, filepath.Join(tmp, "manager-2.log"))
+	m, err = startManagerProc(bin, kubeconfig, filepath.Join(tmp, "manager-2.log"))
 	if err != nil {
 		return res, err
 	}
 	defer m.stop()
-	if _, err := m.waitHeld(ctx, n); err != nil {
+	if err := m.waitHeld(ctx, n); err != nil {
 		return res, err
 	}
 	res.RestartSyncS = time.Since(start).Seconds()
@@ -259,7 +262,7 @@ func deployedMemoryLimit() (string, error) {
 	return "", fmt.Errorf("%s: no limits.memory for the manager container", file)
 }
 
-func startManagerProc(ctx context.Context, bin, kubeconfig, logFile string) (*managerProc, error) {
+func startManagerProc(bin, kubeconfig, logFile string) (*managerProc, error) {
 	metricsPort, err := freePort()
 	if err != nil {
 		return nil, err
@@ -328,34 +331,37 @@ func (m *managerProc) stop() {
 	}
 	_ = m.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-m.done:
+	case <-m.done: //nolint:errcheck // signalled: the error only says so
 	case <-time.After(30 * time.Second):
 		_ = m.cmd.Process.Kill()
-		<-m.done
+		<-m.done //nolint:errcheck // killed: the error only says so
 	}
 }
 
 // waitHeld waits until the manager's leasehold_distributedlocks{phase="Held"}
 // gauges (one per namespace) add up to want: it has reconciled every lock.
-func (m *managerProc) waitHeld(ctx context.Context, want int) (float64, error) {
+func (m *managerProc) waitHeld(ctx context.Context, want int) error {
 	for {
 		select {
 		case err := <-m.done:
 			m.done <- err
-			return 0, fmt.Errorf("the manager exited: %v", err)
+			if err == nil {
+				err = errors.New("exit status 0")
+			}
+			return fmt.Errorf("the manager exited: %w", err)
 		default:
 		}
 		if v, err := m.scrape(); err == nil {
-			if held := heldLocks(v); int(held) == want {
-				return held, nil
+			if int(heldLocks(v)) == want {
+				return nil
 			}
 			if _, ok := v["go_memstats_heap_inuse_bytes"]; ok && want == 0 {
-				return 0, nil
+				return nil
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return 0, fmt.Errorf("waiting for the manager to hold %d locks: %w", want, ctx.Err())
+			return fmt.Errorf("waiting for the manager to hold %d locks: %w", want, ctx.Err())
 		case <-time.After(time.Second):
 		}
 	}

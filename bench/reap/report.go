@@ -208,7 +208,8 @@ func (r *report) markdown() []byte {
 	p("- Date: %s; the whole run took %.0f s\n", r.Date, r.Duration)
 	p("- Machine: %d CPUs (%s), shared with other builds; load average (1, 5, 15 min) %s at the start, %s at the end\n",
 		r.Machine.NProc, r.Machine.CPU, r.Machine.LoadStart, r.Machine.LoadEnd)
-	p("- %s, commit %s; control plane: envtest kube-apiserver and etcd %s on the same machine\n\n", r.Machine.GoVersion, r.Machine.Commit, r.Machine.Kubernetes)
+	p("- %s, commit %s; control plane: envtest kube-apiserver and etcd %s on the same machine\n\n",
+		r.Machine.GoVersion, r.Machine.Commit, r.Machine.Kubernetes)
 
 	p("## Summary\n\n| Figure | Goal | Measured |\n|---|---|---|\n")
 	if w := r.writesFigure(); w != "" {
@@ -272,7 +273,8 @@ func (r *report) markdown() []byte {
 func (r *report) writesFigure() string {
 	var parts []string
 	add := func(name string, w writesPerReap) {
-		parts = append(parts, fmt.Sprintf("%s: **%.2f** (%.2f reaping + %.2f Events + %.2f status)", name, w.Total, w.Reaping, w.Events, w.Status))
+		parts = append(parts, fmt.Sprintf("%s: **%.2f** (%.2f reaping + %.2f Events + %.2f status)",
+			name, w.Total, w.Reaping, w.Events, w.Status))
 	}
 	if r.Burst != nil {
 		add("burst", r.Burst.WritesPerReap)

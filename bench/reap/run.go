@@ -228,7 +228,8 @@ func (b *bench) createLocks(ctx context.Context, prefix string, n int, lease lea
 
 // createLocksPaced is createLocks starting lock i no earlier than i × every
 // after the first.
-func (b *bench) createLocksPaced(ctx context.Context, prefix string, n int, every time.Duration, lease leaseFunc) ([]lockInfo, time.Duration, error) {
+func (b *bench) createLocksPaced(ctx context.Context, prefix string, n int, every time.Duration,
+	lease leaseFunc) ([]lockInfo, time.Duration, error) {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"}}
 	if err := b.cl.Create(ctx, ns); err != nil {
 		return nil, 0, fmt.Errorf("creating a namespace: %w", err)

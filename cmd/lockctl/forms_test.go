@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -307,11 +308,7 @@ func TestReleasedRecordShape(t *testing.T) {
 		if err := json.Unmarshal([]byte(r.stdout), &fields); err != nil {
 			t.Fatal(err)
 		}
-		var names []string
-		for k := range fields {
-			names = append(names, k)
-		}
-		slices.Sort(names)
+		names := slices.Sorted(maps.Keys(fields))
 		if want := []string{"fencingToken", "held", "holder", "key", "version"}; !slices.Equal(names, want) {
 			t.Errorf("released record as JSON has fields %v, want %v:\n%s", names, want, r.stdout)
 		}

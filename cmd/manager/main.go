@@ -101,7 +101,8 @@ func main() {
 		os.Exit(1)
 	}
 
-	setupLog.Info("Starting manager", "version", buildinfo.Get().Version, "commit", buildinfo.Get().Commit, "namespaces", opts.namespaces, "leaderElection", opts.leaderElect,
+	setupLog.Info("Starting manager", "version", buildinfo.Get().Version, "commit", buildinfo.Get().Commit,
+		"namespaces", opts.namespaces, "leaderElection", opts.leaderElect,
 		"clockSkewAllowance", opts.clockSkewAllowance, "reapGrace", opts.reapGrace, "podBinding", opts.podBinding)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		setupLog.Error(err, "Problem running manager")

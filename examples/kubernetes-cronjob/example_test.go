@@ -125,7 +125,7 @@ func setUp(env *envtest.Environment, dir string) error {
 	out, err := exec.Command(kubectlBin, "--kubeconfig", adminKubeconfig, "apply",
 		"-k", filepath.Join(root, "config", "default")).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("applying config/default: %v: %s", err, out)
+		return fmt.Errorf("applying config/default: %w: %s", err, out)
 	}
 	return nil
 }
@@ -185,7 +185,8 @@ func TestCronJobCommandTakesTheLock(t *testing.T) {
 		t.Fatalf("the CronJob's command is %q; want lockctl run", container.Command)
 	}
 
-	env := []string{"KUBECONFIG=" + saKubeconfig, "HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
+	env := make([]string, 0, 3+len(container.Env))
+	env = append(env, "KUBECONFIG="+saKubeconfig, "HOME="+t.TempDir(), "PATH="+os.Getenv("PATH"))
 	vars := map[string]string{}
 	for _, e := range container.Env {
 		value := e.Value

@@ -56,7 +56,8 @@ func claim(kubeconfig string, addrs map[string]string) (*instance, error) {
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		_ = lock.Close()
 		pid, _ := readLock(kubeconfig + ".lock")
-		problems = append(problems, fmt.Sprintf("kubeconfig %s is in use by another devcluster (pid %d); stop it (Ctrl-C in its terminal) or pass --kubeconfig-out", kubeconfig, pid))
+		problems = append(problems, fmt.Sprintf("kubeconfig %s is in use by another devcluster (pid %d); "+
+			"stop it (Ctrl-C in its terminal) or pass --kubeconfig-out", kubeconfig, pid))
 		lock = nil
 	}
 	for _, name := range []string{"--metrics-bind-address", "--health-probe-bind-address"} {
@@ -72,7 +73,8 @@ func claim(kubeconfig string, addrs map[string]string) (*instance, error) {
 		if b, err := os.ReadFile(kubeconfig); err == nil {
 			_, sum := readLock(kubeconfig + ".lock")
 			if sum == "" || sum != digest(b) {
-				problems = append(problems, fmt.Sprintf("%s exists and was not written by devcluster; move it away or pass --kubeconfig-out", kubeconfig))
+				problems = append(problems,
+					fmt.Sprintf("%s exists and was not written by devcluster; move it away or pass --kubeconfig-out", kubeconfig))
 			}
 			// Otherwise a devcluster that was killed left it: it is
 			// replaced.

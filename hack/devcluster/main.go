@@ -271,10 +271,3 @@ func waitReady(ctx context.Context, url string, exited <-chan struct{}) error {
 		}
 	}
 }
-
-func ignoreNotExist(err error) error {
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	return err
-}

@@ -61,6 +61,8 @@ const readyTimeout = 3 * time.Minute
 // the printed KUBECONFIG, sends SIGINT, and checks that devcluster exits 0
 // having stopped etcd, kube-apiserver and the manager and removed their
 // folders and the kubeconfig.
+//
+//nolint:gocyclo // one run of devcluster, step by step, each step checked where it happens
 func TestDevClusterStartsAndStopsCleanly(t *testing.T) {
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {

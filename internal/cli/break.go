@@ -87,7 +87,8 @@ func (o *options) breakLock(ctx context.Context, m *lockmanager.Manager, key, ve
 	err = m.Release(ctx, lockmanager.ReleaseOptions{Key: key, Holder: cur.Holder, Version: cur.Version})
 	switch {
 	case errors.Is(err, lockmanager.ErrVersionMismatch), errors.Is(err, lockmanager.ErrNotHolder):
-		return fmt.Errorf("breaking %q: the lock changed after it was read (renewed, released or granted anew), so nothing was cleared; read it again with 'lockctl get': %w", key, err)
+		return fmt.Errorf("breaking %q: the lock changed after it was read (renewed, released or granted anew), "+
+			"so nothing was cleared; read it again with 'lockctl get': %w", key, err)
 	case err != nil:
 		return err
 	}

@@ -126,7 +126,8 @@ on stderr, which it prints whenever the status is its own.`,
 	}
 	r.grantFlags.add(cmd)
 	r.waitFlags.add(o, cmd)
-	cmd.Flags().DurationVar(&r.grace, "grace", DefaultGrace, "how long the command (and what it left running) has to exit after SIGTERM before SIGKILL")
+	cmd.Flags().DurationVar(&r.grace, "grace", DefaultGrace,
+		"how long the command (and what it left running) has to exit after SIGTERM before SIGKILL")
 	cmd.Flags().IntVar(&r.lostCode, "lost-exit-code", ExitLeaseLost, "exit code when the lease is lost while the command runs, 1 to 255")
 	// Parsing stops at the first argument (the key, or with --key the
 	// command); splitRunArgs parses the flags after the key.
@@ -326,12 +327,14 @@ func (o *options) awaitGroup(sess *lockmanager.Session, r *runFlags, pgid int) (
 			_ = syscall.Kill(-pgid, syscall.SIGKILL)
 		case !termed && !now.Before(termAt):
 			termed = true
-			fmt.Fprintf(o.env.Stderr, "%sthe command exited but left processes in its group running for %s; sending them SIGTERM, SIGKILL in %s\n", o.prefix(), r.grace, r.grace)
+			fmt.Fprintf(o.env.Stderr, "%sthe command exited but left processes in its group running for %s; "+
+				"sending them SIGTERM, SIGKILL in %s\n", o.prefix(), r.grace, r.grace)
 			_ = syscall.Kill(-pgid, syscall.SIGTERM)
 		}
 		select {
 		case <-sess.Context().Done():
-			fmt.Fprintf(o.env.Stderr, "%slease on %q lost (%s) while processes the command left were running\n", o.prefix(), r.key, oneLine(sess.Err().Error()))
+			fmt.Fprintf(o.env.Stderr, "%slease on %q lost (%s) while processes the command left were running\n",
+				o.prefix(), r.key, oneLine(sess.Err().Error()))
 			return true
 		case sig := <-o.env.Signals:
 			// Forwarded to what is left of the command, as while it ran.

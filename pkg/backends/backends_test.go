@@ -55,7 +55,8 @@ func TestUnavailableKeepsContextErrorsApart(t *testing.T) {
 	if !errors.Is(err, backends.ErrUnavailable) || !errors.Is(err, cause) || !strings.Contains(err.Error(), `"k"`) {
 		t.Fatalf("store failure became %v", err)
 	}
-	if again := backends.Unavailable("renewing", "k", err); again != err {
+	// errors.Is would also accept an error that wraps err again.
+	if again := backends.Unavailable("renewing", "k", err); again != err { //nolint:errorlint // the same error value
 		t.Fatalf("wrapping twice changed the error: %v", again)
 	}
 }

@@ -74,7 +74,8 @@ func Open(ctx context.Context, rawURL string) (Backend, error) {
 	open, ok := registry[u.Scheme]
 	registryMu.RUnlock()
 	if !ok {
-		return nil, InvalidArgument("backend URL", "unknown scheme %q (registered: %s; import the backend's package to register it)", u.Scheme, strings.Join(Schemes(), ", "))
+		return nil, InvalidArgument("backend URL", "unknown scheme %q (registered: %s; import the backend's package to register it)",
+			u.Scheme, strings.Join(Schemes(), ", "))
 	}
 	b, err := open(ctx, u)
 	if err != nil {

@@ -37,7 +37,8 @@ type StaleTokenError struct {
 }
 
 func (e *StaleTokenError) Error() string {
-	return fmt.Sprintf("stale fencing token for lock %q: the write carries token %d, lower than %d, the highest seen", e.Lock, e.Token, e.Highest)
+	return fmt.Sprintf("stale fencing token for lock %q: the write carries token %d, lower than %d, the highest seen",
+		e.Lock, e.Token, e.Highest)
 }
 
 // Is makes errors.Is(err, ErrStaleToken) true.

@@ -41,7 +41,8 @@ func PodFromEnvFunc(getenv func(string) string) (*PodRef, error) {
 	}
 	for i, v := range vars {
 		if vals[i] == "" {
-			return nil, backends.InvalidArgument(v, "must be set with %s, %s and %s (the downward API's metadata.name, metadata.namespace and metadata.uid), or none of them",
+			return nil, backends.InvalidArgument(v, "must be set with %s, %s and %s "+
+				"(the downward API's metadata.name, metadata.namespace and metadata.uid), or none of them",
 				EnvPodName, EnvPodNamespace, EnvPodUID)
 		}
 	}

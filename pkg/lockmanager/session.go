@@ -118,7 +118,8 @@ func Hold(ctx context.Context, m *Manager, o AcquireOptions, opts ...SessionOpti
 		cfg.margin = o.LeaseDuration / 10
 	}
 	if o.RefreshPeriod+cfg.margin >= o.LeaseDuration {
-		return nil, backends.InvalidArgument("SafetyMargin", "RefreshPeriod (%s) + safety margin (%s) must be less than LeaseDuration (%s)", o.RefreshPeriod, cfg.margin, o.LeaseDuration)
+		return nil, backends.InvalidArgument("SafetyMargin", "RefreshPeriod (%s) + safety margin (%s) must be less than LeaseDuration (%s)",
+			o.RefreshPeriod, cfg.margin, o.LeaseDuration)
 	}
 
 	start := time.Now()

@@ -93,33 +93,12 @@ func (m *Manager) wait(ctx context.Context, req *backends.AcquireRequest, wait, 
 				waitingSince = time.Now()
 				m.lease.ObserveWaitStart(m.store)
 			}
-			timer.Reset(min(sleep, max(time.Until(deadline), 0)))
-		sleeping:
-			for {
-				select {
-				case <-ctx.Done():
-					return Lock{}, time.Time{}, waitEnded(ctx, req.Key)
-				case <-m.waiters.closing():
-					return Lock{}, time.Time{}, waitClosed(req.Key)
-				case <-w.wake:
-					owed = true
-					if err := m.pause(ctx, req.Key, rand.N(m.waiters.wakeWindow(kw))); err != nil {
-						return Lock{}, time.Time{}, err
-					}
-					break sleeping
-				case <-ready:
-					// Subscribed after the last try: a release in between
-					// sent no signal. The head of the queue checks for all.
-					ready = nil
-					if m.waiters.live(kw) && m.waiters.isHead(kw, w) {
-						break sleeping
-					}
-				case <-timer.C:
-					m.waiters.unyield(kw)
-					break sleeping
-				}
+			var woken bool
+			ready, woken, err = m.sleepUntilTry(ctx, req.Key, kw, w, timer, min(sleep, max(time.Until(deadline), 0)), ready)
+			owed = owed || woken
+			if err != nil {
+				return Lock{}, time.Time{}, err
 			}
-			timer.Stop()
 		}
 		liveAtSend := m.waiters.live(kw)
 		try := *req
@@ -177,6 +156,43 @@ func (m *Manager) wait(ctx context.Context, req *backends.AcquireRequest, wait, 
 	}
 }
 
+// sleepUntilTry sleeps waiter w on key (kw) until its next try: until
+// timer, reset to d, fires; until w is woken (woken reports the wake, which
+// the next try answers); or until ready, the subscription started after
+// w's last try, goes live while w heads the queue. It returns ready as it
+// then stands (nil once it fired), and the reason instead if ctx ends or
+// the Manager is closed first.
+func (m *Manager) sleepUntilTry(ctx context.Context, key string, kw *keyWaiters, w *waiter, timer *time.Timer, d time.Duration,
+	ready <-chan struct{}) (_ <-chan struct{}, woken bool, _ error) {
+	timer.Reset(d)
+	for {
+		select {
+		case <-ctx.Done():
+			return ready, false, waitEnded(ctx, key)
+		case <-m.waiters.closing():
+			return ready, false, waitClosed(key)
+		case <-w.wake:
+			if err := m.pause(ctx, key, rand.N(m.waiters.wakeWindow(kw))); err != nil {
+				return ready, true, err
+			}
+			timer.Stop()
+			return ready, true, nil
+		case <-ready:
+			// Subscribed after the last try: a release in between sent no
+			// signal. The head of the queue checks for all.
+			ready = nil
+			if m.waiters.live(kw) && m.waiters.isHead(kw, w) {
+				timer.Stop()
+				return ready, false, nil
+			}
+		case <-timer.C:
+			m.waiters.unyield(kw)
+			timer.Stop()
+			return ready, false, nil
+		}
+	}
+}
+
 // pause sleeps a waiter on key for d. It returns early with the reason if
 // ctx ends or the Manager is closed first.
 func (m *Manager) pause(ctx context.Context, key string, d time.Duration) error {
@@ -202,7 +218,9 @@ func (m *Manager) pause(ctx context.Context, key string, d time.Duration) error 
 // errors.Is finds context.Canceled or context.DeadlineExceeded, and the
 // cause the canceller gave, if it gave one.
 func waitEnded(ctx context.Context, key string) error {
-	if cause := context.Cause(ctx); cause != ctx.Err() {
+	// Cause returns ctx.Err() itself when the canceller gave no cause; a
+	// cause that merely wraps it is still worth reporting.
+	if cause := context.Cause(ctx); cause != ctx.Err() { //nolint:errorlint // identity, not errors.Is
 		return fmt.Errorf("waiting for lock %q: %w: %w", key, ctx.Err(), cause)
 	}
 	return fmt.Errorf("waiting for lock %q: %w", key, ctx.Err())

@@ -104,7 +104,7 @@ func TestWaitersShareOneLingeringSubscription(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Three waiters of m at once, one after the other in line.
-		var dones []<-chan error
+		dones := make([]<-chan error, 0, 3)
 		for j := range 3 {
 			dones = append(dones, waitAsync(ctx, m, string(rune('a'+j))))
 			eventually(t, "waiter queued behind a live subscription", func() bool {
@@ -323,7 +323,7 @@ func TestCloseWakesEveryWaiter(t *testing.T) {
 				t.Fatal(err)
 			}
 			m := lockmanager.New(tc.wrap(store.Backend("ns")))
-			var done []<-chan error
+			done := make([]<-chan error, 0, 3)
 			for _, h := range []string{"a", "b", "c"} {
 				done = append(done, waitAsync(ctx, m, h))
 			}

@@ -3,6 +3,7 @@ package alerts
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -132,11 +133,7 @@ func TestShippedAlerts(t *testing.T) {
 	tool := promtool(t)
 	dir := t.TempDir()
 	_, firing, alerts := writeRules(t, dir)
-	var names []string
-	for name := range alerts {
-		names = append(names, name)
-	}
-	slices.Sort(names)
+	names := slices.Sorted(maps.Keys(alerts))
 	want := []string{"LeaseholdLockHeldForManyLeases", "LeaseholdLockHeldPastItsLease", "LeaseholdReaperLagging",
 		"LeaseholdReconcileErrors", "LeaseholdSessionsLost"}
 	if !slices.Equal(want, names) {
@@ -255,7 +252,7 @@ func TestShippedAlerts(t *testing.T) {
 				input = append(input, map[string]string{"series": s.name, "values": s.values})
 			}
 			// One alert_rule_test per alert: those not in want must not fire.
-			var checks []map[string]interface{}
+			checks := make([]map[string]interface{}, 0, len(names))
 			for _, name := range names {
 				exp := []map[string]interface{}{}
 				for _, extra := range tt.want[name] {

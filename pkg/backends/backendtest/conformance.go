@@ -266,7 +266,8 @@ func (s *suite) testAcquire(t *testing.T) {
 					defer wg.Done()
 					holder := fmt.Sprintf("holder-%d", i)
 					<-start
-					_, err := clients[i%len(clients)].Acquire(context.Background(), lockmanager.AcquireOptions{Key: key, Holder: holder, LeaseDuration: lease})
+					_, err := clients[i%len(clients)].Acquire(context.Background(),
+						lockmanager.AcquireOptions{Key: key, Holder: holder, LeaseDuration: lease})
 					mu.Lock()
 					defer mu.Unlock()
 					if err == nil {
@@ -305,7 +306,8 @@ func (s *suite) testWait(t *testing.T) {
 		started := make(chan struct{})
 		go func() {
 			close(started)
-			got, err := waiter.Acquire(ctxFor(t), lockmanager.AcquireOptions{Key: "k", Holder: "b", LeaseDuration: lease, Wait: liveness, RefreshPeriod: time.Second})
+			got, err := waiter.Acquire(ctxFor(t), lockmanager.AcquireOptions{Key: "k", Holder: "b", LeaseDuration: lease,
+				Wait: liveness, RefreshPeriod: time.Second})
 			done <- result{got, err}
 		}()
 		<-started
@@ -326,7 +328,8 @@ func (s *suite) testWait(t *testing.T) {
 		ns := namespace(t)
 		holder, waiter := s.manager(t, ns), s.manager(t, ns)
 		l := acquire(t, holder, "k", "a", shortLease, nil)
-		got, err := waiter.Acquire(ctxFor(t), lockmanager.AcquireOptions{Key: "k", Holder: "b", LeaseDuration: lease, Wait: liveness, RefreshPeriod: 100 * time.Millisecond})
+		got, err := waiter.Acquire(ctxFor(t), lockmanager.AcquireOptions{Key: "k", Holder: "b", LeaseDuration: lease,
+			Wait: liveness, RefreshPeriod: 100 * time.Millisecond})
 		if err != nil {
 			t.Fatalf("waiter: %v", err)
 		}
@@ -341,7 +344,8 @@ func (s *suite) testWait(t *testing.T) {
 		acquire(t, m, "k", "a", lease, nil)
 		const wait = 1500 * time.Millisecond
 		start := time.Now()
-		_, err := m.Acquire(ctxFor(t), lockmanager.AcquireOptions{Key: "k", Holder: "b", LeaseDuration: lease, Wait: wait, RefreshPeriod: 100 * time.Millisecond})
+		_, err := m.Acquire(ctxFor(t), lockmanager.AcquireOptions{Key: "k", Holder: "b", LeaseDuration: lease, Wait: wait,
+			RefreshPeriod: 100 * time.Millisecond})
 		wantErr(t, "Acquire with a wait on a held lock", err, lockmanager.ErrLockHeld)
 		var held *lockmanager.HeldError
 		if !errors.As(err, &held) || held.Holder != "a" {
@@ -384,7 +388,8 @@ func (s *suite) testRenew(t *testing.T) {
 		}
 		s.checkGrant(t, r, "k", "a", 2*lease)
 		if r.Version == l.Version || r.FencingToken != l.FencingToken || !r.ExpiresAt.After(l.ExpiresAt) {
-			t.Fatalf("Renew = version %q token %d expiry %s; want a new version, token %d, expiry after %s", r.Version, r.FencingToken, r.ExpiresAt, l.FencingToken, l.ExpiresAt)
+			t.Fatalf("Renew = version %q token %d expiry %s; want a new version, token %d, expiry after %s",
+				r.Version, r.FencingToken, r.ExpiresAt, l.FencingToken, l.ExpiresAt)
 		}
 		if diff := cmp.Diff(map[string]string{"x": "1"}, r.Metadata, lockOpts); diff != "" {
 			t.Fatalf("Renew without metadata must keep it (-want +got):\n%s", diff)
@@ -392,7 +397,8 @@ func (s *suite) testRenew(t *testing.T) {
 		if diff := cmp.Diff(r, get(t, m, "k"), lockOpts); diff != "" {
 			t.Fatalf("Get after Renew (-want +got):\n%s", diff)
 		}
-		r2, err := m.Renew(context.Background(), lockmanager.RenewOptions{Key: "k", Holder: "a", Version: r.Version, LeaseDuration: lease, Metadata: map[string]string{"y": "2"}})
+		r2, err := m.Renew(context.Background(), lockmanager.RenewOptions{Key: "k", Holder: "a", Version: r.Version,
+			LeaseDuration: lease, Metadata: map[string]string{"y": "2"}})
 		if err != nil {
 			t.Fatalf("Renew with metadata: %v", err)
 		}
@@ -540,7 +546,8 @@ func (s *suite) testFencingToken(t *testing.T) {
 				t.Fatalf("grant %d token %d, want above %d", i, l.FencingToken, last)
 			}
 			last = l.FencingToken
-			if err := m.Release(context.Background(), lockmanager.ReleaseOptions{Key: "k", Holder: holder, Version: l.Version, Delete: i%2 == 1}); err != nil {
+			rel := lockmanager.ReleaseOptions{Key: "k", Holder: holder, Version: l.Version, Delete: i%2 == 1}
+			if err := m.Release(context.Background(), rel); err != nil {
 				t.Fatalf("Release %d: %v", i, err)
 			}
 		}
@@ -656,13 +663,15 @@ func (s *suite) testNames(t *testing.T) {
 			if got.Key != key || got.Holder != holder || got.Metadata["key"] != key {
 				t.Fatalf("Get(%q) = key %q holder %q metadata %v", key, got.Key, got.Holder, got.Metadata)
 			}
-			if _, err := m.Renew(context.Background(), lockmanager.RenewOptions{Key: key, Holder: holder, Version: l.Version, LeaseDuration: lease}); err != nil {
+			ren := lockmanager.RenewOptions{Key: key, Holder: holder, Version: l.Version, LeaseDuration: lease}
+			if _, err := m.Renew(context.Background(), ren); err != nil {
 				t.Fatalf("Renew(%q): %v", key, err)
 			}
 		}
 		// Every name is its own lock: listing returns each once.
-		var keys []string
-		for _, l := range listAll(t, m, "", 7) {
+		listed := listAll(t, m, "", 7)
+		keys := make([]string, 0, len(listed))
+		for _, l := range listed {
 			keys = append(keys, l.Key)
 		}
 		want := sortedUnique(hostileNames)
@@ -723,7 +732,7 @@ func (s *suite) testList(t *testing.T) {
 	t.Run("ByPrefixAcrossPages", func(t *testing.T) {
 		t.Parallel()
 		m := s.fresh(t)
-		var want []string
+		want := make([]string, 0, 23)
 		for i := range 23 {
 			key := fmt.Sprintf("jobs/%02d", i)
 			want = append(want, key)
@@ -816,6 +825,7 @@ func (s *suite) testInvalidArgument(t *testing.T) {
 	for i := range 65 {
 		bigMeta[fmt.Sprint(i)] = "v"
 	}
+	largeMeta := map[string]string{"k": strings.Repeat("v", 16<<10)}
 	for _, tc := range []struct {
 		name, field string
 		opts        lockmanager.AcquireOptions
@@ -837,7 +847,7 @@ func (s *suite) testInvalidArgument(t *testing.T) {
 		{"RefreshUnder10ms", "RefreshPeriod", with(func(o *lockmanager.AcquireOptions) { o.RefreshPeriod = 9 * time.Millisecond })},
 		{"RefreshNotBelowLease", "RefreshPeriod", with(func(o *lockmanager.AcquireOptions) { o.RefreshPeriod = lease })},
 		{"MetadataTooManyEntries", "Metadata", with(func(o *lockmanager.AcquireOptions) { o.Metadata = bigMeta })},
-		{"MetadataTooLarge", "Metadata", with(func(o *lockmanager.AcquireOptions) { o.Metadata = map[string]string{"k": strings.Repeat("v", 16<<10)} })},
+		{"MetadataTooLarge", "Metadata", with(func(o *lockmanager.AcquireOptions) { o.Metadata = largeMeta })},
 		{"MetadataEmptyKey", "Metadata", with(func(o *lockmanager.AcquireOptions) { o.Metadata = map[string]string{"": "v"} })},
 		{"MetadataNULValue", "Metadata", with(func(o *lockmanager.AcquireOptions) { o.Metadata = map[string]string{"k": "a\x00"} })},
 	} {

@@ -37,7 +37,8 @@ func (s *suite) testNotify(t *testing.T) {
 				cancel()
 				t.Fatalf("Subscribe: %v", err)
 			}
-			if err := other.Release(context.Background(), lockmanager.ReleaseOptions{Key: "k", Holder: "a", Version: l.Version, Delete: del}); err != nil {
+			rel := lockmanager.ReleaseOptions{Key: "k", Holder: "a", Version: l.Version, Delete: del}
+			if err := other.Release(context.Background(), rel); err != nil {
 				cancel()
 				t.Fatalf("Release: %v", err)
 			}

@@ -54,6 +54,7 @@ func ended(t *testing.T, sess *lockmanager.Session) time.Time {
 	}
 }
 
+//nolint:gocyclo // a list of independent subtests, whose closures gocyclo adds up
 func (s *suite) testSession(t *testing.T) {
 	t.Run("RenewalsKeepLeaseForManyPeriods", func(t *testing.T) {
 		t.Parallel()
@@ -119,7 +120,8 @@ func (s *suite) testSession(t *testing.T) {
 	t.Run("TransientFailuresWithinDeadlineAreRetried", func(t *testing.T) {
 		t.Parallel()
 		m, f := s.faultyManager(t, namespace(t))
-		sess := hold(t, m, lockmanager.AcquireOptions{Key: "k", Holder: "a", LeaseDuration: 2 * time.Second, RefreshPeriod: 300 * time.Millisecond})
+		sess := hold(t, m, lockmanager.AcquireOptions{Key: "k", Holder: "a", LeaseDuration: 2 * time.Second,
+			RefreshPeriod: 300 * time.Millisecond})
 		// Three failed calls cost well under the lease: the session rides
 		// them out.
 		f.SetNext(FailFast, 3)
@@ -223,7 +225,8 @@ func (s *suite) testSession(t *testing.T) {
 	t.Run("HoldValidatesSafetyMargin", func(t *testing.T) {
 		t.Parallel()
 		m := s.fresh(t)
-		_, err := lockmanager.Hold(context.Background(), m, lockmanager.AcquireOptions{Key: "k", Holder: "a", LeaseDuration: time.Second, RefreshPeriod: 950 * time.Millisecond})
+		_, err := lockmanager.Hold(context.Background(), m, lockmanager.AcquireOptions{Key: "k", Holder: "a",
+			LeaseDuration: time.Second, RefreshPeriod: 950 * time.Millisecond})
 		wantErr(t, "Hold with refresh + margin >= lease", err, lockmanager.ErrInvalidArgument)
 		if _, err := m.Get(context.Background(), "k"); !errors.Is(err, lockmanager.ErrNotFound) {
 			t.Fatalf("an invalid Hold touched the store: %v", err)

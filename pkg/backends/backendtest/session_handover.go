@@ -73,7 +73,8 @@ func (s *suite) testSessionHandOver(t *testing.T) {
 
 				ctx, cancel := context.WithCancel(context.Background())
 				defer cancel()
-				sess, err := lockmanager.Hold(ctx, m, lockmanager.AcquireOptions{Key: "k", Holder: "a", LeaseDuration: lease, RefreshPeriod: 200 * time.Millisecond})
+				sess, err := lockmanager.Hold(ctx, m, lockmanager.AcquireOptions{Key: "k", Holder: "a", LeaseDuration: lease,
+					RefreshPeriod: 200 * time.Millisecond})
 				if err != nil {
 					t.Fatalf("Hold: %v", err)
 				}
@@ -196,7 +197,8 @@ func (s *suite) testSessionNotified(t *testing.T) {
 	t.Run("OwnRenewalsCauseNoReads", func(t *testing.T) {
 		t.Parallel()
 		m, f := s.faultyManager(t, namespace(t))
-		sess := hold(t, m, lockmanager.AcquireOptions{Key: "k", Holder: "a", LeaseDuration: 3 * time.Second, RefreshPeriod: 100 * time.Millisecond})
+		sess := hold(t, m, lockmanager.AcquireOptions{Key: "k", Holder: "a", LeaseDuration: 3 * time.Second,
+			RefreshPeriod: 100 * time.Millisecond})
 		stillHeldAfter(t, sess, 1500*time.Millisecond)
 		renewals := f.Calls() - f.Gets() - 1
 		// A subscription may signal once as it starts (a backend cannot

@@ -373,7 +373,8 @@ func nextToken(obj *locksv1alpha1.DistributedLock) (int64, error) {
 	}
 	rv, err := strconv.ParseUint(obj.ResourceVersion, 10, 64)
 	if err != nil || rv >= math.MaxInt64 {
-		return 0, fmt.Errorf("refusing to grant: resourceVersion %q is not a number below 2^63, so it cannot seed a fencing token that stays increasing across deletes (the API server is not etcd-backed?)", obj.ResourceVersion)
+		return 0, fmt.Errorf("refusing to grant: resourceVersion %q is not a number below 2^63, so it cannot seed "+
+			"a fencing token that stays increasing across deletes (the API server is not etcd-backed?)", obj.ResourceVersion)
 	}
 	return int64(rv) + 1, nil
 }
@@ -526,7 +527,8 @@ func (b *Backend) read(ctx context.Context, op, key string) (observation, error)
 	case err != nil:
 		return observation{}, b.failure(op, key, err)
 	case obj.Spec.Key != key:
-		return observation{}, fmt.Errorf("%s %q: %w: object %s/%s holds key %q, not this one (a name collision or an object not written by Leasehold)",
+		return observation{}, fmt.Errorf("%s %q: %w: object %s/%s holds key %q, not this one "+
+			"(a name collision or an object not written by Leasehold)",
 			op, key, backends.ErrUnavailable, b.ns, obj.Name, obj.Spec.Key)
 	}
 	return b.seen.observe(obj, b.clock.Now()), nil

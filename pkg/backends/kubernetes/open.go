@@ -100,7 +100,8 @@ func NewForConfig(ctx context.Context, cfg *rest.Config, opts ...Option) (*Backe
 	var list locksv1alpha1.DistributedLockList
 	if err := c.List(ctx, &list, client.InNamespace(ns), client.Limit(1)); err != nil {
 		if meta.IsNoMatchError(err) {
-			return nil, fmt.Errorf("the cluster at %s does not serve DistributedLocks (%s): install the CRD from config/crd: %w", cfg.Host, locksv1alpha1.GroupVersion, err)
+			return nil, fmt.Errorf("the cluster at %s does not serve DistributedLocks (%s): install the CRD from config/crd: %w",
+				cfg.Host, locksv1alpha1.GroupVersion, err)
 		}
 		class := backends.ErrUnavailable
 		if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {

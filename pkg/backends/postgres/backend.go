@@ -27,6 +27,10 @@ const (
 // (sequence, migrations table) must stay within PostgreSQL's 63 bytes.
 var identifierRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,39}$`)
 
+// identifierRule is the error for a schema or table name that does not
+// match identifierRE; its argument is the name.
+const identifierRule = "%q must be 1 to 40 ASCII letters, digits or underscores, not starting with a digit"
+
 // Option configures a Backend.
 type Option func(*config)
 
@@ -108,10 +112,10 @@ func New(pool *pgxpool.Pool, opts ...Option) (*Backend, error) {
 		opt(&cfg)
 	}
 	if !identifierRE.MatchString(cfg.schema) {
-		return nil, backends.InvalidArgument("schema", "%q must be 1 to 40 ASCII letters, digits or underscores, not starting with a digit", cfg.schema)
+		return nil, backends.InvalidArgument("schema", identifierRule, cfg.schema)
 	}
 	if !identifierRE.MatchString(cfg.table) {
-		return nil, backends.InvalidArgument("table", "%q must be 1 to 40 ASCII letters, digits or underscores, not starting with a digit", cfg.table)
+		return nil, backends.InvalidArgument("table", identifierRule, cfg.table)
 	}
 	b := &Backend{pool: pool, cfg: cfg, ident: newIdents(cfg.schema, cfg.table)}
 	b.sql = newStatements(b.ident)
@@ -216,7 +220,8 @@ func (b *Backend) Renew(ctx context.Context, req *backends.RenewRequest) (backen
 		return backends.Lock{}, err
 	}
 	return sqlrecord.Renew(ctx, req, pgx.ErrNoRows, b.read, func(md any) (backends.Lock, error) {
-		return scanRecord(b.pool.QueryRow(ctx, b.sql.renew, b.cfg.namespace, req.Key, req.Holder, req.Version, req.LeaseDuration.Milliseconds(), md))
+		return scanRecord(b.pool.QueryRow(ctx, b.sql.renew,
+			b.cfg.namespace, req.Key, req.Holder, req.Version, req.LeaseDuration.Milliseconds(), md))
 	})
 }
 

@@ -85,7 +85,8 @@ func (b *Backend) Migrate(ctx context.Context) error {
 		}
 		for _, m := range ms {
 			var applied bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+b.ident.Migrations+` WHERE version = $1)`, m.version).Scan(&applied); err != nil {
+			err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+b.ident.Migrations+` WHERE version = $1)`, m.version).Scan(&applied)
+			if err != nil {
 				return err
 			}
 			if applied {
@@ -122,12 +123,14 @@ func (b *Backend) CheckSchema(ctx context.Context) error {
 		versions[i] = m.version
 	}
 	var table, migrationsTable *string
-	err = b.pool.QueryRow(ctx, `SELECT to_regclass($1)::text, to_regclass($2)::text`, b.ident.Table, b.ident.Migrations).Scan(&table, &migrationsTable)
+	err = b.pool.QueryRow(ctx, `SELECT to_regclass($1)::text, to_regclass($2)::text`, b.ident.Table, b.ident.Migrations).
+		Scan(&table, &migrationsTable)
 	if err != nil {
 		return fmt.Errorf("checking schema %s: %w", b.ident.Table, storeFailure(ctx, err))
 	}
 	if table == nil || migrationsTable == nil {
-		return fmt.Errorf("%w: table %s does not exist and migrations are disabled (enable them, or run Migrate once with a role that may create it)",
+		return fmt.Errorf("%w: table %s does not exist and migrations are disabled "+
+			"(enable them, or run Migrate once with a role that may create it)",
 			backends.ErrUnavailable, b.ident.Table)
 	}
 	var n int
@@ -135,7 +138,8 @@ func (b *Backend) CheckSchema(ctx context.Context) error {
 		return fmt.Errorf("checking schema %s: %w", b.ident.Table, storeFailure(ctx, err))
 	}
 	if n != len(versions) {
-		return fmt.Errorf("%w: table %s lacks %d of %d migrations and migrations are disabled (enable them, or run Migrate once with a role that may change it)",
+		return fmt.Errorf("%w: table %s lacks %d of %d migrations and migrations are disabled "+
+			"(enable them, or run Migrate once with a role that may change it)",
 			backends.ErrUnavailable, b.ident.Table, len(versions)-n, len(versions))
 	}
 	b.schemaReady.Store(true)

@@ -137,7 +137,8 @@ func connectError(err error, cfg *pgx.ConnConfig, password string) error {
 		switch pgErr.Code {
 		case "28P01", "28000": // invalid_password, invalid_authorization_specification
 			return &sentinelError{
-				msg:      fmt.Sprintf("%s: the server refused the login of user %q: %s", backends.ErrUnavailable, cfg.User, redact(pgErr.Message, password)),
+				msg: fmt.Sprintf("%s: the server refused the login of user %q: %s",
+					backends.ErrUnavailable, cfg.User, redact(pgErr.Message, password)),
 				sentinel: backends.ErrUnavailable,
 			}
 		case "3D000": // invalid_catalog_name

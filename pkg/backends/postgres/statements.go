@@ -69,7 +69,8 @@ func newStatements(id idents) statements {
 		// the VALUES token serves only a key that never had a row.
 		acquire: `INSERT INTO ` + id.Table + ` AS l
   (namespace, key, holder, version, fencing_token, acquired_at, renewed_at, expires_at, lease_ms, metadata, deleted, took_over)
-VALUES ($1, $2, $3, ` + nextval + `::text, ` + nextval + `, now(), now(), now() + $4::bigint * interval '1 millisecond', $4, $5::jsonb, false, false)
+VALUES ($1, $2, $3, ` + nextval + `::text, ` + nextval + `, now(), now(),
+  now() + $4::bigint * interval '1 millisecond', $4, $5::jsonb, false, false)
 ON CONFLICT (namespace, key) DO UPDATE SET
   holder = EXCLUDED.holder,
   version = EXCLUDED.version,

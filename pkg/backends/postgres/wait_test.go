@@ -39,7 +39,7 @@ func TestWaitingAcquireOfFreeKeyIsOneStatement(t *testing.T) {
 	}
 	// Warm the connection's statement cache.
 	round(lockmanager.AcquireOptions{Key: "k", Holder: "a", LeaseDuration: time.Hour})
-	var all []string
+	all := make([]string, 0, 20) // one statement per waiting Acquire
 	for i := range 20 {
 		queries := round(lockmanager.AcquireOptions{Key: "k", Holder: "a", LeaseDuration: time.Hour, Wait: lockmanager.MaxWait})
 		if len(queries) != 1 {

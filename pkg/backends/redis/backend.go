@@ -131,7 +131,7 @@ func (b *Backend) recordKey(key string) string {
 // lockKeys returns KEYS for the acquire, renew and release scripts: the
 // record and its fence, built in one allocation (the record's name is a
 // prefix of the fence's) as this runs on every acquire, renew and release.
-func (b *Backend) lockKeys(key string) (record, fence string) {
+func (b *Backend) lockKeys(key string) (rec, fence string) {
 	const suffix = "}:fence"
 	var sb strings.Builder
 	sb.Grow(len(b.base) + 1 + hex.EncodedLen(len(key)) + len(suffix))

@@ -18,6 +18,8 @@ import (
 // by its holder (whose version still matches), the next write converts
 // the record to the current format, and tokens keep rising across
 // release, delete and the conversion.
+//
+//nolint:gocyclo // one upgrade story, step by step, each step checked where it happens
 func TestRecordsOfTheEarlierFormatKeepWorking(t *testing.T) {
 	b := newBackend(t, client, lhredis.WithNamespace("compat-"+t.Name()))
 	ctx := context.Background()
@@ -125,7 +127,7 @@ func TestRecordsOfTheEarlierFormatKeepWorking(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var holders []string
+	holders := make([]string, 0, len(page.Locks))
 	for _, l := range page.Locks {
 		holders = append(holders, l.Key+"="+l.Holder)
 	}

@@ -93,7 +93,8 @@ func openURL(ctx context.Context, u *url.URL, opts ...Option) (*Backend, error) 
 		q.Set("max_retries", "-1")
 	case "-1":
 	default:
-		return nil, backends.InvalidArgument("max_retries", "must be -1 (no retries) or absent, got %q: a retried script can take effect twice and then report an error for an operation that succeeded", v)
+		return nil, backends.InvalidArgument("max_retries", "must be -1 (no retries) or absent, got %q: "+
+			"a retried script can take effect twice and then report an error for an operation that succeeded", v)
 	}
 	master := take("master")
 	var addrs []string

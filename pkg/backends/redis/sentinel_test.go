@@ -55,6 +55,8 @@ func startSentinelSet(t *testing.T) (master, replica *testserver.Redis, sentinel
 // reads the record until the store answers and, if it still holds the
 // lock, releases it, as the lock manager does; from then on every decided
 // answer must be the truth about a key nobody else touches.
+//
+//nolint:gocyclo // the workers' loop and the fail-over they run across share the checks' state
 func TestSentinelFailoverKeepsTokensRisingAndReportsAmbiguity(t *testing.T) {
 	master, replica, sentinel := startSentinelSet(t)
 	b, err := openURL(t, "redis://"+sentinel.Addr()+"/0?master="+sentinelMaster+"&namespace=failover&dial_timeout=1s")

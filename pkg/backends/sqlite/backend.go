@@ -204,7 +204,8 @@ func (b *Backend) Renew(ctx context.Context, req *backends.RenewRequest) (backen
 			return backends.Lock{}, err
 		}
 		now := b.now()
-		row := b.db.QueryRowContext(ctx, renewSQL, b.ns, req.Key, req.Holder, req.Version, version, now.UnixMilli(), req.LeaseDuration.Milliseconds(), md)
+		row := b.db.QueryRowContext(ctx, renewSQL,
+			b.ns, req.Key, req.Holder, req.Version, version, now.UnixMilli(), req.LeaseDuration.Milliseconds(), md)
 		l, _, err := scanRecord(row, now)
 		return l, err
 	})

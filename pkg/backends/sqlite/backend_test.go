@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net/url"
@@ -16,15 +17,14 @@ import (
 	"testing"
 	"time"
 
-	"database/sql/driver"
 	"go.uber.org/goleak"
+	msqlite "modernc.org/sqlite"
 
 	"github.com/leasehold/leasehold/pkg/backends"
 	"github.com/leasehold/leasehold/pkg/backends/backendtest"
 	"github.com/leasehold/leasehold/pkg/backends/internal/sqlbackendtest"
 	"github.com/leasehold/leasehold/pkg/backends/sqlite"
 	"github.com/leasehold/leasehold/pkg/lockmanager"
-	msqlite "modernc.org/sqlite"
 )
 
 // helperEnv, when set, makes the test binary a helper process of

@@ -74,7 +74,8 @@ func (b *Backend) Migrate(ctx context.Context) error {
 		if _, err := conn.ExecContext(ctx, string(body)); err != nil {
 			return migrateError(fmt.Errorf("migration %s: %w", version, err))
 		}
-		if _, err := conn.ExecContext(ctx, `INSERT INTO leasehold_migrations (version, applied_at) VALUES (?1, ?2)`, version, b.now().UnixMilli()); err != nil {
+		const record = `INSERT INTO leasehold_migrations (version, applied_at) VALUES (?1, ?2)`
+		if _, err := conn.ExecContext(ctx, record, version, b.now().UnixMilli()); err != nil {
 			return migrateError(err)
 		}
 	}

@@ -15,6 +15,10 @@ import (
 	"github.com/leasehold/leasehold/pkg/backends"
 )
 
+// memoryPath is SQLite's name for a private in-memory database; a URL
+// gives it as its host (sqlite://:memory:) or opaque part (sqlite::memory:).
+const memoryPath = ":memory:"
+
 func init() {
 	backends.Register("sqlite", func(ctx context.Context, u *url.URL) (backends.Backend, error) {
 		return openURL(ctx, u)
@@ -82,12 +86,13 @@ func openURL(ctx context.Context, u *url.URL, opts ...Option) (*Backend, error) 
 
 	var path string
 	switch {
-	case u.Host == ":memory:" || u.Opaque == ":memory:":
-		path = ":memory:"
+	case u.Host == memoryPath || u.Opaque == memoryPath:
+		path = memoryPath
 	case u.Opaque != "":
 		path = u.Opaque
 	case u.Host != "" && u.Host != "localhost":
-		return nil, backends.InvalidArgument("backend URL", "host %q: SQLite is a local file; use sqlite:///absolute/path, sqlite:relative/path or sqlite://:memory:", u.Host)
+		return nil, backends.InvalidArgument("backend URL",
+			"host %q: SQLite is a local file; use sqlite:///absolute/path, sqlite:relative/path or sqlite://:memory:", u.Host)
 	default:
 		path = u.Path
 	}
@@ -95,7 +100,7 @@ func openURL(ctx context.Context, u *url.URL, opts ...Option) (*Backend, error) 
 		return nil, backends.InvalidArgument("backend URL", "needs a database file path or :memory:")
 	}
 
-	memory := path == ":memory:"
+	memory := path == memoryPath
 	var scope any
 	if !memory {
 		abs, err := filepath.Abs(path)

@@ -108,7 +108,7 @@ func TestLowerTokenRefusedAcrossRestart(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			reopen := open(t)
 			r := startResource(t, reopen())
-			var got []reply
+			got := make([]reply, 0, 5)
 			for _, tok := range []uint64{5, 7, 5} {
 				s, b := put(t, r, lock, tok)
 				got = append(got, reply{s, b})

@@ -35,43 +35,49 @@ type Observer struct {
 
 var _ lockmanager.LeaseObserver = (*Observer)(nil)
 
+// Every metric is named leasehold_client_*.
+const (
+	metricNamespace = "leasehold"
+	metricSubsystem = "client"
+)
+
 // NewObserver creates the metrics and registers them with reg.
 func NewObserver(reg prometheus.Registerer) (*Observer, error) {
 	store := []string{"backend", "namespace"}
 	o := &Observer{
 		ops: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "leasehold", Subsystem: "client", Name: "operations_total",
+			Namespace: metricNamespace, Subsystem: metricSubsystem, Name: "operations_total",
 			Help: "Lock operations by operation and outcome.",
 		}, []string{"operation", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: "leasehold", Subsystem: "client", Name: "operation_duration_seconds",
+			Namespace: metricNamespace, Subsystem: metricSubsystem, Name: "operation_duration_seconds",
 			Help:    "Duration of lock operations, waiting included.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 12),
 		}, []string{"operation"}),
 		sessions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "leasehold", Subsystem: "client", Name: "sessions_ended_total",
+			Namespace: metricNamespace, Subsystem: metricSubsystem, Name: "sessions_ended_total",
 			Help: "Heartbeat sessions ended, by reason.",
 		}, []string{"reason"}),
 		wait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: "leasehold", Subsystem: "client", Name: "wait_duration_seconds",
+			Namespace: metricNamespace, Subsystem: metricSubsystem, Name: "wait_duration_seconds",
 			Help: "Time an Acquire or Hold spent waiting for a held lock, by how the wait ended " +
 				"(outcome ok: granted). A grant on the first try is not a wait and is not observed.",
 			// 1 ms to about 70 minutes.
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 12),
 		}, append(store, "outcome")),
 		waiters: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: "leasehold", Subsystem: "client", Name: "waiters",
+			Namespace: metricNamespace, Subsystem: metricSubsystem, Name: "waiters",
 			Help: "Acquire and Hold calls waiting for a held lock now.",
 		}, store),
 		margin: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: "leasehold", Subsystem: "client", Name: "renewal_margin_seconds",
+			Namespace: metricNamespace, Subsystem: metricSubsystem, Name: "renewal_margin_seconds",
 			Help: "Time left on a session's lease, as the holder counts it, when a renewal's reply arrived. " +
 				"Small values: the store is slow next to the lease; a reply after the lease ended counts in the lowest bucket.",
 			// 10 ms to about 11 minutes.
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 17),
 		}, store),
 		lost: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "leasehold", Subsystem: "client", Name: "sessions_lost_total",
+			Namespace: metricNamespace, Subsystem: metricSubsystem, Name: "sessions_lost_total",
 			Help: "Heartbeat sessions that lost their lease, by cause (not_renewed, expired, taken_over, deleted).",
 		}, append(store, "cause")),
 	}

@@ -181,8 +181,9 @@ func TestObserveRecordsTheResourcesOutcome(t *testing.T) {
 	if len(v) != 1 || v[0].Kind != StaleWriteSeen || v[0].Key != "k" {
 		t.Fatalf("Check = %v, want one stale write accepted on \"k\"", v)
 	}
-	var outcomes []bool
-	for i, w := range r.Writes() {
+	writes := r.Writes()
+	outcomes := make([]bool, 0, len(writes))
+	for i, w := range writes {
 		if w.Seq != i {
 			t.Fatalf("write %d has Seq %d", i, w.Seq)
 		}

@@ -122,7 +122,8 @@ func (c *Client) Acquire(ctx context.Context, req *backends.AcquireRequest) (bac
 
 // Renew implements backends.Backend.
 func (c *Client) Renew(ctx context.Context, req *backends.RenewRequest) (backends.Lock, error) {
-	in := Input{Kind: Renew, Key: req.Key, Holder: req.Holder, Version: req.Version, SetMeta: req.Metadata != nil, Meta: EncodeMeta(req.Metadata)}
+	in := Input{Kind: Renew, Key: req.Key, Holder: req.Holder, Version: req.Version,
+		SetMeta: req.Metadata != nil, Meta: EncodeMeta(req.Metadata)}
 	call := c.r.now()
 	l, err := c.Backend.Renew(ctx, req)
 	out, bad := output(req.Key, l, err, errors.Is(err, backends.ErrNotFound) || errors.Is(err, backends.ErrNotHolder) ||

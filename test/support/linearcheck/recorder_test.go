@@ -56,7 +56,7 @@ func TestRecorderRecordsOutcomes(t *testing.T) {
 		Input  linearcheck.Input
 		Output linearcheck.Output
 	}
-	var got []row
+	got := make([]row, 0, len(ops))
 	for _, op := range ops {
 		out := op.Output.(linearcheck.Output)
 		out.Err = "" // the error's text is for people

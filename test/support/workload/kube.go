@@ -197,7 +197,10 @@ func (s *KubeServer) awaitCRDs() error {
 					break
 				}
 				if time.Now().After(deadline) {
-					return fmt.Errorf("kube-apiserver did not serve %s %s within %s of its start (last error: %v)", gv, crd.Spec.Names.Plural, crdWait, err)
+					if err == nil {
+						return fmt.Errorf("kube-apiserver served %s without %s within %s of its start", gv, crd.Spec.Names.Plural, crdWait)
+					}
+					return fmt.Errorf("kube-apiserver did not serve %s %s within %s of its start: %w", gv, crd.Spec.Names.Plural, crdWait, err)
 				}
 				time.Sleep(50 * time.Millisecond)
 			}

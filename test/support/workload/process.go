@@ -171,7 +171,8 @@ func RunHolderProcess(open func(ctx context.Context) (Locker, error), resource f
 
 // lateWrite waits for the parent's go-ahead, writes to res with token and
 // reports the outcome.
-func lateWrite(ctx context.Context, res Resource, proceed <-chan struct{}, s holderSettings, n int, token uint64, say func(string, ...any)) {
+func lateWrite(ctx context.Context, res Resource, proceed <-chan struct{}, s holderSettings, n int, token uint64,
+	say func(string, ...any)) {
 	select {
 	case <-proceed:
 	case <-ctx.Done():
@@ -249,7 +250,8 @@ func startHolderProcess(c *Cluster, w *Workload) (*holderProcess, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting the holder process: %w", err)
 	}
-	p := &holderProcess{w: w, name: name, cmd: cmd, stdin: stdin, acquired: make(chan struct{}, 100), lateDone: make(chan struct{}, 100), done: make(chan struct{}), holds: map[string]grant{}}
+	p := &holderProcess{w: w, name: name, cmd: cmd, stdin: stdin,
+		acquired: make(chan struct{}, 100), lateDone: make(chan struct{}, 100), done: make(chan struct{}), holds: map[string]grant{}}
 	go func() {
 		defer close(p.done)
 		sc := bufio.NewScanner(stdout)
@@ -368,7 +370,7 @@ func (p *holderProcess) stop() error {
 		return nil
 	case <-time.After(p.w.cfg.Liveness):
 		_ = p.kill()
-		<-exited
+		<-exited //nolint:errcheck // killed: the error only says so
 		return fmt.Errorf("holder process did not exit within %s", p.w.cfg.Liveness)
 	}
 }

@@ -18,10 +18,12 @@ func Table(results []Result) string {
 	})
 	var sb strings.Builder
 	tw := tabwriter.NewWriter(&sb, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "store\tscenario\tlocker\tacquisitions\tfaults\tleases lost\toverlaps\tstale writes accepted\ttoken order errors\twrites fenced off\ttook\t\n")
+	fmt.Fprintf(tw, "store\tscenario\tlocker\tacquisitions\tfaults\tleases lost\toverlaps\t"+
+		"stale writes accepted\ttoken order errors\twrites fenced off\ttook\t\n")
 	for _, r := range rs {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%d\t%s\t%s\t%s\t\n", r.Store, r.Scenario, r.Locker, r.Acquisitions, r.Faults, r.Lost,
-			r.overlapCell(), r.StaleAccepted, r.fencedCell(fmt.Sprint(r.TokenErrors)), r.fencedCell(fmt.Sprint(r.FencedOff)), r.Took.Round(100*time.Millisecond))
+			r.overlapCell(), r.StaleAccepted, r.fencedCell(fmt.Sprint(r.TokenErrors)), r.fencedCell(fmt.Sprint(r.FencedOff)),
+			r.Took.Round(100*time.Millisecond))
 	}
 	_ = tw.Flush()
 	return sb.String()
@@ -34,7 +36,8 @@ func Markdown(results []Result) string {
 		return cmp.Or(cmp.Compare(a.Store, b.Store), cmp.Compare(a.Scenario, b.Scenario), cmp.Compare(a.Locker, b.Locker))
 	})
 	var sb strings.Builder
-	sb.WriteString("| store | scenario | locker | acquisitions | faults | leases lost | overlaps | stale writes accepted | token order errors | writes fenced off |\n")
+	sb.WriteString("| store | scenario | locker | acquisitions | faults | leases lost | overlaps | " +
+		"stale writes accepted | token order errors | writes fenced off |\n")
 	sb.WriteString("|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rs {
 		fmt.Fprintf(&sb, "| %s | %s | %s | %d | %d | %d | %s | %d | %s | %s |\n", r.Store, r.Scenario, r.Locker, r.Acquisitions, r.Faults, r.Lost,
@@ -81,7 +84,8 @@ func FenceTable(results []Result) string {
 	tw := tabwriter.NewWriter(&sb, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "store\tscenario\tresource\twrites\trefused\tlate writes\tlate refused\tstale writes accepted\t\n")
 	for _, r := range rs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t\n", r.Store, r.Scenario, r.Resource, r.Writes, r.FencedOff, r.LateWrites, r.LateRefused, r.StaleAccepted)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t\n",
+			r.Store, r.Scenario, r.Resource, r.Writes, r.FencedOff, r.LateWrites, r.LateRefused, r.StaleAccepted)
 	}
 	_ = tw.Flush()
 	return sb.String()

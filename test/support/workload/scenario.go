@@ -286,7 +286,8 @@ func Run(ctx context.Context, cfg Config, c *Cluster, sc Scenario) (Result, erro
 	if sc.Resource && r.LateRefused == 0 {
 		// Nothing was refused: the run cannot tell a fenced resource from
 		// one that accepts everything.
-		return r, fmt.Errorf("%s refused no late write (%d late writes, %d writes in all): the run proves nothing about fencing", r.Resource, r.LateWrites, r.Writes)
+		return r, fmt.Errorf("%s refused no late write (%d late writes, %d writes in all): the run proves nothing about fencing",
+			r.Resource, r.LateWrites, r.Writes)
 	}
 	return r, nil
 }
