@@ -99,7 +99,8 @@ const trialTimeout = 30 * time.Second
 func measureCLI(ctx context.Context, cfg config) (*cliResults, error) {
 	flock, err := exec.LookPath("flock")
 	if err != nil {
-		return nil, fmt.Errorf("the cli scenario compares with flock(1), which is not installed (util-linux; make bench installs it when run as root): %w", err)
+		return nil, fmt.Errorf("the cli scenario compares with flock(1), which is not installed "+
+			"(util-linux; make bench installs it when run as root): %w", err)
 	}
 	flockVersion := "flock(1)"
 	if out, err := exec.CommandContext(ctx, flock, "--version").Output(); err == nil {
@@ -162,9 +163,22 @@ func measureCLI(ctx context.Context, cfg config) (*cliResults, error) {
 	res.LostNoticed, res.LostSignalled, res.LostExited = newLatencies(noticed), newLatencies(signalled), newLatencies(exited)
 	res.Machine.Finish()
 	res.Notes = []string{
-		"lockctl is built once from the checkout (go build ./cmd/lockctl) and run with LEASEHOLD_BACKEND unset, so it uses its default backend: the SQLite file $XDG_STATE_HOME/leasehold/locks.db, with XDG_STATE_HOME a fresh folder per trial (a new database file).",
-		fmt.Sprintf("Hand-off: the holder's command is `bash -c` running `%s`, the waiter's `%s`; lockctl as `lockctl run handoff -- bash -c …` and `lockctl run handoff --wait 1m -- bash -c …` (default lease 30 s), flock as `flock FILE bash -c …` (a fresh FILE per trial). The waiter starts once the holder's command printed `held`, and is left %s to be waiting before the holder is told (on its stdin) to end. Hand-off = the waiter's `start` time − the holder's `end` time, both read by the commands from bash's $EPOCHREALTIME (no process forked to take them, unlike `date`). Both include bash's start-up in the waiter.", holderCommand, waiterCommand, cfg.cliSettle),
-		fmt.Sprintf("Lost lease: the holder runs `lockctl run lost -- bash -c` with `%s`; %s after its command printed `held`, `lockctl break lost --reason bench` runs from another process. From break's `broke lock` line (printed after its commit) to the holder's stderr line `lockctl: lease on \"lost\" lost …` (noticed), to the command's SIGTERM trap (signalled, its $EPOCHREALTIME), and to the holder's exit, which must be code 75 (exited: after the command, lockctl waits for the rest of its process group, checking every 50 ms). Break's line, the lost line and the exit are stamped by this program as they arrive, so each carries the wake-up of a reader: under load a few ms either way (a sample can come out negative).", brokenCommand, cfg.cliSettle),
+		"lockctl is built once from the checkout (go build ./cmd/lockctl) and run with LEASEHOLD_BACKEND unset, so it " +
+			"uses its default backend: the SQLite file $XDG_STATE_HOME/leasehold/locks.db, with XDG_STATE_HOME a fresh " +
+			"folder per trial (a new database file).",
+		fmt.Sprintf("Hand-off: the holder's command is `bash -c` running `%s`, the waiter's `%s`; lockctl as `lockctl "+
+			"run handoff -- bash -c …` and `lockctl run handoff --wait 1m -- bash -c …` (default lease 30 s), flock as "+
+			"`flock FILE bash -c …` (a fresh FILE per trial). The waiter starts once the holder's command printed `held`, "+
+			"and is left %s to be waiting before the holder is told (on its stdin) to end. Hand-off = the waiter's `start` "+
+			"time − the holder's `end` time, both read by the commands from bash's $EPOCHREALTIME (no process forked to "+
+			"take them, unlike `date`). Both include bash's start-up in the waiter.", holderCommand, waiterCommand, cfg.cliSettle),
+		fmt.Sprintf("Lost lease: the holder runs `lockctl run lost -- bash -c` with `%s`; %s after its command printed "+
+			"`held`, `lockctl break lost --reason bench` runs from another process. From break's `broke lock` line (printed "+
+			"after its commit) to the holder's stderr line `lockctl: lease on \"lost\" lost …` (noticed), to the command's "+
+			"SIGTERM trap (signalled, its $EPOCHREALTIME), and to the holder's exit, which must be code 75 (exited: after "+
+			"the command, lockctl waits for the rest of its process group, checking every 50 ms). Break's line, the lost "+
+			"line and the exit are stamped by this program as they arrive, so each carries the wake-up of a reader: under "+
+			"load a few ms either way (a sample can come out negative).", brokenCommand, cfg.cliSettle),
 		"Percentiles are nearest-rank over the trials: with 50 trials p99 is the largest sample.",
 	}
 	return res, nil
@@ -279,7 +293,7 @@ func lostTrial(ctx context.Context, cfg config, env []string, lockctl string) (n
 		return 0, 0, 0, holder.explain("holder", fmt.Errorf("exited %d, not the lost-lease code 75", code))
 	}
 	if code, _, err := breaker.wait(ctx); err != nil || code != 0 {
-		return 0, 0, 0, breaker.explain("break", fmt.Errorf("exited %d: %v", code, err))
+		return 0, 0, 0, breaker.explain("break", fmt.Errorf("exited %d: %v", code, err)) //nolint:errorlint // err is nil on a bad exit code
 	}
 	// term is wall-clock time from the command; compare it with broke's
 	// wall-clock reading.
@@ -509,7 +523,8 @@ func (c *cliResults) markdown(b *strings.Builder) {
 	row("hand-off, `lockctl run` (default SQLite file)", c.LockctlHandoff)
 	row("hand-off, `flock FILE`", c.FlockHandoff)
 	fmt.Fprintf(b, "| ratio lockctl ÷ flock | %s | %s | %s |\n",
-		ratio(c.LockctlHandoff.P50, c.FlockHandoff.P50), ratio(c.LockctlHandoff.P99, c.FlockHandoff.P99), ratio(c.LockctlHandoff.Max, c.FlockHandoff.Max))
+		ratio(c.LockctlHandoff.P50, c.FlockHandoff.P50), ratio(c.LockctlHandoff.P99, c.FlockHandoff.P99),
+		ratio(c.LockctlHandoff.Max, c.FlockHandoff.Max))
 	row("lock broken by `lockctl break` → holder's lockctl says lost", c.LostNoticed)
 	row("… → holder's command gets SIGTERM", c.LostSignalled)
 	row("… → holder exits 75", c.LostExited)

@@ -81,10 +81,11 @@ func startController(restCfg *rest.Config) (counts *controllerCounts, stop func(
 	defer syncCancel()
 	if _, err := mgr.GetCache().GetInformer(syncCtx, &locksv1alpha1.DistributedLock{}); err != nil {
 		cancel()
-		return nil, nil, fmt.Errorf("the controller's cache did not sync: %w (manager: %v)", err, <-done)
+		return nil, nil, fmt.Errorf("the controller's cache did not sync: %w (manager: %v)",
+			err, <-done) //nolint:errorlint // the manager's error is nil unless it failed too
 	}
 	return counts, func() {
 		cancel()
-		<-done
+		<-done //nolint:errcheck // stopped by cancel: nothing to report
 	}, nil
 }

@@ -3,15 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
-	"net"
-	"net/http"
-	"sync"
-	"sync/atomic"
 )
 
 // turnProxy forwards TCP connections to a server and counts round trips:

@@ -70,7 +70,8 @@ func (l leasehold) acquire(ctx context.Context, key, holder string, lease time.D
 }
 
 func (h *leaseholdHeld) renew(ctx context.Context) error {
-	lk, err := h.m.Renew(ctx, lockmanager.RenewOptions{Key: h.lock.Key, Holder: h.lock.Holder, Version: h.lock.Version, LeaseDuration: h.lease})
+	lk, err := h.m.Renew(ctx, lockmanager.RenewOptions{Key: h.lock.Key, Holder: h.lock.Holder, Version: h.lock.Version,
+		LeaseDuration: h.lease})
 	if err == nil {
 		h.lock = lk
 	}

@@ -64,11 +64,14 @@ func main() {
 	flag.StringVar(&cfg.repo, "repo", "../..", "The repository root (for the envtest binaries, the CRDs, bench/reap and bench/results).")
 	flag.IntVar(&cfg.runs, "runs", 3, "Repetitions of every measurement; figures are the median with the min-max spread.")
 	flag.DurationVar(&cfg.duration, "duration", 1500*time.Millisecond, "Length of each measurement window.")
-	flag.StringVar(&only, "only", "redis,postgres,kubernetes,sqlite,memory,reap,cli", "Comma-separated subset of redis, postgres, kubernetes, sqlite, memory, reap, cli. With cli alone, only the hand-off section of the results in -out is replaced.")
+	flag.StringVar(&only, "only", "redis,postgres,kubernetes,sqlite,memory,reap,cli",
+		"Comma-separated subset of redis, postgres, kubernetes, sqlite, memory, reap, cli. "+
+			"With cli alone, only the hand-off section of the results in -out is replaced.")
 	flag.IntVar(&cfg.reapLocks, "reap-locks", 1000, "Locks for the reap-delay measurement (bench/reap); 10000 takes minutes.")
 	flag.BoolVar(&cfg.waitOnly, "wait-only", false, "Measure only the waiting pairs and fairness scenarios (and no raw limits or reap).")
 	flag.IntVar(&cfg.cliTrials, "cli-trials", 50, "Trials of each cli measurement (lockctl hand-off, flock hand-off, lost lease).")
-	flag.DurationVar(&cfg.cliSettle, "cli-settle", 300*time.Millisecond, "In the cli scenario, how long a waiter is left to start waiting (and a holder to settle) before the hand-off or the break.")
+	flag.DurationVar(&cfg.cliSettle, "cli-settle", 300*time.Millisecond,
+		"In the cli scenario, how long a waiter is left to start waiting (and a holder to settle) before the hand-off or the break.")
 	flag.StringVar(&cfg.out, "out", "", "Folder for results.md, results.json and pairs.png (default REPO/bench/results).")
 	flag.Parse()
 	cfg.only = map[string]bool{}
@@ -83,7 +86,8 @@ func main() {
 		os.Exit(2)
 	}
 	if cfg.cliTrials < 1 || cfg.cliSettle < 0 {
-		fmt.Fprintf(os.Stderr, "compare: -cli-trials must be at least 1 (got %d) and -cli-settle not negative (got %s)\n", cfg.cliTrials, cfg.cliSettle)
+		fmt.Fprintf(os.Stderr, "compare: -cli-trials must be at least 1 (got %d) and -cli-settle not negative (got %s)\n",
+			cfg.cliTrials, cfg.cliSettle)
 		os.Exit(2)
 	}
 	if err := run(cfg); err != nil {
@@ -209,7 +213,8 @@ func run(cfg config) error {
 	return res.write(cfg.out)
 }
 
-func oursContender(ctx context.Context, name, group string, open func(context.Context) (backends.Backend, error), counted locker, trips func(context.Context) (int64, error)) (contender, error) {
+func oursContender(ctx context.Context, name, group string, open func(context.Context) (backends.Backend, error),
+	counted locker, trips func(context.Context) (int64, error)) (contender, error) {
 	b, err := open(ctx)
 	if err != nil {
 		return contender{}, fmt.Errorf("%s: %w", name, err)
@@ -255,11 +260,11 @@ func redisContenders(ctx context.Context, cfg config, res *results) ([]contender
 	if err != nil {
 		return nil, cleanup, err
 	}
-	client := func(addr string) *goredis.Client { return goredis.NewClient(&goredis.Options{Addr: addr}) }
-	bsm := bsmRedislock{c: redislock.New(client(srv.Addr()))}
-	bsmCounted := bsmRedislock{c: redislock.New(client(proxy.addr()))}
-	rs := redsyncLocker{rs: redsync.New(redsyncgoredis.NewPool(client(srv.Addr())))}
-	rsCounted := redsyncLocker{rs: redsync.New(redsyncgoredis.NewPool(client(proxy.addr())))}
+	newClient := func(addr string) *goredis.Client { return goredis.NewClient(&goredis.Options{Addr: addr}) }
+	bsm := bsmRedislock{c: redislock.New(newClient(srv.Addr()))}
+	bsmCounted := bsmRedislock{c: redislock.New(newClient(proxy.addr()))}
+	rs := redsyncLocker{rs: redsync.New(redsyncgoredis.NewPool(newClient(srv.Addr())))}
+	rsCounted := redsyncLocker{rs: redsync.New(redsyncgoredis.NewPool(newClient(proxy.addr())))}
 	if !cfg.waitOnly {
 		if err := rawRedis(ctx, cfg, res, srv.Addr()); err != nil {
 			return nil, cleanup, err
@@ -269,12 +274,13 @@ func redisContenders(ctx context.Context, cfg config, res *results) ([]contender
 	conns := func(ctx context.Context) (int64, error) { return redisConnections(ctx, admin) }
 	ours.freshConns = conns
 	bsmFresh := func(context.Context, time.Duration) (locker, func(), error) {
-		c := client(srv.Addr())
+		c := newClient(srv.Addr())
 		return bsmRedislock{c: redislock.New(c)}, func() { _ = c.Close() }, nil
 	}
 	return []contender{
 		ours,
-		{name: "bsm/redislock", group: "Redis", l: bsm, counted: bsmCounted, trips: trips, serverCPU: serverCPU, failover: anchorFailover(bsm), fresh: bsmFresh, freshConns: conns},
+		{name: "bsm/redislock", group: "Redis", l: bsm, counted: bsmCounted, trips: trips, serverCPU: serverCPU,
+			failover: anchorFailover(bsm), fresh: bsmFresh, freshConns: conns},
 		{name: "redsync", group: "Redis", l: rs, counted: rsCounted, trips: trips, serverCPU: serverCPU, failover: anchorFailover(rs)},
 	}, cleanup, nil
 }
@@ -401,7 +407,8 @@ func kubernetesContenders(ctx context.Context, cfg config, res *results) ([]cont
 		return nil, cleanup, err
 	}
 	const ns = "bench"
-	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+		metav1.CreateOptions{}); err != nil {
 		return nil, cleanup, err
 	}
 	// The DistributedLock controller runs beside every Kubernetes client,
@@ -737,7 +744,7 @@ func roundTrips(ctx context.Context, c contender, key string, n int) (acq, ren, 
 	for range n {
 		var marks [4]int64
 		if marks[0], err = c.trips(ctx); err != nil {
-			return
+			return 0, 0, 0, err
 		}
 		h, err := l.acquire(ctx, key, "rt", uncontendedLease, false)
 		if err != nil {

@@ -51,7 +51,8 @@ func rawRedis(ctx context.Context, cfg config, res *results, addr string) error 
 		}
 		fmt.Printf("   redis-benchmark run %d done\n", run+1)
 	}
-	res.Settings = append(res.Settings, "redis-benchmark: `SET lock:__rand_int__ holder NX PX 10000`, -r 100000000, -c 1 and -c 8; pair limit = requests/s ÷ 2.")
+	res.Settings = append(res.Settings,
+		"redis-benchmark: `SET lock:__rand_int__ holder NX PX 10000`, -r 100000000, -c 1 and -c 8; pair limit = requests/s ÷ 2.")
 	return nil
 }
 
@@ -112,7 +113,8 @@ func rawPostgres(ctx context.Context, cfg config, res *results, dbURL string) er
 		}
 		fmt.Printf("   pgbench run %d done\n", run+1)
 	}
-	res.Settings = append(res.Settings, "pgbench: -M prepared, one `UPDATE ... WHERE k = :client_id+1 AND (holder IS NULL OR holder = 'h')` per transaction (autocommit), -c 1 and -c 8 for "+secs+" s; pair limit = tps ÷ 2.")
+	res.Settings = append(res.Settings, "pgbench: -M prepared, one `UPDATE ... WHERE k = :client_id+1 AND (holder IS NULL OR holder = 'h')` "+
+		"per transaction (autocommit), -c 1 and -c 8 for "+secs+" s; pair limit = tps ÷ 2.")
 	return nil
 }
 

@@ -62,19 +62,55 @@ func newResults(cfg config) *results {
 		fmt.Sprintf("Every figure is the median of %d runs with the min–max spread; each measurement window lasts %s.", cfg.runs, cfg.duration),
 		"Uncontended: each worker takes and releases its own key (lease 10 s) as fast as it can; 8 workers share one client (pool) per library.",
 		"Renewals: 1 and 8 workers each renew their own held key as fast as they can (one shared client).",
-		fmt.Sprintf("Contended: 8 or 32 workers on one key, lease %s, each holds it %s then releases; a releaser stays out until someone else is granted, so every wait is a hand-off to a worker already waiting. Wait = next grant − the moment the release was sent. The rate is bounded by the hold time. Measured with all workers on one shared client (for Leasehold one Manager: a release wakes its longest waiter) and, where a library can open clients of its own, with a client per worker (for Leasehold a Manager per worker, as separate processes: a release wakes one waiter per Manager). On Kubernetes also the clients' API requests per acquisition (all requests in the window, waits and releases included, ÷ grants) and the controller's writes per acquisition.", contendedLease, contendedHold),
-		fmt.Sprintf("Waiting pairs: as uncontended, with acquires that may wait (Leasehold: Wait = MaxWait, lease %s, RefreshPeriod %s; the others their waiting strategy below), each worker with a client of its own (its own Manager and connections, as separate processes). New store connections per pair: Redis total_connections_received over the window, less one per client; API requests per pair: the counting RoundTripper of the Kubernetes clients.", waitPairsLease, waitPairsRefresh),
-		fmt.Sprintf("Fairness: 8 workers loop on one key (lease %s): acquire waiting (Leasehold at its default RefreshPeriod, lease / 3), hold %s, release, and ask again at once, nothing keeping the releaser out. The figure is the busiest worker's share of the grants × 8: 1 is fair, 8 is one worker taking them all. Measured with a client of its own per worker, and with one shared client.", contendedLease, contendedHold),
-		fmt.Sprintf("Hand-off: one holder and one waiter on one key, holder keeps it %s; the median wait from release sent to the waiter's grant.", handoffHold),
-		fmt.Sprintf("Failover: lease %s, renewal every %s; the holder stops renewing without releasing (Leasehold: backendtest.Faulty Set(Hang) under a Session; client-go: leader election with ReleaseOnCancel=false). Time from the holder's last successful renewal to the waiter's grant. Goal: at most lease + one refresh period = %s.", failoverLease, failoverRefresh.Round(time.Millisecond), (failoverLease + failoverRefresh).Round(time.Millisecond)),
-		"Leasehold waits with Wait > 0 (woken by the backend's notifications: Redis pub/sub, PostgreSQL LISTEN/NOTIFY, Kubernetes watch, in-process for SQLite and memory).",
+		fmt.Sprintf("Contended: 8 or 32 workers on one key, lease %s, each holds it %s then releases; a releaser stays "+
+			"out until someone else is granted, so every wait is a hand-off to a worker already waiting. Wait = next grant "+
+			"− the moment the release was sent. The rate is bounded by the hold time. Measured with all workers on one "+
+			"shared client (for Leasehold one Manager: a release wakes its longest waiter) and, where a library can open "+
+			"clients of its own, with a client per worker (for Leasehold a Manager per worker, as separate processes: a "+
+			"release wakes one waiter per Manager). On Kubernetes also the clients' API requests per acquisition (all "+
+			"requests in the window, waits and releases included, ÷ grants) and the controller's writes per acquisition.",
+			contendedLease, contendedHold),
+		fmt.Sprintf("Waiting pairs: as uncontended, with acquires that may wait (Leasehold: Wait = MaxWait, lease %s, "+
+			"RefreshPeriod %s; the others their waiting strategy below), each worker with a client of its own (its own "+
+			"Manager and connections, as separate processes). New store connections per pair: Redis "+
+			"total_connections_received over the window, less one per client; API requests per pair: the counting "+
+			"RoundTripper of the Kubernetes clients.", waitPairsLease, waitPairsRefresh),
+		fmt.Sprintf("Fairness: 8 workers loop on one key (lease %s): acquire waiting (Leasehold at its default "+
+			"RefreshPeriod, lease / 3), hold %s, release, and ask again at once, nothing keeping the releaser out. The "+
+			"figure is the busiest worker's share of the grants × 8: 1 is fair, 8 is one worker taking them all. Measured "+
+			"with a client of its own per worker, and with one shared client.", contendedLease, contendedHold),
+		fmt.Sprintf("Hand-off: one holder and one waiter on one key, holder keeps it %s; the median wait from release "+
+			"sent to the waiter's grant.", handoffHold),
+		fmt.Sprintf("Failover: lease %s, renewal every %s; the holder stops renewing without releasing (Leasehold: "+
+			"backendtest.Faulty Set(Hang) under a Session; client-go: leader election with ReleaseOnCancel=false). Time "+
+			"from the holder's last successful renewal to the waiter's grant. Goal: at most lease + one refresh period = %s.",
+			failoverLease, failoverRefresh.Round(time.Millisecond), (failoverLease + failoverRefresh).Round(time.Millisecond)),
+		"Leasehold waits with Wait > 0 (woken by the backend's notifications: Redis pub/sub, PostgreSQL LISTEN/NOTIFY, " +
+			"Kubernetes watch, in-process for SQLite and memory).",
 		fmt.Sprintf("bsm/redislock waits with RetryStrategy LinearBackoff(%s) (its README's example; the default is no retry).", redislockRetry),
 		"redsync waits with its defaults: 32 tries, 50–250 ms apart at random, then Lock again; expiry as Leasehold's lease.",
-		"pglock waits its only way: try, then sleep one lease duration (so its contended waits scale with the lease); heartbeats driven explicitly with SendHeartbeat; lib/pq with 16 open and 16 idle connections (Leasehold: pgxpool pool_max_conns=16).",
-		fmt.Sprintf("client-go Lease lock: resourcelock.LeaseLock as a lock (acquire = Get + Create/Update, renew = Update, release = Update clearing the holder, as leader election does); waiters poll every %s + up to 20%% jitter; failover with leaderelection (lease %s, renew deadline %s, retry %s). No client-side rate limit on either Kubernetes client.", leaseRetry, failoverLease, failoverLease*3/4, leaseRetry),
-		"CPU per pair: this process's user+system time (getrusage) and, for Redis, the server's used_cpu_user+used_cpu_sys (INFO cpu), over the 8-worker uncontended window, divided by the pairs done; the other engineers' load is not in either.",
-		"Round trips: Redis and PostgreSQL through a loopback proxy (used only for this count) that counts each time a client starts sending after the server spoke, which is what the wire shows (INFO commandstats would also count the commands a Lua script runs); Kubernetes from a counting http.RoundTripper. 50 acquire/renew/release sequences on one key, one worker.",
-		fmt.Sprintf("Kubernetes: the DistributedLock controller runs during every Kubernetes measurement, as in production: the controllers package's reconciler in a controller-runtime manager against the same envtest API server (real clock, ExpiryRule{ClockSkewAllowance: DefaultClockSkewAllowance}, MaxConcurrentReconciles %d, no client-side rate limit), beside the Leasehold clients and beside the Lease lock runs (where it has nothing to do). Its requests are counted by a RoundTripper of its own; writes are every request but GET and HEAD (status updates, reaps, Events). Controller writes per operation: over the 50 round-trip sequences plus 1 s to catch up, ÷ 150 operations; also over the 8-worker pairs window (÷ pairs) and the 8-worker renewals window (÷ renewals). Expected 0: the controller writes status only for Expired and Invalid locks.", controllerWorkers),
+		"pglock waits its only way: try, then sleep one lease duration (so its contended waits scale with the lease); " +
+			"heartbeats driven explicitly with SendHeartbeat; lib/pq with 16 open and 16 idle connections (Leasehold: " +
+			"pgxpool pool_max_conns=16).",
+		fmt.Sprintf("client-go Lease lock: resourcelock.LeaseLock as a lock (acquire = Get + Create/Update, renew = "+
+			"Update, release = Update clearing the holder, as leader election does); waiters poll every %s + up to 20%% "+
+			"jitter; failover with leaderelection (lease %s, renew deadline %s, retry %s). No client-side rate limit on "+
+			"either Kubernetes client.", leaseRetry, failoverLease, failoverLease*3/4, leaseRetry),
+		"CPU per pair: this process's user+system time (getrusage) and, for Redis, the server's " +
+			"used_cpu_user+used_cpu_sys (INFO cpu), over the 8-worker uncontended window, divided by the pairs done; the " +
+			"other engineers' load is not in either.",
+		"Round trips: Redis and PostgreSQL through a loopback proxy (used only for this count) that counts each time a " +
+			"client starts sending after the server spoke, which is what the wire shows (INFO commandstats would also count " +
+			"the commands a Lua script runs); Kubernetes from a counting http.RoundTripper. 50 acquire/renew/release " +
+			"sequences on one key, one worker.",
+		fmt.Sprintf("Kubernetes: the DistributedLock controller runs during every Kubernetes measurement, as in "+
+			"production: the controllers package's reconciler in a controller-runtime manager against the same envtest API "+
+			"server (real clock, ExpiryRule{ClockSkewAllowance: DefaultClockSkewAllowance}, MaxConcurrentReconciles %d, no "+
+			"client-side rate limit), beside the Leasehold clients and beside the Lease lock runs (where it has nothing to "+
+			"do). Its requests are counted by a RoundTripper of its own; writes are every request but GET and HEAD (status "+
+			"updates, reaps, Events). Controller writes per operation: over the 50 round-trip sequences plus 1 s to catch "+
+			"up, ÷ 150 operations; also over the 8-worker pairs window (÷ pairs) and the 8-worker renewals window (÷ "+
+			"renewals). Expected 0: the controller writes status only for Expired and Invalid locks.", controllerWorkers),
 	}}
 }
 
@@ -252,10 +288,12 @@ func (r *results) writeFiles(dir string, chart bool) error {
 	fmt.Fprintf(&b, "# Leasehold against the lock libraries people use\n\n")
 	fmt.Fprintf(&b, "Written by `make bench` (bench/compare). Machine: %d CPUs, %s; %s; run %s at commit %s, took %s.\n",
 		m.CPUs, m.CPUModel, m.GoVersion, m.Date, m.Commit, m.Elapsed)
-	fmt.Fprintf(&b, "Load average at start %s, at end %s (the machine is shared with other builds: absolute figures are noisy, ratios within one run are the point).\n\n", m.LoadAtStart, m.LoadAtEnd)
+	fmt.Fprintf(&b, "Load average at start %s, at end %s (the machine is shared with other builds: absolute figures "+
+		"are noisy, ratios within one run are the point).\n\n", m.LoadAtStart, m.LoadAtEnd)
 
 	b.WriteString("## Ratios and goals\n\n")
-	b.WriteString("Medians. For throughput the ratio is Leasehold ÷ other (higher is better for Leasehold); for waits it is other ÷ Leasehold (how many times lower Leasehold's wait is).\n\n")
+	b.WriteString("Medians. For throughput the ratio is Leasehold ÷ other (higher is better for Leasehold); for waits " +
+		"it is other ÷ Leasehold (how many times lower Leasehold's wait is).\n\n")
 	b.WriteString("| Figure | Leasehold | Other | Leasehold | Other | Ratio | Goal | Met |\n|---|---|---|---|---|---|---|---|\n")
 	for _, g := range r.goals() {
 		o, a := r.fig(g.ours, g.metric), r.fig(g.against, g.againstMetric)
@@ -279,47 +317,7 @@ func (r *results) writeFiles(dir string, chart bool) error {
 	b.WriteString("\n")
 	r.absoluteGoals(&b)
 
-	groups := []string{"Redis", "PostgreSQL", "Kubernetes", "SQLite", "Memory"}
-	b.WriteString("## All figures\n\nMedian (min–max) over the runs.\n\n")
-	for _, g := range groups {
-		var es []*entry
-		for _, e := range r.Entries {
-			if e.Group == g {
-				es = append(es, e)
-			}
-		}
-		if len(es) == 0 {
-			continue
-		}
-		fmt.Fprintf(&b, "### %s\n\n| Figure |", g)
-		for _, e := range es {
-			fmt.Fprintf(&b, " %s |", e.Name)
-		}
-		b.WriteString("\n|---|" + strings.Repeat("---|", len(es)) + "\n")
-		for _, mt := range metricOrder {
-			any := false
-			for _, e := range es {
-				any = any || e.Figures[mt.key] != nil
-			}
-			if !any {
-				continue
-			}
-			fmt.Fprintf(&b, "| %s |", mt.label)
-			for _, e := range es {
-				fmt.Fprintf(&b, " %s |", fmtStat(e.Figures[mt.key]))
-			}
-			b.WriteString("\n")
-		}
-		b.WriteString("| wait samples per run (8 / 32 waiters; with own clients) |")
-		for _, e := range es {
-			if len(e.Samples["c8"]) == 0 {
-				b.WriteString(" – |")
-				continue
-			}
-			fmt.Fprintf(&b, " %v / %v; %v / %v |", e.Samples["c8"], e.Samples["c32"], e.Samples["c8o"], e.Samples["c32o"])
-		}
-		b.WriteString("\n\n")
-	}
+	r.allFigures(&b)
 	if len(r.Reap) > 0 {
 		fmt.Fprintf(&b, "## Reap delay after expiry (controller, %d locks, bench/reap)\n\n```\n%s\n```\n\n", r.ReapLocks, r.ReapSummary)
 	}
@@ -344,7 +342,8 @@ func (r *results) writeFiles(dir string, chart bool) error {
 		fmt.Printf("wrote %s and results.json\n\n%s", filepath.Join(dir, "results.md"), b.String())
 		return nil
 	}
-	if r.fig("Leasehold redis", "pairs1") != nil || r.fig("Leasehold memory", "pairs1") != nil || r.fig("Leasehold postgres", "pairs1") != nil {
+	if r.fig("Leasehold redis", "pairs1") != nil || r.fig("Leasehold memory", "pairs1") != nil ||
+		r.fig("Leasehold postgres", "pairs1") != nil {
 		if err := r.chart(filepath.Join(dir, "pairs.png")); err != nil {
 			return fmt.Errorf("drawing the chart: %w", err)
 		}
@@ -371,16 +370,20 @@ func (r *results) goals() []goal {
 		{"pairs/s, 8 workers", "Leasehold kubernetes", "client-go Lease", "pairs8", "pairs8", 1.0, true},
 		{"renewals/s, 1 worker (controller running)", "Leasehold kubernetes", "client-go Lease", "renew1", "renew1", 1.0, true},
 		{"renewals/s, 8 workers (controller running)", "Leasehold kubernetes", "client-go Lease", "renew8", "renew8", 1.0, true},
-		{"renewals/s vs raw DistributedLock updates/s, 1 worker", "Leasehold kubernetes", "raw DistributedLock update", "renew1", "ops1", 0, true},
-		{"renewals/s vs raw DistributedLock updates/s, 8 workers", "Leasehold kubernetes", "raw DistributedLock update", "renew8", "ops8", 0, true},
+		{"renewals/s vs raw DistributedLock updates/s, 1 worker", "Leasehold kubernetes", "raw DistributedLock update",
+			"renew1", "ops1", 0, true},
+		{"renewals/s vs raw DistributedLock updates/s, 8 workers", "Leasehold kubernetes", "raw DistributedLock update",
+			"renew8", "ops8", 0, true},
 		{"raw updates/s, DistributedLock vs Lease, 1 worker", "raw DistributedLock update", "raw Lease update", "ops1", "ops1", 0, true},
 		{"raw updates/s, DistributedLock vs Lease, 8 workers", "raw DistributedLock update", "raw Lease update", "ops8", "ops8", 0, true},
 		{"waiting pairs/s (Wait > 0, free key, own clients), 1 worker", "Leasehold redis", "bsm/redislock", "wpairs1", "wpairs1", 0, true},
 		{"waiting pairs/s (Wait > 0, free key, own clients), 8 workers", "Leasehold redis", "bsm/redislock", "wpairs8", "wpairs8", 0, true},
 		{"waiting pairs/s (Wait > 0, free key, own clients), 1 worker", "Leasehold postgres", "pglock", "wpairs1", "wpairs1", 0, true},
 		{"waiting pairs/s (Wait > 0, free key, own clients), 8 workers", "Leasehold postgres", "pglock", "wpairs8", "wpairs8", 0, true},
-		{"waiting pairs/s (Wait > 0, free key, own clients), 1 worker", "Leasehold kubernetes", "client-go Lease", "wpairs1", "wpairs1", 1.0, true},
-		{"waiting pairs/s (Wait > 0, free key, own clients), 8 workers", "Leasehold kubernetes", "client-go Lease", "wpairs8", "wpairs8", 1.0, true},
+		{"waiting pairs/s (Wait > 0, free key, own clients), 1 worker", "Leasehold kubernetes", "client-go Lease",
+			"wpairs1", "wpairs1", 1.0, true},
+		{"waiting pairs/s (Wait > 0, free key, own clients), 8 workers", "Leasehold kubernetes", "client-go Lease",
+			"wpairs8", "wpairs8", 1.0, true},
 		{"fairness, 8 re-acquiring workers, own clients", "Leasehold redis", "bsm/redislock", "fairOwn8", "fairOwn8", 0, false},
 		{"fairness, 8 re-acquiring workers, own clients", "Leasehold postgres", "pglock", "fairOwn8", "fairOwn8", 0, false},
 		{"fairness, 8 re-acquiring workers, own clients", "Leasehold kubernetes", "client-go Lease", "fairOwn8", "fairOwn8", 0, false},
@@ -400,11 +403,59 @@ func (r *results) goals() []goal {
 		{"p99 wait, 8 waiters with own clients", "Leasehold redis", "bsm/redislock", "c8oP99", "c8oP99", 0, false},
 		{"p99 wait, 8 waiters with own clients", "Leasehold kubernetes", "client-go Lease", "c8oP99", "c8oP99", 0, false},
 		{"p99 wait, 32 waiters with own clients (a Manager each)", "Leasehold kubernetes", "client-go Lease", "c32oP99", "c32oP99", 10, false},
-		{"client API requests per acquisition, 32 waiters (lower is better)", "Leasehold kubernetes", "client-go Lease", "c32Reqs", "c32Reqs", 0, false},
-		{"client API requests per acquisition, 32 waiters with own clients (lower is better)", "Leasehold kubernetes", "client-go Lease", "c32oReqs", "c32oReqs", 0, false},
+		{"client API requests per acquisition, 32 waiters (lower is better)", "Leasehold kubernetes", "client-go Lease",
+			"c32Reqs", "c32Reqs", 0, false},
+		{"client API requests per acquisition, 32 waiters with own clients (lower is better)", "Leasehold kubernetes",
+			"client-go Lease", "c32oReqs", "c32oReqs", 0, false},
 		{"failover (lower is better)", "Leasehold redis", "bsm/redislock", "failover", "failover", 0, false},
 		{"failover (lower is better)", "Leasehold postgres", "pglock", "failover", "failover", 0, false},
 		{"failover (lower is better)", "Leasehold kubernetes", "client-go Lease", "failover", "failover", 0, false},
+	}
+}
+
+// allFigures writes the "All figures" section: a table per group of
+// entries, every metric one of them has in a row.
+func (r *results) allFigures(b *strings.Builder) {
+	groups := []string{"Redis", "PostgreSQL", "Kubernetes", "SQLite", "Memory"}
+	b.WriteString("## All figures\n\nMedian (min–max) over the runs.\n\n")
+	for _, g := range groups {
+		var es []*entry
+		for _, e := range r.Entries {
+			if e.Group == g {
+				es = append(es, e)
+			}
+		}
+		if len(es) == 0 {
+			continue
+		}
+		fmt.Fprintf(b, "### %s\n\n| Figure |", g)
+		for _, e := range es {
+			fmt.Fprintf(b, " %s |", e.Name)
+		}
+		b.WriteString("\n|---|" + strings.Repeat("---|", len(es)) + "\n")
+		for _, mt := range metricOrder {
+			any := false
+			for _, e := range es {
+				any = any || e.Figures[mt.key] != nil
+			}
+			if !any {
+				continue
+			}
+			fmt.Fprintf(b, "| %s |", mt.label)
+			for _, e := range es {
+				fmt.Fprintf(b, " %s |", fmtStat(e.Figures[mt.key]))
+			}
+			b.WriteString("\n")
+		}
+		b.WriteString("| wait samples per run (8 / 32 waiters; with own clients) |")
+		for _, e := range es {
+			if len(e.Samples["c8"]) == 0 {
+				b.WriteString(" – |")
+				continue
+			}
+			fmt.Fprintf(b, " %v / %v; %v / %v |", e.Samples["c8"], e.Samples["c32"], e.Samples["c8o"], e.Samples["c32o"])
+		}
+		b.WriteString("\n\n")
 	}
 }
 

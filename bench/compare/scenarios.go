@@ -311,7 +311,8 @@ func waitPairs(ctx context.Context, fresh freshLocker, tag string, workers int, 
 // (1/workers if the next holder were drawn at random; near 1 when
 // releasers barge). Each worker has a client of its own when fresh is not
 // nil, otherwise they share l.
-func fairness(ctx context.Context, l locker, fresh freshLocker, key string, workers int, hold, d time.Duration) (busiest, again float64, err error) {
+func fairness(ctx context.Context, l locker, fresh freshLocker, key string, workers int,
+	hold, d time.Duration) (busiest, again float64, err error) {
 	ls := make([]locker, workers)
 	for w := range workers {
 		ls[w] = l

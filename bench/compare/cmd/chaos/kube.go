@@ -40,7 +40,8 @@ func startKubernetes(o options) (*store, func(), error) {
 		name: storeKubernetes, srv: srv, restartable: true,
 		base: target{Store: storeKubernetes, Kube: newKubeTarget(srv.Config())},
 		prepare: func(ctx context.Context, t target) error {
-			_, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: t.Namespace}}, metav1.CreateOptions{})
+			ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: t.Namespace}}
+			_, err := admin.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
 			return err
 		},
 	}

@@ -72,15 +72,21 @@ func main() {
 	flag.StringVar(&o.repo, "repo", "../..", "The repository root (for the envtest binaries, the CRDs and bench/results).")
 	flag.StringVar(&o.out, "out", "", "Folder for the report (default REPO/bench/results).")
 	flag.StringVar(&o.name, "name", "chaos", "The report's file name without extension: NAME.md and NAME.json.")
-	flag.DurationVar(&o.cfg.Duration, "duration", 60*time.Second, "How long each scenario injects faults (a fault in progress is always finished and healed, then every key must be granted again).")
+	flag.DurationVar(&o.cfg.Duration, "duration", 60*time.Second,
+		"How long each scenario injects faults (a fault in progress is always finished and healed, then every key must be granted again).")
 	flag.IntVar(&o.cfg.Clients, "clients", 8, "Clients per scenario, contending for two keys (the process scenarios: one key).")
-	flag.DurationVar(&o.cfg.Lease, "lease", 2*time.Second, "Every grant's lease, for every library (whole seconds: client-go's Lease holds seconds).")
-	flag.DurationVar(&o.cfg.SafetyMargin, "safety-margin", 500*time.Millisecond, "Leasehold's safety margin (WithSafetyMargin); the other libraries have no such option.")
+	flag.DurationVar(&o.cfg.Lease, "lease", 2*time.Second,
+		"Every grant's lease, for every library (whole seconds: client-go's Lease holds seconds).")
+	flag.DurationVar(&o.cfg.SafetyMargin, "safety-margin", 500*time.Millisecond,
+		"Leasehold's safety margin (WithSafetyMargin); the other libraries have no such option.")
 	flag.StringVar(&stores, "stores", "redis,postgres,kubernetes", "Comma-separated subset of redis, postgres, kubernetes.")
-	flag.StringVar(&lockers, "lockers", "", "Comma-separated subset of leasehold, redislock, redsync, pglock, client-go-leaderelection (default all).")
+	flag.StringVar(&lockers, "lockers", "",
+		"Comma-separated subset of leasehold, redislock, redsync, pglock, client-go-leaderelection (default all).")
 	flag.StringVar(&scenarios, "scenarios", "", "Comma-separated subset of the scenarios (default every one that applies).")
-	flag.BoolVar(&o.sequential, "sequential", false, "Run the stores one after another rather than side by side (the workload mostly sleeps; side by side takes a third of the time).")
-	flag.DurationVar(&o.cfg.Liveness, "liveness", 90*time.Second, "Bound on every wait for progress (a stuck client, no grant after the faults healed): the scenario is then reported as not judged.")
+	flag.BoolVar(&o.sequential, "sequential", false,
+		"Run the stores one after another rather than side by side (the workload mostly sleeps; side by side takes a third of the time).")
+	flag.DurationVar(&o.cfg.Liveness, "liveness", 90*time.Second,
+		"Bound on every wait for progress (a stuck client, no grant after the faults healed): the scenario is then reported as not judged.")
 	flag.IntVar(&o.evidencePerResult, "evidence", 3, "Violations quoted per row of the report (all are counted).")
 	flag.Parse()
 	if o.cfg.Lease < time.Second || o.cfg.Lease%time.Second != 0 {
@@ -163,7 +169,8 @@ func run(o options) error {
 		mu.Lock()
 		defer mu.Unlock()
 		rows = append(rows, r)
-		status := fmt.Sprintf("%d acquisitions, %d faults, %d overlaps, %d stale writes accepted", r.Acquisitions, r.Faults, r.Overlaps, r.StaleAccepted)
+		status := fmt.Sprintf("%d acquisitions, %d faults, %d overlaps, %d stale writes accepted",
+			r.Acquisitions, r.Faults, r.Overlaps, r.StaleAccepted)
 		if r.Error != "" {
 			status = "not judged: " + r.Error
 		}
@@ -171,7 +178,7 @@ func run(o options) error {
 	}
 	for _, name := range o.stores {
 		runStore := func() {
-			st, stop, err := startStore(ctx, o, name)
+			st, stop, err := startStore(o, name)
 			if err != nil {
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("%s: %w", name, err))

@@ -68,7 +68,7 @@ func (s *store) open(ctx context.Context, cfg workload.Config, locker, ns string
 
 // startStore starts the store's server and returns it with the function
 // that stops it.
-func startStore(ctx context.Context, o options, name string) (*store, func(), error) {
+func startStore(o options, name string) (*store, func(), error) {
 	switch name {
 	case storeRedis:
 		srv, stop, err := testserver.StartRedisForMain()

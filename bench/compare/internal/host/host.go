@@ -52,18 +52,21 @@ func (m Machine) String() string {
 	return fmt.Sprintf("%d CPUs (%s), %s, load average %s, commit %s", m.CPUs, m.CPUModel, m.GoVersion, m.LoadAtStart, m.Commit)
 }
 
+// unknown stands for a figure of the machine that could not be read.
+const unknown = "unknown"
+
 // CPUModel returns the first "model name" of /proc/cpuinfo, or "unknown".
 func CPUModel() string {
 	b, err := os.ReadFile("/proc/cpuinfo")
 	if err != nil {
-		return "unknown"
+		return unknown
 	}
 	for line := range strings.Lines(string(b)) {
 		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
 			return strings.TrimSpace(v)
 		}
 	}
-	return "unknown"
+	return unknown
 }
 
 // LoadAverage returns the 1, 5 and 15 minute load averages of
@@ -71,7 +74,7 @@ func CPUModel() string {
 func LoadAverage() string {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
-		return "unknown"
+		return unknown
 	}
 	f := strings.Fields(string(b))
 	return strings.Join(f[:min(3, len(f))], " ")
