@@ -171,19 +171,23 @@ test-e2e-kind: kubectl ## Run the e2e specs on a throwaway kind cluster (needs D
 	$(KUBECTL) rollout status deployment/leasehold-controller-manager --namespace leasehold-system --timeout=180s && \
 	E2E_KIND=1 KUBECTL="$(KUBECTL)" go test -count=1 ./test/e2e/... $(E2E_ARGS)
 
+# The main module and bench/compare, a module of its own, with the one
+# .golangci.yml at the top.
 .PHONY: lint
-lint: golangci-lint ## Run golangci-lint (not part of test or verify).
-	$(GOLANGCI_LINT) run
+lint: golangci-lint ## Run golangci-lint on the main module and bench/compare (make verify runs it too).
+	$(GOLANGCI_LINT) run ./...
+	cd bench/compare && $(GOLANGCI_LINT) run ./...
 
 .PHONY: lint-fix
 lint-fix: golangci-lint ## Run golangci-lint and apply its fixes.
-	$(GOLANGCI_LINT) run --fix
+	$(GOLANGCI_LINT) run --fix ./...
+	cd bench/compare && $(GOLANGCI_LINT) run --fix ./...
 
 # Generated files that `make verify` requires to be committed and up to date.
 GENERATED := config/crd/bases config/rbac/role.yaml ':(glob)**/zz_generated.*.go'
 
 .PHONY: verify
-verify: manifests generate ## Fail if generated files are stale, code is not gofmt'ed, go vet complains or a go.mod is not tidy.
+verify: manifests generate golangci-lint ## Fail if generated files are stale, code is not gofmt'ed, go vet or golangci-lint complains or a go.mod is not tidy.
 	@for m in . test/helmchart; do \
 		if ! (cd $$m && go mod tidy -diff >/dev/null); then \
 			echo "$$m/go.mod or go.sum is not tidy: run 'go mod tidy' there and commit the result."; exit 1; fi; done
@@ -199,6 +203,8 @@ verify: manifests generate ## Fail if generated files are stale, code is not gof
 	@# -race: vet compiles every dependency, and make test compiles them
 	@# with -race; one flavour means one compile on a cold machine.
 	go vet -race ./...
+	$(GOLANGCI_LINT) run ./...
+	cd bench/compare && $(GOLANGCI_LINT) run ./...
 	@if ! git diff --quiet -- $(GENERATED); then \
 		git --no-pager diff --stat -- $(GENERATED); \
 		echo "Generated files are stale: run 'make manifests generate' and commit the result."; exit 1; fi
