@@ -346,8 +346,12 @@ var _ = Describe("DistributedLock controller", func() {
 		for _, key := range keys {
 			Expect(recorded.count(key, EventReasonReaped)).To(Equal(1), "%s reaped more than once", key)
 		}
+		// The counter is the suite's: a lock an earlier spec left held may
+		// be reaped meanwhile, so it rises by n at least. The Events above,
+		// one per reap and per key, show that each lock was reaped once.
 		Expect(testutil.ToFloat64(defaultMetrics.reaps.WithLabelValues(string(locksv1alpha1.ReapPolicyRelease), reapReasonLeaseExpired)) +
-			testutil.ToFloat64(defaultMetrics.reaps.WithLabelValues(string(locksv1alpha1.ReapPolicyDelete), reapReasonLeaseExpired))).To(Equal(reaps + n))
+			testutil.ToFloat64(defaultMetrics.reaps.WithLabelValues(string(locksv1alpha1.ReapPolicyDelete), reapReasonLeaseExpired))).
+			To(BeNumerically(">=", reaps+n))
 		var left locksv1alpha1.DistributedLockList
 		Expect(k8sClient.List(ctx, &left, client.InNamespace(ns))).To(Succeed())
 		Expect(left.Items).To(HaveLen(n/2), "the Delete half is gone")

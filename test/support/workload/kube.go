@@ -93,9 +93,10 @@ func StartKubeServer(opts KubeServerOptions) (*KubeServer, error) {
 		// type cannot restart.
 		UseExistingCluster: &noExisting,
 		// A stop is a SIGTERM; on a machine busy with other builds the API
-		// server's shutdown has taken longer than envtest's 20 s default
-		// before it kills it, which failed the restart scenario.
-		ControlPlane: envtest.ControlPlane{APIServer: &envtest.APIServer{CertDir: certDir, StopTimeout: time.Minute}},
+		// server's shutdown, and its start again, have taken longer than
+		// envtest's 20 s defaults, which failed the restart scenario.
+		ControlPlane: envtest.ControlPlane{APIServer: &envtest.APIServer{CertDir: certDir,
+			StartTimeout: time.Minute, StopTimeout: time.Minute}},
 	}
 	// Without a grace period for watches, a stopping API server waits for
 	// open watches, which never end on their own, until envtest kills it.
